@@ -1,0 +1,68 @@
+"""Owns AlertMessage, the one shape every alert channel receives, and the channel port."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+
+class ChannelError(RuntimeError):
+    """A channel failed to deliver. transient=False means retrying the same message is futile."""
+
+    def __init__(self, message: str, *, transient: bool = True) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+@dataclass(frozen=True)
+class AlertMessage:
+    id: str  # the alert's UUID: idempotency key (email Message-ID, SMS de-duplication)
+    kind: str  # e.g. "denied_face", "lockout", "duress", "forced", "held_open", "tamper"
+    time: datetime  # timezone-aware, UTC
+    device_id: str
+    door: str  # human name of the door
+    user_number: int | None = None
+    distance: float | None = None
+    detail: str = ""
+    count: int = 1  # events grouped into this alert (incident grouping)
+    photo_jpeg: bytes | None = field(default=None, repr=False)
+
+    @property
+    def title(self) -> str:
+        return KIND_TITLES.get(self.kind, self.kind.replace("_", " "))
+
+    def summary(self) -> str:
+        """One line for SMS and subjects: what, where, when, who tried."""
+        parts = [f"{self.title} at {self.door}", self.time.strftime("%Y-%m-%d %H:%M:%S UTC")]
+        if self.user_number is not None:
+            parts.append(f"user #{self.user_number}")
+        if self.distance is not None:
+            parts.append(f"face distance {self.distance:.2f}")
+        if self.count > 1:
+            parts.append(f"{self.count} events")
+        return ", ".join(parts)
+
+
+KIND_TITLES = {
+    "denied_face": "Face mismatch",
+    "denied_no_face": "No face seen",
+    "denied_liveness": "Liveness check failed",
+    "lockout": "Keypad locked out after wrong codes",
+    "duress": "DURESS code used",
+    "forced": "Door forced open",
+    "held_open": "Door held open",
+    "tamper": "Tamper switch triggered",
+    "unknown_person": "Unknown person at the door",
+    "test": "Test message",
+}
+
+
+class Channel(Protocol):
+    """An alert channel. send() returns on success and raises ChannelError on failure."""
+
+    name: str
+
+    def send(self, message: AlertMessage) -> None: ...
+
+    def close(self) -> None: ...

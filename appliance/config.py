@@ -1,0 +1,323 @@
+"""Owns Doorward's configuration: one TOML file, validated strictly, secrets from env or files."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+ENV_CONFIG = "DOORWARD_CONFIG"
+ENV_DATABASE_URL = "DOORWARD_DATABASE_URL"
+ENV_REPLICA_PATH = "DOORWARD_REPLICA_PATH"
+ENV_PEPPER = "DOORWARD_PEPPER"
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names every offending key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+BcmPin = Annotated[int, Field(ge=0, le=27)]
+Seconds = Annotated[float, Field(gt=0)]
+
+
+class SecretRef(_Section):
+    """Where a secret lives: an environment variable, or a file (e.g. a systemd credential)."""
+
+    env: str | None = None
+    file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SecretRef:
+        if self.env and self.file:
+            raise ValueError("give either env or file, not both")
+        return self
+
+    def resolve(self, key: str) -> str | None:
+        """The secret's value, or None when no source is configured.
+
+        Raises ConfigError naming `key` when the source is configured but empty or unreadable.
+        """
+        if self.env:
+            value = os.environ.get(self.env)
+            if not value:
+                raise ConfigError(f"{key}: environment variable {self.env} is not set")
+            return value
+        if self.file:
+            try:
+                return self.file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"{key}: cannot read secret file {self.file}: {exc}") from exc
+        return None
+
+
+class DeviceConfig(_Section):
+    id: str = Field(default="door-1", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = "Front door"
+    data_dir: Path = Path("var")
+
+
+class DatabaseConfig(_Section):
+    # Central database (MySQL in production). None = SQLite file under data_dir.
+    url: str | None = None
+    password: SecretRef = SecretRef()
+    # Local replica the door decides from. None = <data_dir>/doorward.db
+    replica_path: Path | None = None
+    ssl_ca: Path | None = None
+    ssl_cert: Path | None = None
+    ssl_key: Path | None = None
+    connect_timeout_s: Seconds = 5.0
+
+
+class SecurityConfig(_Section):
+    # HMAC key ("pepper") mixed into PIN hashes; kept on the device, never in the database.
+    pepper: SecretRef = SecretRef(env=ENV_PEPPER)
+
+
+class AccessConfig(_Section):
+    code_timeout_s: Seconds = 10.0
+    max_code_length: int = Field(default=16, ge=4, le=32)
+    relay_pulse_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+    wrong_code_limit: int = Field(default=5, ge=1)
+    wrong_code_window_s: Seconds = 600.0
+    lockout_s: Seconds = 300.0
+    face_fail_limit: int = Field(default=3, ge=1)
+    face_fail_window_s: Seconds = 600.0
+    held_open_s: Seconds = 30.0
+    # after the relay locks again, the door may still be opened this long without a forced alert
+    entry_grace_s: Annotated[float, Field(ge=0)] = 2.0
+    exit_pulse_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+    motion_wake_s: Seconds = 30.0
+
+
+class PinsConfig(_Section):
+    """BCM pin numbers. Defaults follow the wiring table in the README."""
+
+    keypad_rows: list[BcmPin] = Field(default=[5, 6, 13, 19], min_length=4, max_length=4)
+    keypad_cols: list[BcmPin] = Field(default=[12, 16, 20, 21], min_length=4, max_length=4)
+    pir: BcmPin = 4
+    relay: BcmPin = 17
+    relay_active_high: bool = True
+    door_contact: BcmPin = 27
+    exit_button: BcmPin = 22
+    tamper: BcmPin = 23
+    status_led: BcmPin = 24
+    buzzer: BcmPin = 25
+
+    @model_validator(mode="after")
+    def _distinct(self) -> PinsConfig:
+        seen: dict[int, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            for pin in value if isinstance(value, list) else [value]:
+                if isinstance(pin, bool):
+                    continue
+                if pin in seen:
+                    raise ValueError(f"BCM pin {pin} is used by both {seen[pin]} and {name}")
+                seen[pin] = name
+        return self
+
+
+class HardwareConfig(_Section):
+    # "auto": real pins on a Pi, gpiozero MockFactory elsewhere. "mock": always simulated.
+    pin_factory: Literal["auto", "mock", "lgpio", "rpigpio", "native"] = "auto"
+    pins: PinsConfig = PinsConfig()
+    keypad_layout: list[str] = Field(
+        default=["123A", "456B", "789C", "*0#D"], min_length=4, max_length=4
+    )
+    debounce_ms: int = Field(default=30, ge=0, le=500)
+    door_contact_closed_when: Literal["low", "high"] = "low"
+    tamper_alarm_when: Literal["low", "high"] = "high"
+
+
+class CameraConfig(_Section):
+    kind: Literal["replay", "opencv", "picamera2"] = "replay"
+    # replay: image files, folders or videos, cycled in order
+    sources: list[Path] = []
+    device: int = Field(default=0, ge=0)
+    width: int = Field(default=1280, ge=160)
+    height: int = Field(default=720, ge=120)
+    fps: float = Field(default=10.0, gt=0, le=60)
+
+
+class VisionConfig(_Section):
+    threshold: Annotated[float, Field(gt=0, lt=1.5)] = 0.5
+    detect_width: int = Field(default=320, ge=80, le=4096)
+    max_frames: int = Field(default=5, ge=1, le=100)
+    window_s: Seconds = 3.0
+    min_face_px: int = Field(default=60, ge=16)
+    min_sharpness: float = Field(default=15.0, ge=0)
+    liveness: bool = False
+    enhance_low_light: bool = True
+
+
+class EmailConfig(_Section):
+    enabled: bool = True
+    host: str
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    password: SecretRef = SecretRef()
+    from_: str = Field(alias="from")
+    to: list[str] = Field(min_length=1)
+    timeout_s: Seconds = 10.0
+    subject_template: str = "[Doorward] {kind} at {door} {time}"
+    body_template: str | None = None
+    kinds: list[str] | None = None  # None = every alert kind
+
+
+class TwilioConfig(_Section):
+    enabled: bool = True
+    account_sid: str = Field(min_length=1)
+    token: SecretRef = SecretRef(env="DOORWARD_TWILIO_TOKEN")
+    from_: str | None = Field(default=None, alias="from")
+    messaging_service_sid: str | None = None
+    to: list[str] = Field(min_length=1)
+    api_base: str | None = None
+    timeout_s: Seconds = 10.0
+    kinds: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _sender(self) -> TwilioConfig:
+        if not self.from_ and not self.messaging_service_sid:
+            raise ValueError("set either from or messaging_service_sid")
+        return self
+
+
+class GsmConfig(_Section):
+    enabled: bool = True
+    port: str = Field(min_length=1)
+    baud: int = Field(default=115200, gt=0)
+    to: list[str] = Field(min_length=1)
+    pin: SecretRef = SecretRef()
+    timeout_s: Seconds = 20.0
+    kinds: list[str] | None = None
+
+
+class MailboxConfig(_Section):
+    enabled: bool = True
+    # None = <data_dir>/mailbox
+    path: Path | None = None
+
+
+class AlertsConfig(_Section):
+    email: EmailConfig | None = None
+    twilio: TwilioConfig | None = None
+    gsm: GsmConfig | None = None
+    mailbox: MailboxConfig = MailboxConfig()
+    give_up_after_s: Seconds = 86400.0
+    backoff_initial_s: Seconds = 2.0
+    backoff_max_s: Seconds = 300.0
+    twilio_failover_s: Seconds = 120.0
+    hourly_cap: int = Field(default=30, ge=1)
+    incident_window_s: Seconds = 180.0
+    probe_host: str = "1.1.1.1"
+    probe_port: int = Field(default=53, ge=1, le=65535)
+    probe_interval_s: Seconds = 30.0
+
+
+class AdminConfig(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    secret_key: SecretRef = SecretRef()
+    session_idle_s: Seconds = 1800.0
+    max_upload_mb: float = Field(default=10.0, gt=0, le=100)
+
+
+class SyncConfig(_Section):
+    interval_s: Seconds = 5.0
+    batch_size: int = Field(default=500, ge=1)
+
+
+class MqttConfig(_Section):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    topic_prefix: str = "doorward"
+
+
+class Config(_Section):
+    device: DeviceConfig = DeviceConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    security: SecurityConfig = SecurityConfig()
+    access: AccessConfig = AccessConfig()
+    hardware: HardwareConfig = HardwareConfig()
+    camera: CameraConfig = CameraConfig()
+    vision: VisionConfig = VisionConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    admin: AdminConfig = AdminConfig()
+    sync: SyncConfig = SyncConfig()
+    mqtt: MqttConfig = MqttConfig()
+
+    # ---- derived paths -------------------------------------------------------------------
+    @property
+    def data_dir(self) -> Path:
+        return self.device.data_dir
+
+    @property
+    def replica_path(self) -> Path:
+        return self.database.replica_path or self.data_dir / "doorward.db"
+
+    @property
+    def mailbox_dir(self) -> Path:
+        return self.alerts.mailbox.path or self.data_dir / "mailbox"
+
+    @property
+    def snapshot_dir(self) -> Path:
+        return self.data_dir / "snapshots"
+
+    def with_overrides(self, **sections: dict[str, Any]) -> Config:
+        """A copy with some keys replaced, validated like the file (e.g. CLI flags)."""
+        data = self.model_dump(by_alias=True, exclude_none=True)
+        for section, values in sections.items():
+            data.setdefault(section, {}).update(values)
+        return parse_config(data, source="overrides")
+
+
+def _format_errors(exc: ValidationError, source: str) -> str:
+    lines = [f"invalid configuration in {source}:"]
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        lines.append(f"  {key}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_config(data: dict[str, Any], source: str = "<dict>") -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, source)) from None
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Load `path`, else $DOORWARD_CONFIG, else the embedded default (no file at all)."""
+    if path is None:
+        path = os.environ.get(ENV_CONFIG) or None
+    if path is None:
+        return Config()
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {p}: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {p} is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
+    return parse_config(data, source=str(p))

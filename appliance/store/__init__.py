@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy models, engines/sessions, Alembic migrations, sync."""
