@@ -1,0 +1,1 @@
+"""Owns appliance health: systemd watchdog, doctor, heartbeat, device-loss watch, SD care."""
