@@ -7,7 +7,14 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 ENV_CONFIG = "DOORWARD_CONFIG"
 ENV_DATABASE_URL = "DOORWARD_DATABASE_URL"
@@ -157,31 +164,95 @@ class VisionConfig(_Section):
     enhance_low_light: bool = True
 
 
-class EmailConfig(_Section):
+ALERT_KINDS = (
+    "denied_face",
+    "denied_no_face",
+    "denied_liveness",
+    "lockout",
+    "duress",
+    "forced",
+    "held_open",
+    "tamper",
+    "unknown_person",
+    "test",
+)
+_TEMPLATE_FIELDS = {
+    "id": "x",
+    "kind": "denied_face",
+    "title": "Face mismatch",
+    "door": "Front door",
+    "device": "door-1",
+    "time": "2026-01-01 00:00:00 UTC",
+    "user": "12",
+    "distance": "0.61",
+    "count": 1,
+    "detail": "",
+    "summary": "",
+}
+
+
+def _check_kinds(kinds: list[str] | None) -> list[str] | None:
+    if kinds is not None:
+        unknown = sorted(set(kinds) - set(ALERT_KINDS))
+        if unknown:
+            raise ValueError(f"unknown alert kind(s) {unknown}; known: {list(ALERT_KINDS)}")
+    return kinds
+
+
+def _check_template(template: str | None) -> str | None:
+    if template is not None:
+        try:
+            template.format(**_TEMPLATE_FIELDS)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(
+                f"bad template placeholder {exc}; allowed: {sorted(_TEMPLATE_FIELDS)}"
+            ) from None
+    return template
+
+
+class _ChannelSection(_Section):
     enabled: bool = True
-    host: str
+    # which alert kinds this channel's recipients get; None = every kind
+    kinds: list[str] | None = None
+
+    @field_validator("kinds")
+    @classmethod
+    def _kinds(cls, v: list[str] | None) -> list[str] | None:
+        return _check_kinds(v)
+
+    def wants(self, kind: str) -> bool:
+        return self.enabled and (self.kinds is None or kind in self.kinds or kind == "test")
+
+
+class EmailConfig(_ChannelSection):
+    host: str = Field(min_length=1)
     port: int = Field(default=587, ge=1, le=65535)
     security: Literal["starttls", "tls", "none"] = "starttls"
     username: str | None = None
     password: SecretRef = SecretRef()
-    from_: str = Field(alias="from")
+    # extra CA bundle to trust (a private mail relay); None = the system store
+    ca_file: Path | None = None
+    from_: str = Field(alias="from", min_length=3)
     to: list[str] = Field(min_length=1)
     timeout_s: Seconds = 10.0
-    subject_template: str = "[Doorward] {kind} at {door} {time}"
+    subject_template: str = "[Doorward] {title} at {door} {time}"
     body_template: str | None = None
-    kinds: list[str] | None = None  # None = every alert kind
+
+    @field_validator("subject_template", "body_template")
+    @classmethod
+    def _template(cls, v: str | None) -> str | None:
+        return _check_template(v)
 
 
-class TwilioConfig(_Section):
-    enabled: bool = True
+class TwilioConfig(_ChannelSection):
     account_sid: str = Field(min_length=1)
     token: SecretRef = SecretRef(env="DOORWARD_TWILIO_TOKEN")
     from_: str | None = Field(default=None, alias="from")
     messaging_service_sid: str | None = None
     to: list[str] = Field(min_length=1)
-    api_base: str | None = None
+    # e.g. a proxy or a Twilio-shaped test server; None = https://api.twilio.com
+    api_base: str | None = Field(default=None, pattern=r"^https?://")
     timeout_s: Seconds = 10.0
-    kinds: list[str] | None = None
 
     @model_validator(mode="after")
     def _sender(self) -> TwilioConfig:
@@ -190,14 +261,14 @@ class TwilioConfig(_Section):
         return self
 
 
-class GsmConfig(_Section):
-    enabled: bool = True
+class GsmConfig(_ChannelSection):
     port: str = Field(min_length=1)
     baud: int = Field(default=115200, gt=0)
     to: list[str] = Field(min_length=1)
     pin: SecretRef = SecretRef()
     timeout_s: Seconds = 20.0
-    kinds: list[str] | None = None
+    # longer texts are split into at most this many SMS; the last part is shortened
+    max_parts: int = Field(default=3, ge=1, le=10)
 
 
 class MailboxConfig(_Section):
@@ -214,12 +285,20 @@ class AlertsConfig(_Section):
     give_up_after_s: Seconds = 86400.0
     backoff_initial_s: Seconds = 2.0
     backoff_max_s: Seconds = 300.0
+    # SMS moves from Twilio to the GSM modem after Twilio has failed for this long
     twilio_failover_s: Seconds = 120.0
+    # per channel (email, sms) deliveries per rolling hour; duress/forced/tamper bypass it
     hourly_cap: int = Field(default=30, ge=1)
+    # events of one burst within this window become one incident
     incident_window_s: Seconds = 180.0
+    # a follow-up for an incident already sent waits this long to collect the rest of the burst
+    incident_hold_s: Annotated[float, Field(ge=0)] = 60.0
+    poll_interval_s: Seconds = 0.5
+    probe_enabled: bool = True
     probe_host: str = "1.1.1.1"
     probe_port: int = Field(default=53, ge=1, le=65535)
     probe_interval_s: Seconds = 30.0
+    probe_timeout_s: Seconds = 3.0
 
 
 class AdminConfig(_Section):
