@@ -162,6 +162,10 @@ class VisionConfig(_Section):
     min_sharpness: float = Field(default=15.0, ge=0)
     liveness: bool = False
     enhance_low_light: bool = True
+    # with liveness on, more frames are read within window_s so that a blink is caught
+    liveness_max_frames: int = Field(default=30, ge=3, le=300)
+    # a blink = eye aspect ratio falls below (1 - blink_drop) x its open level, then recovers
+    blink_drop: float = Field(default=0.25, gt=0, lt=1)
 
 
 ALERT_KINDS = (

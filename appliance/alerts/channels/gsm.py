@@ -1,0 +1,223 @@
+"""Owns the GSM modem SMS channel: AT commands in text mode over a serial port (pyserial)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import unicodedata
+
+from ...config import GsmConfig
+from ..message import AlertMessage, ChannelError
+from ..render import sms_text
+
+log = logging.getLogger(__name__)
+
+SMS_LIMIT = 160
+CTRL_Z = b"\x1a"
+_FINAL = re.compile(r"^(OK|ERROR|\+CMS ERROR: ?\d+|\+CME ERROR: ?.+)$")
+# characters of the GSM 03.38 extension table cost two septets; replace them deliberately
+_GSM_SAFE = str.maketrans({"[": "(", "]": ")", "{": "(", "}": ")", "\\": "/", "~": "-",
+                           "^": "'", "|": "/", "`": "'", "\x1a": " ", "\x1b": " ",
+                           "\r": " ", "\n": " "})  # fmt: skip
+
+
+def gsm_safe(text: str) -> str:
+    """ASCII text that every modem's GSM charset sends as one septet per character."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "replace").decode("ascii")
+    return ascii_text.translate(_GSM_SAFE)
+
+
+def split_sms(text: str, max_parts: int) -> list[str]:
+    """Split `text` into at most `max_parts` SMS of <= 160 characters, "(i/n) " prefixed.
+
+    Splits at word boundaries; when even max_parts would not hold the text, the last part is
+    shortened and ends with "...".
+    """
+    text = " ".join(gsm_safe(text).split())
+    if len(text) <= SMS_LIMIT:
+        return [text]
+    body = SMS_LIMIT - len("(9/9) ")
+    chunks: list[str] = []
+    rest = text
+    while rest:
+        if len(rest) <= body:
+            chunks.append(rest)
+            break
+        cut = rest.rfind(" ", 0, body + 1)
+        if cut <= body // 2:
+            cut = body
+        chunks.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if len(chunks) > max_parts:
+        last = " ".join(chunks[max_parts - 1 :])
+        if max_parts == 1:
+            return [last[: SMS_LIMIT - 3].rstrip() + "..."]
+        chunks = chunks[: max_parts - 1] + [last[: body - 3].rstrip() + "..."]
+    n = len(chunks)
+    return [f"({i}/{n}) {c}" for i, c in enumerate(chunks, 1)]
+
+
+class GsmModem:
+    """A text-mode SMS conversation with one modem; open() checks it is answering."""
+
+    def __init__(self, port: str, baud: int, timeout_s: float, pin: str | None = None) -> None:
+        self.port_name = port
+        self.baud = baud
+        self.timeout_s = timeout_s
+        self.pin = pin
+        self._serial = None
+        self._buf = b""
+
+    def open(self) -> None:
+        import serial
+
+        try:
+            self._serial = serial.Serial(self.port_name, self.baud, timeout=0.05, write_timeout=5)
+        except (serial.SerialException, OSError, ValueError) as exc:
+            raise ChannelError(f"gsm modem missing at {self.port_name}: {exc}") from exc
+        self._serial.reset_input_buffer()
+        self.command("AT", timeout=min(self.timeout_s, 3.0))
+        self.command("ATE0")
+        if self.pin:
+            status = self.command("AT+CPIN?")
+            if any("SIM PIN" in line for line in status):
+                self.command(f'AT+CPIN="{self.pin}"')
+        self.command("AT+CMGF=1")
+
+    def close(self) -> None:
+        if self._serial is not None:
+            try:
+                self._serial.close()
+            finally:
+                self._serial = None
+
+    # ---- low level -----------------------------------------------------------------------
+    def _write(self, data: bytes) -> None:
+        assert self._serial is not None
+        try:
+            self._serial.write(data)
+            self._serial.flush()
+        except OSError as exc:
+            raise ChannelError(f"gsm modem write failed on {self.port_name}: {exc}") from exc
+
+    def _read_until(self, done, timeout: float, what: str) -> bytes:  # noqa: ANN001
+        assert self._serial is not None
+        deadline = time.monotonic() + timeout
+        while True:
+            hit = done(self._buf)
+            if hit is not None:
+                return hit
+            if time.monotonic() > deadline:
+                raise ChannelError(f"gsm modem on {self.port_name}: no answer to {what} "
+                                   f"within {timeout:.1f}s")  # fmt: skip
+            try:
+                chunk = self._serial.read(256)
+            except OSError as exc:
+                raise ChannelError(f"gsm modem read failed on {self.port_name}: {exc}") from exc
+            self._buf += chunk
+
+    def _final_lines(self, buf: bytes) -> bytes | None:
+        lines = buf.split(b"\r\n")
+        for i, raw in enumerate(lines[:-1]):  # complete lines only
+            if _FINAL.match(raw.decode("ascii", "replace").strip()):
+                taken = b"\r\n".join(lines[: i + 1])
+                self._buf = b"\r\n".join(lines[i + 1 :])
+                return taken
+        return None
+
+    def command(self, cmd: str, timeout: float | None = None) -> list[str]:
+        """Send one AT command; the response lines without the final OK. Errors raise."""
+        self._write(cmd.encode("ascii") + b"\r")
+        raw = self._read_until(self._final_lines, timeout or self.timeout_s, cmd.split("=")[0])
+        lines = [s.strip() for s in raw.decode("ascii", "replace").split("\r\n")]
+        lines = [s for s in lines if s and s != cmd]
+        final = lines[-1]
+        if final != "OK":
+            raise _modem_error(final, cmd.split("=")[0])
+        return lines[:-1]
+
+    # ---- SMS -----------------------------------------------------------------------------
+    def check_network(self) -> int:
+        """Raise unless registered (home or roaming); the signal quality 0..31."""
+        creg = " ".join(self.command("AT+CREG?"))
+        m = re.search(r"\+CREG: ?\d+,(\d+)", creg)
+        if not m or m.group(1) not in ("1", "5"):
+            stat = m.group(1) if m else "?"
+            raise ChannelError(f"gsm modem not registered on a network (CREG stat={stat})")
+        csq = " ".join(self.command("AT+CSQ"))
+        m = re.search(r"\+CSQ: ?(\d+),", csq)
+        rssi = int(m.group(1)) if m else 99
+        if rssi in (0, 99):
+            raise ChannelError(f"gsm modem has no usable signal (CSQ rssi={rssi})")
+        return rssi
+
+    def send_sms(self, number: str, text: str) -> int:
+        """Send one text-mode SMS; the modem's message reference."""
+        if not re.fullmatch(r"\+?[0-9]{3,20}", number):
+            raise ChannelError(f"gsm: bad phone number {number!r}", transient=False)
+        self._write(f'AT+CMGS="{number}"\r'.encode("ascii"))
+
+        def prompt(buf: bytes) -> bytes | None:
+            if b">" in buf:
+                self._buf = b""
+                return b">"
+            if b"ERROR" in buf and buf.endswith(b"\r\n"):
+                return buf
+            return None
+
+        got = self._read_until(prompt, min(self.timeout_s, 5.0), "AT+CMGS prompt")
+        if got != b">":
+            self._buf = b""
+            raise _modem_error(got.decode("ascii", "replace").strip(), "AT+CMGS")
+        self._write(text.encode("ascii", "replace") + CTRL_Z)
+        raw = self._read_until(self._final_lines, self.timeout_s, "AT+CMGS text")
+        lines = [s.strip() for s in raw.decode("ascii", "replace").split("\r\n") if s.strip()]
+        if lines[-1] != "OK":
+            raise _modem_error(lines[-1], "AT+CMGS")
+        for line in lines:
+            m = re.match(r"\+CMGS: ?(\d+)", line)
+            if m:
+                return int(m.group(1))
+        raise ChannelError("gsm modem answered OK without +CMGS reference")
+
+
+def _modem_error(final: str, what: str) -> ChannelError:
+    m = re.match(r"\+CMS ERROR: ?(\d+)", final)
+    if m:
+        code = int(m.group(1))
+        # 300-340: ME/SIM failures that a retry may fix; 1-127 network rejections of the number
+        transient = not (1 <= code <= 127 and code not in (38, 41, 42, 47))
+        return ChannelError(f"gsm {what}: +CMS ERROR {code}", transient=transient)
+    return ChannelError(f"gsm {what}: {final}")
+
+
+class GsmChannel:
+    """Sends the alert as text-mode SMS through a serial GSM modem to every configured number."""
+
+    name = "gsm"
+
+    def __init__(self, config: GsmConfig, pin: str | None = None) -> None:
+        self.config = config
+        self.pin = pin
+        self.last_refs: list[int] = []
+
+    def send(self, message: AlertMessage) -> None:
+        c = self.config
+        parts = split_sms(sms_text(message), c.max_parts)
+        modem = GsmModem(c.port, c.baud, c.timeout_s, self.pin)
+        refs: list[int] = []
+        try:
+            modem.open()
+            rssi = modem.check_network()
+            for number in c.to:
+                for part in parts:
+                    refs.append(modem.send_sms(number, part))
+        finally:
+            modem.close()
+        self.last_refs = refs
+        log.info("event=gsm_sent alert=%s parts=%d recipients=%d rssi=%d refs=%s",
+                 message.id, len(parts), len(c.to), rssi, refs)  # fmt: skip
+
+    def close(self) -> None:
+        pass

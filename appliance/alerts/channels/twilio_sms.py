@@ -1,0 +1,75 @@
+"""Owns the Twilio SMS channel, built on the official twilio client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...config import TwilioConfig
+from ..message import AlertMessage, ChannelError
+from ..render import sms_text
+
+TWILIO_API = "https://api.twilio.com"
+
+
+def _http_client(timeout_s: float, api_base: str | None) -> Any:
+    # Twilio's documented way to reach another host is a custom HTTP client that rewrites the URL
+    # (twilio.com/docs/libraries/python/custom-http-clients-python); the client stays official.
+    from twilio.http.http_client import TwilioHttpClient
+
+    class _RebasedHttpClient(TwilioHttpClient):
+        def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            if api_base and url.startswith(TWILIO_API):
+                url = api_base.rstrip("/") + url[len(TWILIO_API) :]
+            return super().request(method, url, *args, **kwargs)
+
+    return _RebasedHttpClient(timeout=timeout_s, max_retries=0)
+
+
+class TwilioChannel:
+    """Sends the alert's SMS text to every configured number through Twilio's Messages API."""
+
+    name = "twilio"
+
+    def __init__(self, config: TwilioConfig, token: str) -> None:
+        from twilio.rest import Client
+
+        self.config = config
+        self.client = Client(
+            config.account_sid,
+            token,
+            http_client=_http_client(config.timeout_s, config.api_base),
+        )
+        self.last_sids: list[str] = []
+
+    def send(self, message: AlertMessage) -> None:
+        from twilio.base.exceptions import TwilioException, TwilioRestException
+
+        c = self.config
+        body = sms_text(message)
+        sids = []
+        for to in c.to:
+            kwargs: dict[str, Any] = {"to": to, "body": body}
+            if c.messaging_service_sid:
+                kwargs["messaging_service_sid"] = c.messaging_service_sid
+            else:
+                kwargs["from_"] = c.from_
+            try:
+                created = self.client.messages.create(**kwargs)
+            except TwilioRestException as exc:
+                transient = exc.status >= 500 or exc.status in (408, 429)
+                raise ChannelError(
+                    f"twilio HTTP {exc.status} code={exc.code} to={to}: {exc.msg}",
+                    transient=transient,
+                ) from exc
+            except (TwilioException, OSError, ValueError) as exc:
+                raise ChannelError(f"twilio request failed to={to}: {exc}") from exc
+            except Exception as exc:  # requests' Timeout/ConnectionError and friends
+                error = f"twilio request failed to={to}: {type(exc).__name__}: {exc}"
+                raise ChannelError(error) from exc
+            sids.append(str(created.sid))
+        self.last_sids = sids
+
+    def close(self) -> None:
+        session = getattr(self.client.http_client, "session", None)
+        if session is not None:
+            session.close()

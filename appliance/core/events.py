@@ -1,0 +1,126 @@
+"""Owns the vocabulary of the access state machine: input events and output commands."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+# ---- inputs ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyPressed:
+    key: str  # one of 0-9 * # A-D
+
+
+@dataclass(frozen=True)
+class MotionDetected:
+    pass
+
+
+@dataclass(frozen=True)
+class DoorOpened:
+    pass
+
+
+@dataclass(frozen=True)
+class DoorClosed:
+    pass
+
+
+@dataclass(frozen=True)
+class ExitPressed:
+    pass
+
+
+@dataclass(frozen=True)
+class TamperTriggered:
+    pass
+
+
+@dataclass(frozen=True)
+class FaceChecked:
+    """The answer to a CheckFace command."""
+
+    attempt: int
+    matched: bool
+    distance: float | None
+    reason: str  # "match" | "mismatch" | "no_face" | "liveness_failed" | "poor_quality" | ...
+    snapshot: str | None = None  # reference to the saved frame, passed through to events
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Time passes; the machine fires any deadline that is due."""
+
+
+Event = KeyPressed | MotionDetected | DoorOpened | DoorClosed | ExitPressed | TamperTriggered
+Event = Event | FaceChecked | Tick
+
+# ---- outputs --------------------------------------------------------------------------------
+
+
+class Feedback(Enum):
+    KEY = "key"  # short click per key
+    CLEARED = "cleared"
+    WORKING = "working"  # code accepted, checking face
+    GRANTED = "granted"
+    DENIED = "denied"
+    LOCKED_OUT = "locked_out"
+    WAKE = "wake"
+
+
+@dataclass(frozen=True)
+class Unlock:
+    """Energise (or de-energise, per wiring) the lock relay for exactly `seconds`."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Lock:
+    pass
+
+
+@dataclass(frozen=True)
+class CheckFace:
+    """Capture frames and compare them with `user_id`'s templates; answer with FaceChecked."""
+
+    attempt: int
+    user_id: int
+    user_number: int
+    liveness: bool | None = None
+
+
+@dataclass(frozen=True)
+class WakeCamera:
+    pass
+
+
+@dataclass(frozen=True)
+class Signal:
+    feedback: Feedback
+
+
+@dataclass(frozen=True)
+class Record:
+    """Record an access event; with `alert` also queue an alert in the same transaction.
+
+    `snapshot`: a saved frame reference (from FaceChecked), or "capture" to grab one now.
+    """
+
+    kind: str
+    user_number: int | None = None
+    user_id: int | None = None
+    distance: float | None = None
+    reason: str | None = None
+    snapshot: str | None = None
+    alert: bool = False
+    priority: int = 0  # >0: never suppressed by rate limits (duress, forced)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+Command = Unlock | Lock | CheckFace | WakeCamera | Signal | Record
+
+CAPTURE = "capture"

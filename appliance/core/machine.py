@@ -1,0 +1,392 @@
+"""Owns the access state machine: keypad codes, lockout, duress, face step, relay, door watch."""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol
+
+from .events import (
+    CAPTURE,
+    CheckFace,
+    Command,
+    DoorClosed,
+    DoorOpened,
+    Event,
+    ExitPressed,
+    FaceChecked,
+    Feedback,
+    KeyPressed,
+    Lock,
+    MotionDetected,
+    Record,
+    Signal,
+    TamperTriggered,
+    Tick,
+    Unlock,
+    WakeCamera,
+)
+
+CODE_RE = re.compile(r"^(\d{1,9})\*(\d+)$")
+KEYS = frozenset("0123456789*#ABCD")
+
+
+class Verdict(Enum):
+    OK = "ok"
+    DURESS = "duress"
+    WRONG = "wrong"
+
+
+@dataclass(frozen=True)
+class CodeCheck:
+    verdict: Verdict
+    user_id: int | None = None
+
+
+class Credentials(Protocol):
+    """Port: checks a user number and PIN against the local replica (hashes, validity)."""
+
+    def check(self, user_number: int, pin: str) -> CodeCheck: ...
+
+
+@dataclass(frozen=True)
+class Policy:
+    code_timeout_s: float = 10.0
+    max_code_length: int = 16
+    relay_pulse_s: float = 5.0
+    wrong_code_limit: int = 5
+    wrong_code_window_s: float = 600.0
+    lockout_s: float = 300.0
+    face_fail_limit: int = 3
+    face_fail_window_s: float = 600.0
+    face_timeout_s: float = 15.0
+    held_open_s: float = 30.0
+    entry_grace_s: float = 2.0
+    exit_pulse_s: float = 5.0
+    motion_wake_s: float = 30.0
+
+
+class State(Enum):
+    IDLE = "idle"
+    ENTERING = "entering"
+    CHECKING_FACE = "checking_face"
+    LOCKED_OUT = "locked_out"
+
+
+@dataclass
+class _Pending:
+    attempt: int
+    user_id: int
+    user_number: int
+    duress: bool
+    deadline: float
+
+
+class AccessController:
+    """Pure decision logic: `handle(event)` returns the commands to carry out, in order.
+
+    Time comes only from the injected clock (seconds, monotonic). Deadlines fire on any event,
+    so the host feeds `Tick()` a few times a second.
+    """
+
+    def __init__(
+        self, policy: Policy, credentials: Credentials, clock: Callable[[], float]
+    ) -> None:
+        self.policy = policy
+        self._credentials = credentials
+        self._clock = clock
+        self._buffer = ""
+        self._last_key_at = 0.0
+        self._wrong: deque[float] = deque()
+        self._face_fails: deque[float] = deque()
+        self._lockout_until: float | None = None
+        self._pending: _Pending | None = None
+        self._attempts = 0
+        self._relay_until: float | None = None  # relay energised until (None = locked)
+        self._grace_until = float("-inf")  # door may open without alarm until
+        self._door_open = False
+        self._door_opened_at = 0.0
+        self._held_alerted = False
+        self._awake_until = float("-inf")
+
+    # ---- read-only views ------------------------------------------------------------------
+    @property
+    def state(self) -> State:
+        now = self._clock()
+        if self._lockout_until is not None and now < self._lockout_until:
+            return State.LOCKED_OUT
+        if self._pending is not None:
+            return State.CHECKING_FACE
+        return State.ENTERING if self._buffer else State.IDLE
+
+    @property
+    def relay_on(self) -> bool:
+        return self._relay_until is not None
+
+    @property
+    def door_open(self) -> bool:
+        return self._door_open
+
+    @property
+    def lockout_remaining(self) -> float:
+        if self._lockout_until is None:
+            return 0.0
+        return max(0.0, self._lockout_until - self._clock())
+
+    @property
+    def entered_length(self) -> int:
+        return len(self._buffer)
+
+    # ---- the one entry point --------------------------------------------------------------
+    def handle(self, event: Event) -> list[Command]:
+        now = self._clock()
+        out: list[Command] = []
+        self._fire_deadlines(now, out)
+        match event:
+            case KeyPressed(key=key):
+                self._on_key(key, now, out)
+            case FaceChecked():
+                self._on_face(event, now, out)
+            case DoorOpened():
+                self._on_door_opened(now, out)
+            case DoorClosed():
+                self._on_door_closed(now, out)
+            case ExitPressed():
+                self._on_exit(now, out)
+            case TamperTriggered():
+                out.append(Record("tamper", snapshot=CAPTURE, alert=True, priority=1))
+            case MotionDetected():
+                if now >= self._awake_until:
+                    out += [WakeCamera(), Signal(Feedback.WAKE), Record("motion")]
+                self._awake_until = now + self.policy.motion_wake_s
+            case Tick():
+                pass
+            case _:
+                raise TypeError(f"unknown event {event!r}")
+        return out
+
+    # ---- deadlines ------------------------------------------------------------------------
+    def _fire_deadlines(self, now: float, out: list[Command]) -> None:
+        p = self.policy
+        if self._relay_until is not None and now >= self._relay_until:
+            self._lock(now, out)
+        if self._lockout_until is not None and now >= self._lockout_until:
+            self._lockout_until = None
+            out.append(Record("lockout_ended"))
+        if self._buffer and now - self._last_key_at >= p.code_timeout_s:
+            self._buffer = ""
+            out.append(Signal(Feedback.CLEARED))
+        if self._pending is not None and now >= self._pending.deadline:
+            pending, self._pending = self._pending, None
+            self._face_denied(
+                pending,
+                FaceChecked(pending.attempt, False, None, "timeout"),
+                now,
+                out,
+            )
+        if (
+            self._door_open
+            and not self._held_alerted
+            and now - self._door_opened_at >= p.held_open_s
+        ):
+            self._held_alerted = True
+            out.append(
+                Record(
+                    "held_open",
+                    snapshot=CAPTURE,
+                    alert=True,
+                    detail={"open_s": round(now - self._door_opened_at, 1)},
+                )
+            )
+
+    # ---- keypad ---------------------------------------------------------------------------
+    def _on_key(self, key: str, now: float, out: list[Command]) -> None:
+        if key not in KEYS:
+            raise ValueError(f"unknown key {key!r}")
+        if self._lockout_until is not None:
+            if key == "#":
+                out.append(
+                    Record("locked_out", detail={"remaining_s": round(self.lockout_remaining)})
+                )
+            out.append(Signal(Feedback.LOCKED_OUT))
+            return
+        if self._pending is not None:
+            return  # a face check is running; keys wait for its answer
+        self._last_key_at = now
+        if key in "ABCD":
+            return
+        if key == "*":
+            if self._buffer.endswith("*"):
+                self._buffer = ""
+                out.append(Signal(Feedback.CLEARED))
+                return
+            if "*" in self._buffer:
+                self._buffer = ""
+                out.append(Signal(Feedback.CLEARED))
+                return
+        if key == "#":
+            code, self._buffer = self._buffer, ""
+            if code:
+                self._submit(code, now, out)
+            return
+        if len(self._buffer) >= self.policy.max_code_length:
+            self._buffer = ""
+            out.append(Signal(Feedback.CLEARED))
+            return
+        self._buffer += key
+        out.append(Signal(Feedback.KEY))
+
+    def _submit(self, code: str, now: float, out: list[Command]) -> None:
+        m = CODE_RE.match(code)
+        if m is None:
+            self._wrong_code(None, "malformed", now, out)
+            return
+        number = int(m.group(1))
+        result = self._credentials.check(number, m.group(2))
+        if result.verdict is Verdict.WRONG or result.user_id is None:
+            self._wrong_code(number, "wrong_code", now, out)
+            return
+        duress = result.verdict is Verdict.DURESS
+        if duress:
+            # silent: the person at the door sees exactly what a normal entry looks like
+            out.append(
+                Record(
+                    "duress",
+                    user_number=number,
+                    user_id=result.user_id,
+                    snapshot=CAPTURE,
+                    alert=True,
+                    priority=1,
+                )
+            )
+        self._attempts += 1
+        self._pending = _Pending(
+            self._attempts, result.user_id, number, duress, now + self.policy.face_timeout_s
+        )
+        out += [
+            Signal(Feedback.WORKING),
+            WakeCamera(),
+            CheckFace(self._attempts, result.user_id, number),
+        ]
+
+    def _wrong_code(self, number: int | None, reason: str, now: float, out: list[Command]) -> None:
+        p = self.policy
+        _trim(self._wrong, now - p.wrong_code_window_s)
+        self._wrong.append(now)
+        out.append(Record("code_wrong", user_number=number, reason=reason))
+        out.append(Signal(Feedback.DENIED))
+        if len(self._wrong) >= p.wrong_code_limit:
+            self._start_lockout(now, "wrong_codes", len(self._wrong), number, out)
+
+    def _start_lockout(
+        self, now: float, reason: str, count: int, number: int | None, out: list[Command]
+    ) -> None:
+        self._wrong.clear()
+        self._face_fails.clear()
+        self._buffer = ""
+        self._lockout_until = now + self.policy.lockout_s
+        out.append(
+            Record(
+                "lockout",
+                user_number=number,
+                reason=reason,
+                snapshot=CAPTURE,
+                alert=True,
+                detail={"count": count, "lockout_s": self.policy.lockout_s},
+            )
+        )
+        out.append(Signal(Feedback.LOCKED_OUT))
+
+    # ---- face -----------------------------------------------------------------------------
+    def _on_face(self, result: FaceChecked, now: float, out: list[Command]) -> None:
+        pending = self._pending
+        if pending is None or result.attempt != pending.attempt:
+            return  # a late answer to an attempt that already timed out
+        self._pending = None
+        if not result.matched:
+            self._face_denied(pending, result, now, out)
+            return
+        detail = {"duress": True} if pending.duress else {}
+        out.append(
+            Record(
+                "granted",
+                user_number=pending.user_number,
+                user_id=pending.user_id,
+                distance=result.distance,
+                reason=result.reason,
+                snapshot=result.snapshot,
+                detail=detail,
+            )
+        )
+        out.append(Signal(Feedback.GRANTED))
+        self._unlock(self.policy.relay_pulse_s, now, out)
+
+    def _face_denied(
+        self, pending: _Pending, result: FaceChecked, now: float, out: list[Command]
+    ) -> None:
+        kind = {
+            "no_face": "denied_no_face",
+            "timeout": "denied_no_face",
+            "liveness_failed": "denied_liveness",
+        }.get(result.reason, "denied_face")
+        out.append(
+            Record(
+                kind,
+                user_number=pending.user_number,
+                user_id=pending.user_id,
+                distance=result.distance,
+                reason=result.reason,
+                snapshot=result.snapshot or CAPTURE,
+                alert=True,
+            )
+        )
+        out.append(Signal(Feedback.DENIED))
+        p = self.policy
+        _trim(self._face_fails, now - p.face_fail_window_s)
+        self._face_fails.append(now)
+        if len(self._face_fails) >= p.face_fail_limit:
+            self._start_lockout(now, "face_failures", len(self._face_fails), pending.user_number, out)
+
+    # ---- relay and door -------------------------------------------------------------------
+    def _unlock(self, seconds: float, now: float, out: list[Command]) -> None:
+        # Never extend a running pulse: the relay is on for at most one pulse at a time.
+        if self._relay_until is None:
+            self._relay_until = now + seconds
+            out.append(Unlock(seconds))
+
+    def _lock(self, now: float, out: list[Command]) -> None:
+        self._relay_until = None
+        self._grace_until = now + self.policy.entry_grace_s
+        out.append(Lock())
+
+    def _on_exit(self, now: float, out: list[Command]) -> None:
+        out.append(Record("exit"))
+        self._unlock(self.policy.exit_pulse_s, now, out)
+
+    def _on_door_opened(self, now: float, out: list[Command]) -> None:
+        if self._door_open:
+            return
+        self._door_open = True
+        self._door_opened_at = now
+        self._held_alerted = False
+        if self._relay_until is not None or now < self._grace_until:
+            out.append(Record("door_opened"))
+        else:
+            out.append(Record("forced", snapshot=CAPTURE, alert=True, priority=1))
+
+    def _on_door_closed(self, now: float, out: list[Command]) -> None:
+        if not self._door_open:
+            return
+        self._door_open = False
+        out.append(Record("door_closed", detail={"open_s": round(now - self._door_opened_at, 1)}))
+        if self._relay_until is not None:
+            self._lock(now, out)  # relock as soon as the door shuts behind the person
+            self._grace_until = now  # a closed door that opens again needs a new grant
+
+
+def _trim(times: deque[float], before: float) -> None:
+    while times and times[0] <= before:
+        times.popleft()

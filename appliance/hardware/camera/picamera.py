@@ -1,0 +1,60 @@
+"""Owns the Raspberry Pi camera adapter; picamera2 is imported here and nowhere else."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+
+from .base import CameraError
+
+
+class PiCamera:
+    """picamera2: configure -> start -> capture_array(). Frames come out RGB."""
+
+    def __init__(self, width: int = 1280, height: int = 720) -> None:
+        self._size = (width, height)
+        self._cam: Any = None
+        self._mutex = threading.Lock()
+
+    def start(self) -> None:
+        with self._mutex:
+            if self._cam is not None:
+                return
+            try:
+                from picamera2 import Picamera2  # only importable on a Pi with libcamera
+            except ImportError as exc:
+                raise CameraError(
+                    "camera.kind = 'picamera2' needs the python3-picamera2 package (Pi only)"
+                ) from exc
+            try:
+                cam = Picamera2()
+                # "RGB888" is BGR byte order in memory; XBGR8888 gives RGBX, which we slice.
+                cam.configure(
+                    cam.create_video_configuration(main={"size": self._size, "format": "XBGR8888"})
+                )
+                cam.start()
+            except Exception as exc:
+                raise CameraError(f"Pi camera failed to start: {exc}") from exc
+            self._cam = cam
+
+    def read(self) -> np.ndarray:
+        self.start()
+        try:
+            frame = self._cam.capture_array("main")
+        except Exception as exc:
+            raise CameraError(f"Pi camera capture failed: {exc}") from exc
+        return np.ascontiguousarray(frame[:, :, :3])
+
+    def stop(self) -> None:
+        with self._mutex:
+            if self._cam is not None:
+                try:
+                    self._cam.stop()
+                    self._cam.close()
+                finally:
+                    self._cam = None
+
+    def close(self) -> None:
+        self.stop()

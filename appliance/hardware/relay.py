@@ -1,0 +1,95 @@
+"""Owns the lock relay: locked means de-energised, pulses end by themselves, failures lock."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from gpiozero import DigitalOutputDevice
+from gpiozero.pins import Factory
+
+log = logging.getLogger(__name__)
+
+
+class LockRelay:
+    """The relay that drives the lock.
+
+    It is driven to locked (de-energised) the moment it is built, before anything else runs.
+    `unlock(seconds)` energises it and arms a timer that de-energises it after `seconds` even
+    if nothing else ever calls `lock()`; `close()` locks first.
+    """
+
+    def __init__(
+        self,
+        pin: int,
+        *,
+        active_high: bool = True,
+        pin_factory: Factory | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._device = DigitalOutputDevice(
+            pin, active_high=active_high, initial_value=False, pin_factory=pin_factory
+        )
+        self._device.off()
+        self._clock = clock
+        self._timer: threading.Timer | None = None
+        self._mutex = threading.Lock()
+        self.pulses: list[tuple[float, float | None]] = []  # (on_at, off_at) on the clock
+
+    @property
+    def locked(self) -> bool:
+        return not self._device.value
+
+    @property
+    def pin(self) -> object:
+        return self._device.pin
+
+    def unlock(self, seconds: float) -> None:
+        if seconds <= 0:
+            raise ValueError(f"unlock pulse must be positive, got {seconds}")
+        with self._mutex:
+            self._cancel_timer()
+            try:
+                self._device.on()
+            except Exception:
+                self._safe_off()
+                raise
+            if not self.pulses or self.pulses[-1][1] is not None:
+                self.pulses.append((self._clock(), None))
+            self._timer = threading.Timer(seconds, self.lock)
+            self._timer.daemon = True
+            self._timer.start()
+        log.info("event=relay_unlocked seconds=%.1f", seconds)
+
+    def lock(self) -> None:
+        with self._mutex:
+            self._cancel_timer()
+            was_on = bool(self._device.value)
+            self._safe_off()
+            if was_on and self.pulses and self.pulses[-1][1] is None:
+                self.pulses[-1] = (self.pulses[-1][0], self._clock())
+        if was_on:
+            log.info("event=relay_locked")
+
+    def _safe_off(self) -> None:
+        try:
+            self._device.off()
+        except Exception:
+            log.exception("event=relay_off_failed")
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None and self._timer is not threading.current_thread():
+            self._timer.cancel()
+        self._timer = None
+
+    def close(self) -> None:
+        self.lock()
+        self._device.close()
+
+    def __enter__(self) -> LockRelay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,168 @@
+"""Owns simulated wiring for MockFactory: a pressable keypad matrix and the door's switches."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+
+from gpiozero.pins.mock import MockFactory, MockPin
+
+from appliance.config import HardwareConfig
+
+from .keypad import DEFAULT_LAYOUT, Keypad
+
+
+class _RowPin(MockPin):
+    """A keypad row: whenever the scanner drives it, the pressed keys' columns follow."""
+
+    sim: KeypadSimulator | None = None
+
+    def _change_state(self, value: bool) -> bool:
+        changed = super()._change_state(value)
+        if self.sim is not None:
+            self.sim.update()
+        return changed
+
+
+class KeypadSimulator:
+    """Presses keys on a MockFactory keypad at the pin level (rows and columns)."""
+
+    def __init__(
+        self,
+        factory: MockFactory,
+        rows: Sequence[int],
+        cols: Sequence[int],
+        layout: Sequence[str] = DEFAULT_LAYOUT,
+    ) -> None:
+        self._rows = []
+        for r in rows:
+            pin = factory.pin(r, pin_class=_RowPin)
+            if not isinstance(pin, _RowPin):
+                raise RuntimeError(f"BCM {r} was claimed before the keypad simulator")
+            pin.sim = self
+            self._rows.append(pin)
+        self._cols = [factory.pin(c) for c in cols]
+        self._where = {k: (r, c) for r, line in enumerate(layout) for c, k in enumerate(line)}
+        self._pressed: set[tuple[int, int]] = set()
+        self._mutex = threading.RLock()
+
+    def update(self) -> None:
+        with self._mutex:
+            for c, col in enumerate(self._cols):
+                low = any(
+                    rc[1] == c and not self._rows[rc[0]].state for rc in self._pressed
+                )
+                if low:
+                    col.drive_low()
+                else:
+                    col.drive_high()
+
+    def hold(self, key: str) -> None:
+        if key not in self._where:
+            raise ValueError(f"no key {key!r} on this keypad")
+        with self._mutex:
+            self._pressed.add(self._where[key])
+            self.update()
+
+    def release(self, key: str | None = None) -> None:
+        with self._mutex:
+            if key is None:
+                self._pressed.clear()
+            else:
+                self._pressed.discard(self._where[key])
+            self.update()
+
+    def tap(self, key: str, keypad: Keypad, *, timeout: float = 1.0) -> None:
+        """Press and release `key` so that `keypad` reports it exactly once.
+
+        With the keypad's scan thread running this takes real time; without it the scans are
+        driven here, which makes scripted visits fast and deterministic.
+        """
+        self.hold(key)
+        try:
+            if keypad.running:
+                deadline = time.monotonic() + timeout
+                time.sleep(keypad.scan_interval * (keypad.stable_scans + 2))
+                while keypad._reported != key and time.monotonic() < deadline:  # noqa: SLF001
+                    time.sleep(keypad.scan_interval)
+            else:
+                for _ in range(keypad.stable_scans):
+                    keypad.scan()
+        finally:
+            self.release(key)
+        if keypad.running:
+            time.sleep(keypad.scan_interval * (keypad.stable_scans + 2))
+        else:
+            for _ in range(keypad.stable_scans):
+                keypad.scan()
+
+
+class DoorSimulator:
+    """The door's switches on MockFactory pins: contact, exit button, tamper, PIR."""
+
+    def __init__(self, factory: MockFactory, config: HardwareConfig) -> None:
+        p = config.pins
+        self.config = config
+        self._door = factory.pin(p.door_contact)
+        self._exit = factory.pin(p.exit_button)
+        self._tamper = factory.pin(p.tamper)
+        self._pir = factory.pin(p.pir)
+        self.keypad = KeypadSimulator(factory, p.keypad_rows, p.keypad_cols, config.keypad_layout)
+        self._gap = max(config.debounce_ms / 1000 * 1.5, 0.002)
+
+    def set_resting(self) -> None:
+        """Door closed, no tamper, no motion, button up: call after the Board is built
+        (building an input with a pull-up resets its mock pin to the pull level)."""
+        self._drive(self._door, closed=True, closed_low=self.config.door_contact_closed_when == "low")
+        self._exit.drive_high()
+        # tamper loop intact: the opposite of the alarm level
+        if self.config.tamper_alarm_when == "high":
+            self._tamper.drive_low()
+        else:
+            self._tamper.drive_high()
+        self._pir.drive_low()
+
+    @staticmethod
+    def _drive(pin: MockPin, *, closed: bool, closed_low: bool) -> None:
+        if closed == closed_low:
+            pin.drive_low()
+        else:
+            pin.drive_high()
+
+    def _settle(self) -> None:
+        time.sleep(self._gap)
+
+    def open_door(self) -> None:
+        self._drive(self._door, closed=False, closed_low=self.config.door_contact_closed_when == "low")
+        self._settle()
+
+    def close_door(self) -> None:
+        self._drive(self._door, closed=True, closed_low=self.config.door_contact_closed_when == "low")
+        self._settle()
+
+    def press_exit(self) -> None:
+        self._exit.drive_low()
+        self._settle()
+        self._exit.drive_high()
+        self._settle()
+
+    def trigger_tamper(self) -> None:
+        if self.config.tamper_alarm_when == "high":
+            self._tamper.drive_high()
+        else:
+            self._tamper.drive_low()
+        self._settle()
+
+    def restore_tamper(self) -> None:
+        if self.config.tamper_alarm_when == "high":
+            self._tamper.drive_low()
+        else:
+            self._tamper.drive_high()
+        self._settle()
+
+    def motion(self, hold_s: float = 0.3) -> None:
+        """A PIR pulse. Real PIR modules hold their output for seconds; MotionSensor samples."""
+        self._pir.drive_high()
+        time.sleep(hold_s)
+        self._pir.drive_low()

@@ -1,0 +1,76 @@
+"""Owns PIN and password hashing: argon2id, with a device-held pepper (HMAC key) for PINs."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+# OWASP's argon2id baseline: m=19 MiB, t=2, p=1.
+_PIN_HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+_PASSWORD_HASHER = PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=1)
+
+PIN_MIN, PIN_MAX = 4, 12
+
+
+class PinError(ValueError):
+    """A PIN that cannot be used; the message says why."""
+
+
+def validate_pin(pin: str, what: str = "PIN") -> str:
+    if not pin.isdigit():
+        raise PinError(f"{what} must contain only digits 0-9")
+    if not PIN_MIN <= len(pin) <= PIN_MAX:
+        raise PinError(f"{what} must be {PIN_MIN} to {PIN_MAX} digits long, got {len(pin)}")
+    return pin
+
+
+class PinHasher:
+    """argon2id over HMAC-SHA256(pepper, pin): a stolen database alone cannot be brute-forced."""
+
+    def __init__(self, pepper: str | bytes | None) -> None:
+        if isinstance(pepper, str):
+            pepper = pepper.encode("utf-8")
+        self._pepper = pepper or b""
+
+    def _peppered(self, pin: str) -> bytes:
+        if not self._pepper:
+            return pin.encode("ascii")
+        return hmac.new(self._pepper, pin.encode("ascii"), hashlib.sha256).digest()
+
+    def hash(self, pin: str) -> str:
+        validate_pin(pin)
+        return _PIN_HASHER.hash(self._peppered(pin))
+
+    def verify(self, pin_hash: str | None, pin: str) -> bool:
+        if not pin_hash or not pin.isdigit():
+            return False
+        try:
+            return _PIN_HASHER.verify(pin_hash, self._peppered(pin))
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+    def burn(self) -> None:
+        """Spend the time of one verification, so an unknown user number is not faster to reject."""
+        self.verify(_DUMMY_HASH, "0000")
+
+
+_DUMMY_HASH = _PIN_HASHER.hash(secrets.token_bytes(16))
+
+
+def hash_password(password: str) -> str:
+    return _PASSWORD_HASHER.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _PASSWORD_HASHER.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def password_needs_rehash(password_hash: str) -> bool:
+    return _PASSWORD_HASHER.check_needs_rehash(password_hash)

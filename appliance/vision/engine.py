@@ -1,0 +1,299 @@
+"""Owns the door's face check: detect small, encode the full-resolution crop, match, decide."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import cv2
+import numpy as np
+
+from .errors import FaceError, MultipleFacesError, NoFaceError, PoorQualityError
+from .image import check_frame, enhance_gray, enhance_rgb, is_low_light, to_gray
+from .liveness import blink_detected, ear_from_landmarks
+from .models import Models, shared_models
+
+if TYPE_CHECKING:
+    from appliance.config import VisionConfig
+    from appliance.hardware.camera.base import Camera
+
+log = logging.getLogger(__name__)
+
+Box = tuple[int, int, int, int]  # top, right, bottom, left (face_recognition's order)
+ENROLL_DETECT_WIDTH = 800  # enrollment looks harder for a second face than the door does
+SHARPNESS_SIZE = 96  # faces are resized to this square before the blur measure
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    """The result of enrolling one photo."""
+
+    encoding: np.ndarray  # (128,) float64
+    quality: float  # 0..1, higher is better (face size and sharpness)
+    box: Box  # top, right, bottom, left in the given image
+
+
+@dataclass
+class FaceDecision:
+    """The outcome of one face check at the door."""
+
+    matched: bool
+    distance: float | None
+    reason: str  # match | mismatch | no_face | poor_quality | liveness_failed | no_templates
+    frame: np.ndarray | None
+    frames_seen: int
+    ms: float
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FaceFound:
+    """One detected face in full-resolution coordinates, with its quality measures."""
+
+    box: Box
+    size_px: int
+    sharpness: float
+    enhanced: bool
+
+    @property
+    def quality(self) -> float:
+        return round(0.5 * min(self.size_px / 200.0, 1.0) + 0.5 * min(self.sharpness / 150.0, 1.0), 4)
+
+
+def _rect(box: Box, dx: int = 0, dy: int = 0) -> Any:
+    import dlib
+
+    top, right, bottom, left = box
+    return dlib.rectangle(left - dx, top - dy, right - dx, bottom - dy)
+
+
+def sharpness(gray: np.ndarray, box: Box) -> float:
+    """Variance of the Laplacian of the face, resized to a fixed square (size-independent)."""
+    top, right, bottom, left = box
+    face = gray[max(top, 0) : bottom, max(left, 0) : right]
+    if face.size == 0:
+        return 0.0
+    face = cv2.resize(face, (SHARPNESS_SIZE, SHARPNESS_SIZE), interpolation=cv2.INTER_AREA)
+    return float(cv2.Laplacian(face, cv2.CV_64F).var())
+
+
+def face_distances(templates: np.ndarray, encoding: np.ndarray) -> np.ndarray:
+    """Euclidean distance from `encoding` to every row of `templates`."""
+    diff = templates - encoding
+    return np.sqrt(np.einsum("ij,ij->i", diff, diff))
+
+
+class FaceEngine:
+    """Face enrollment, 1:1 verification at the door and 1:N identification.
+
+    Models load on first use, once per process; only the 5-point predictor and the encoder
+    unless liveness is used (which adds the 68-point predictor).
+    """
+
+    def __init__(self, config: VisionConfig, models: Models | None = None) -> None:
+        self.config = config
+        self.models = models or shared_models()
+        self._encode_lock = threading.Lock()
+
+    # ---- building blocks ----------------------------------------------------------------------
+    def warm_up(self, liveness: bool | None = None) -> None:
+        """Load the models the configured checks need (call at start-up, not at the door)."""
+        _ = self.models.detector, self.models.shape5, self.models.encoder
+        if self.config.liveness if liveness is None else liveness:
+            _ = self.models.shape68
+
+    def detect(self, image: np.ndarray, *, width: int | None = None, thorough: bool = False) -> list[FaceFound]:
+        """Faces in `image`, largest first. Detection runs on a copy downscaled to `width`
+        (default config.detect_width) with upsample 0; only when nothing is found a finer pass
+        (upsample 1) runs. Dark or flat frames are enhanced first when enhance_low_light is on.
+        `thorough` runs both passes and keeps the one that found more faces (enrollment).
+        """
+        image = check_frame(image)
+        h, w = image.shape[:2]
+        target = width or self.config.detect_width
+        scale = min(1.0, target / w)
+        small = image if scale >= 1.0 else cv2.resize(
+            image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
+        )
+        gray = to_gray(small)
+        enhanced = False
+        if self.config.enhance_low_light and is_low_light(gray):
+            gray = enhance_gray(gray)
+            enhanced = True
+        detector = self.models.detector
+        rects = list(detector(gray, 0))
+        if thorough or not rects:
+            finer = list(detector(gray, 1))
+            if len(finer) > len(rects):
+                rects = finer
+        full_gray = to_gray(image) if rects else None
+        faces = []
+        for r in rects:
+            box = (
+                max(0, int(round(r.top() / scale))),
+                min(w, int(round((r.right() + 1) / scale))),
+                min(h, int(round((r.bottom() + 1) / scale))),
+                max(0, int(round(r.left() / scale))),
+            )
+            size = min(box[1] - box[3], box[2] - box[0])
+            if size <= 0:
+                continue
+            assert full_gray is not None
+            faces.append(FaceFound(box, size, sharpness(full_gray, box), enhanced))
+        faces.sort(key=lambda f: f.size_px, reverse=True)
+        return faces
+
+    def quality_problem(self, face: FaceFound) -> str | None:
+        if face.size_px < self.config.min_face_px:
+            return f"face is too small ({face.size_px}px < {self.config.min_face_px}px)"
+        if face.sharpness < self.config.min_sharpness:
+            return f"face is too blurred (sharpness {face.sharpness:.1f} < {self.config.min_sharpness})"
+        return None
+
+    def _crop(self, image: np.ndarray, box: Box, enhance: bool) -> tuple[np.ndarray, int, int]:
+        h, w = image.shape[:2]
+        top, right, bottom, left = box
+        m = max(bottom - top, right - left) // 2
+        y0, y1 = max(0, top - m), min(h, bottom + m)
+        x0, x1 = max(0, left - m), min(w, right + m)
+        crop = np.ascontiguousarray(image[y0:y1, x0:x1])
+        if enhance:
+            crop = enhance_rgb(crop)
+        return crop, x0, y0
+
+    def encode(self, image: np.ndarray, face: FaceFound, *, num_jitters: int = 0) -> np.ndarray:
+        """One encoder pass: 5-point landmarks and the 128-d encoding from the full-res crop."""
+        crop, x0, y0 = self._crop(image, face.box, face.enhanced)
+        rect = _rect(face.box, x0, y0)
+        with self._encode_lock:
+            shape = self.models.shape5(crop, rect)
+            desc = self.models.encoder.compute_face_descriptor(crop, shape, num_jitters)
+        return np.asarray(desc, dtype=np.float64)
+
+    def eye_aspect_ratio(self, image: np.ndarray, face: FaceFound) -> float:
+        crop, x0, y0 = self._crop(image, face.box, face.enhanced)
+        with self._encode_lock:
+            shape = self.models.shape68(crop, _rect(face.box, x0, y0))
+        pts = np.array([(shape.part(i).x, shape.part(i).y) for i in range(68)], dtype=np.float64)
+        return ear_from_landmarks(pts)
+
+    # ---- public API -------------------------------------------------------------------------
+    def enroll(self, image: np.ndarray, *, name: str = "image", num_jitters: int = 1) -> Enrollment:
+        """Exactly one adequate face, else NoFaceError / MultipleFacesError / PoorQualityError."""
+        image = check_frame(image, name)
+        faces = self.detect(image, width=max(ENROLL_DETECT_WIDTH, self.config.detect_width), thorough=True)
+        if not faces:
+            raise NoFaceError(f"{name}: no face found")
+        if len(faces) > 1:
+            raise MultipleFacesError(f"{name}: {len(faces)} faces found; the photo must show one person")
+        face = faces[0]
+        problem = self.quality_problem(face)
+        if problem:
+            raise PoorQualityError(f"{name}: {problem}")
+        encoding = self.encode(image, face, num_jitters=num_jitters)
+        return Enrollment(encoding=encoding, quality=face.quality, box=face.box)
+
+    def verify(
+        self,
+        camera: Camera,
+        templates: np.ndarray,
+        *,
+        liveness: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> FaceDecision:
+        """1:1 check of the person in front of `camera` against ONE user's templates (n, 128).
+
+        Reads frames until a match (and, with liveness, a blink) or until the frame budget
+        (max_frames, or liveness_max_frames with liveness) or window_s runs out. Keeps the
+        best (closest) face; the decision's frame is that face's frame (the event snapshot).
+        """
+        cfg = self.config
+        live = cfg.liveness if liveness is None else liveness
+        start = clock()
+        tmpl = np.asarray(templates, dtype=np.float64).reshape(-1, 128) if np.size(templates) else np.empty((0, 128))
+        if tmpl.shape[0] == 0:
+            frame = camera.read()
+            ms = (clock() - start) * 1000.0
+            return FaceDecision(False, None, "no_templates", frame, 1, ms)
+
+        budget = cfg.liveness_max_frames if live else cfg.max_frames
+        best_d: float | None = None
+        best_frame: np.ndarray | None = None
+        fallback_frame: np.ndarray | None = None
+        poor: str | None = None
+        ears: list[float] = []
+        blink = False
+        seen = 0
+        while seen < budget and (seen == 0 or clock() - start < cfg.window_s):
+            frame = check_frame(camera.read(), "camera frame")
+            seen += 1
+            if fallback_frame is None:
+                fallback_frame = frame
+            faces = self.detect(frame)
+            if not faces:
+                continue
+            face = faces[0]
+            problem = self.quality_problem(face)
+            if problem:
+                poor = problem
+                fallback_frame = frame
+                continue
+            matched = best_d is not None and best_d <= cfg.threshold
+            if not matched:
+                d = float(face_distances(tmpl, self.encode(frame, face)).min())
+                if best_d is None or d < best_d:
+                    best_d, best_frame = d, frame
+            if live:
+                ears.append(self.eye_aspect_ratio(frame, face))
+                blink = blink or blink_detected(ears, cfg.blink_drop)
+            if best_d is not None and best_d <= cfg.threshold and (not live or blink):
+                break
+
+        ms = (clock() - start) * 1000.0
+        detail: dict[str, Any] = {"liveness": live}
+        if live:
+            detail["ears"] = [round(e, 3) for e in ears]
+        if best_d is None:
+            reason = "poor_quality" if poor else "no_face"
+            if poor:
+                detail["problem"] = poor
+            return FaceDecision(False, None, reason, fallback_frame, seen, ms, detail)
+        if best_d > cfg.threshold:
+            return FaceDecision(False, best_d, "mismatch", best_frame, seen, ms, detail)
+        if live and not blink:
+            return FaceDecision(False, best_d, "liveness_failed", best_frame, seen, ms, detail)
+        return FaceDecision(True, best_d, "match", best_frame, seen, ms, detail)
+
+    def encode_largest(self, image: np.ndarray) -> np.ndarray | None:
+        """The encoding of the largest adequate face in `image`, or None."""
+        faces = self.detect(image)
+        if not faces or self.quality_problem(faces[0]):
+            return None
+        return self.encode(image, faces[0])
+
+    def identify(
+        self, image: np.ndarray, gallery: np.ndarray, labels: Sequence[int]
+    ) -> tuple[int, float] | None:
+        """1:N: the label of the closest template to the largest face, if within threshold."""
+        if len(labels) != len(gallery):
+            raise ValueError(f"gallery has {len(gallery)} templates but {len(labels)} labels")
+        if len(gallery) == 0:
+            return None
+        encoding = self.encode_largest(image)
+        if encoding is None:
+            return None
+        return nearest(gallery, labels, encoding, self.config.threshold)
+
+
+def nearest(
+    gallery: np.ndarray, labels: Sequence[int], encoding: np.ndarray, threshold: float
+) -> tuple[int, float] | None:
+    """Vectorised nearest template: (label, distance) when within threshold, else None."""
+    d = face_distances(gallery, encoding)
+    i = int(np.argmin(d))
+    dist = float(d[i])
+    return (int(labels[i]), dist) if dist <= threshold else None

@@ -1,0 +1,105 @@
+"""Owns loading the dlib models once, only those the configured pipeline uses."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import threading
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+SHAPE_5 = "shape_predictor_5_face_landmarks.dat"
+SHAPE_68 = "shape_predictor_68_face_landmarks.dat"
+ENCODER = "dlib_face_recognition_resnet_model_v1.dat"
+
+_lock = threading.Lock()
+
+
+class ModelError(RuntimeError):
+    """A dlib model file is missing or unreadable."""
+
+
+@cache
+def models_dir() -> Path:
+    """Folder of face_recognition_models' .dat files, found without importing the package.
+
+    (Importing it pulls in pkg_resources, which costs memory and a deprecation warning.)
+    """
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError("package face_recognition_models is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "models"
+
+
+def model_path(name: str) -> Path:
+    path = models_dir() / name
+    if not path.is_file():
+        raise ModelError(f"dlib model file {path} is missing")
+    return path
+
+
+class Models:
+    """Lazily loaded dlib objects; each is built at most once per instance (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._detector: Any = None
+        self._shape5: Any = None
+        self._shape68: Any = None
+        self._encoder: Any = None
+
+    @property
+    def detector(self) -> Any:
+        if self._detector is None:
+            with _lock:
+                if self._detector is None:
+                    import dlib
+
+                    self._detector = dlib.get_frontal_face_detector()
+        return self._detector
+
+    @property
+    def shape5(self) -> Any:
+        if self._shape5 is None:
+            with _lock:
+                if self._shape5 is None:
+                    import dlib
+
+                    self._shape5 = dlib.shape_predictor(str(model_path(SHAPE_5)))
+                    log.info("event=model_loaded model=shape5")
+        return self._shape5
+
+    @property
+    def shape68(self) -> Any:
+        if self._shape68 is None:
+            with _lock:
+                if self._shape68 is None:
+                    import dlib
+
+                    self._shape68 = dlib.shape_predictor(str(model_path(SHAPE_68)))
+                    log.info("event=model_loaded model=shape68")
+        return self._shape68
+
+    @property
+    def encoder(self) -> Any:
+        if self._encoder is None:
+            with _lock:
+                if self._encoder is None:
+                    import dlib
+
+                    self._encoder = dlib.face_recognition_model_v1(str(model_path(ENCODER)))
+                    log.info("event=model_loaded model=resnet_encoder")
+        return self._encoder
+
+    @property
+    def loaded(self) -> list[str]:
+        names = ("detector", "shape5", "shape68", "encoder")
+        return [n for n in names if getattr(self, f"_{n}") is not None]
+
+
+@cache
+def shared_models() -> Models:
+    """One set of models per process (dlib objects are read-only once loaded)."""
+    return Models()
