@@ -1,0 +1,423 @@
+"""Owns the alert dispatcher: per-channel delivery from the outbox with backoff, caps, failover."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_, select, update
+
+from ..config import Config
+from ..store.db import Database
+from ..store.models import OutboxAlert, utcnow
+from ..store.models_alerts import AlertDelivery
+from .incidents import URGENT_KINDS
+from .message import AlertMessage, Channel, ChannelError
+from .probe import ConnectivityProbe, StaticProbe
+
+log = logging.getLogger(__name__)
+
+# logical channels of an alert; "sms" is carried by the twilio or the gsm transport
+LOGICAL_CHANNELS = ("mailbox", "email", "sms")
+CAPPED_CHANNELS = ("email", "sms")
+BATCH = 200
+
+
+@dataclass(frozen=True)
+class _Work:
+    alert_id: str
+    channel: str
+    attempts: int
+    first_failure_at: datetime | None
+    created_at: datetime
+    kind: str
+    user_number: int | None
+    distance: float | None
+    detail: str
+    count: int
+    snapshot_path: str | None
+
+
+class Dispatcher:
+    """Delivers outbox alerts on every channel routed for them; never holds a transaction open
+    while talking to the network, so the door's own writes are never held up."""
+
+    def __init__(
+        self,
+        config: Config,
+        db: Database,
+        channels: dict[str, Channel] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        probe: ConnectivityProbe | StaticProbe | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.db = db
+        self.channels = channels if channels is not None else build_channels(config)
+        self.clock = clock
+        a = config.alerts
+        if probe is None:
+            probe = (
+                ConnectivityProbe(a.probe_host, a.probe_port, a.probe_interval_s, a.probe_timeout_s)
+                if a.probe_enabled
+                else StaticProbe(True)
+            )
+        self.probe = probe
+        self.rng = rng or random.Random()
+        self._twilio_failing_since: datetime | None = None
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ---- routing -------------------------------------------------------------------------
+    def _wants(self, transport: str, kind: str) -> bool:
+        if transport not in self.channels:
+            return False
+        section = getattr(self.config.alerts, transport, None)
+        return section is None or section.wants(kind)
+
+    def routes(self, kind: str) -> list[str]:
+        """The logical channels an alert of `kind` must reach."""
+        out = []
+        if "mailbox" in self.channels:
+            out.append("mailbox")
+        if self._wants("email", kind):
+            out.append("email")
+        if self._wants("twilio", kind) or self._wants("gsm", kind):
+            out.append("sms")
+        return out
+
+    def sms_transport(self, kind: str, first_failure_at: datetime | None, now: datetime) -> str:
+        """twilio while the internet is up and Twilio works; gsm when offline or Twilio kept
+        failing for twilio_failover_s."""
+        tw, gsm = self._wants("twilio", kind), self._wants("gsm", kind)
+        if not gsm:
+            return "twilio"
+        if not tw:
+            return "gsm"
+        if not self.probe.online:
+            return "gsm"
+        failover = timedelta(seconds=self.config.alerts.twilio_failover_s)
+        since = [t for t in (self._twilio_failing_since, first_failure_at) if t is not None]
+        if since and now - min(since) >= failover:
+            return "gsm"
+        return "twilio"
+
+    # ---- one pass ------------------------------------------------------------------------
+    def _claim(self, now: datetime, force: bool) -> list[_Work]:
+        due = or_(OutboxAlert.next_attempt_at.is_(None), OutboxAlert.next_attempt_at <= now)
+        with self.db.session() as s:
+            # claim first: the UPDATE takes SQLite's write lock, so an incident merge cannot slip
+            # in between reading an alert and marking it picked up
+            claim = update(OutboxAlert).where(
+                OutboxAlert.state == "pending", OutboxAlert.attempts == 0
+            )
+            if not force:
+                claim = claim.where(due)
+            s.execute(claim.values(attempts=1).execution_options(synchronize_session=False))
+            q = select(OutboxAlert).where(OutboxAlert.state == "pending")
+            if not force:
+                q = q.where(due)
+            alerts = s.scalars(
+                q.order_by(OutboxAlert.priority.desc(), OutboxAlert.created_at).limit(BATCH)
+            ).all()
+            if not alerts:
+                return []
+            ids = [a.id for a in alerts]
+            have: dict[str, dict[str, AlertDelivery]] = {}
+            for d in s.scalars(select(AlertDelivery).where(AlertDelivery.alert_id.in_(ids))):
+                have.setdefault(d.alert_id, {})[d.channel] = d
+            work: list[_Work] = []
+            for a in alerts:
+                rows = have.get(a.id)
+                if rows is None:
+                    rows = {}
+                    for ch in self.routes(a.kind):
+                        rows[ch] = AlertDelivery(
+                            alert_id=a.id, channel=ch, state="pending", attempts=0, created_at=now
+                        )
+                        s.add(rows[ch])
+                    if not rows:
+                        a.state, a.last_error = "failed", "no channel configured for this kind"
+                        log.warning("event=alert_unroutable alert=%s kind=%s", a.id, a.kind)
+                        continue
+                for d in rows.values():
+                    if d.state != "pending":
+                        continue
+                    if not force and d.next_attempt_at is not None and d.next_attempt_at > now:
+                        continue
+                    work.append(
+                        _Work(
+                            a.id,
+                            d.channel,
+                            d.attempts,
+                            d.first_failure_at,
+                            a.created_at,
+                            a.kind,
+                            a.user_number,
+                            a.distance,
+                            a.detail or "",
+                            a.count,
+                            a.snapshot_path,
+                        )  # fmt: skip
+                    )
+                if all(d.state != "pending" for d in rows.values()):
+                    self._settle(a, list(rows.values()), now)
+        return work
+
+    def run_once(self, force: bool = False) -> int:
+        """Try every delivery that is due (all pending ones with force); deliveries made."""
+        made = 0
+        for w in self._claim(self.clock(), force):
+            if self._stop.is_set() and self._thread is not None:
+                break
+            made += self._process(w)
+        return made
+
+    def pending_count(self) -> int:
+        with self.db.session() as s:
+            return s.scalar(
+                select(func.count()).select_from(OutboxAlert).where(OutboxAlert.state == "pending")
+            )
+
+    def _message(self, w: _Work) -> AlertMessage:
+        photo = None
+        if w.snapshot_path:
+            path = self.config.data_dir / w.snapshot_path
+            try:
+                photo = path.read_bytes()
+            except OSError as exc:
+                log.warning("event=alert_photo_missing alert=%s path=%s error=%s", w.alert_id,
+                            path, exc)  # fmt: skip
+        return AlertMessage(
+            id=w.alert_id,
+            kind=w.kind,
+            time=w.created_at,
+            device_id=self.config.device.id,
+            door=self.config.device.name,
+            user_number=w.user_number,
+            distance=w.distance,
+            detail=w.detail,
+            count=w.count,
+            photo_jpeg=photo,
+        )
+
+    def _over_cap(self, channel: str, now: datetime) -> bool:
+        with self.db.session() as s:
+            sent = s.scalar(
+                select(func.count())
+                .select_from(AlertDelivery)
+                .where(
+                    AlertDelivery.channel == channel,
+                    AlertDelivery.state == "delivered",
+                    AlertDelivery.delivered_at >= now - timedelta(hours=1),
+                )
+            )
+        return sent >= self.config.alerts.hourly_cap
+
+    def _process(self, w: _Work) -> int:
+        a = self.config.alerts
+        now = self.clock()
+        if (now - w.created_at).total_seconds() >= a.give_up_after_s:
+            self._record(w, "failed", f"gave up after {a.give_up_after_s:.0f}s", now)
+            return 0
+        capped = w.channel in CAPPED_CHANNELS and w.kind not in URGENT_KINDS
+        if capped and self._over_cap(w.channel, now):
+            self._record(w, "suppressed", f"hourly cap {a.hourly_cap} reached", now)
+            return 0
+        transport = w.channel
+        if w.channel == "sms":
+            transport = self.sms_transport(w.kind, w.first_failure_at, now)
+        channel = self.channels[transport]
+        t0 = time.perf_counter()
+        try:
+            channel.send(self._message(w))
+        except ChannelError as exc:
+            self._failed(w, transport, str(exc), exc.transient)
+            return 0
+        except Exception as exc:  # a bug in a channel must not stop the other alerts
+            log.exception("event=alert_channel_crash alert=%s channel=%s", w.alert_id, transport)
+            self._failed(w, transport, f"{type(exc).__name__}: {exc}", True)
+            return 0
+        ms = (time.perf_counter() - t0) * 1000
+        if transport == "twilio":
+            self._twilio_failing_since = None
+        ref = _external_ref(channel)
+        self._record(w, "delivered", None, self.clock(), external_id=f"{transport}:{ref}")
+        log.info("event=alert_delivered alert=%s kind=%s channel=%s via=%s attempt=%d ms=%.0f",
+                 w.alert_id, w.kind, w.channel, transport, w.attempts + 1, ms)  # fmt: skip
+        return 1
+
+    def backoff_s(self, attempts: int) -> float:
+        """Exponential backoff with jitter: half to all of initial * 2**(attempts-1), capped."""
+        a = self.config.alerts
+        base = min(a.backoff_max_s, a.backoff_initial_s * 2 ** max(0, attempts - 1))
+        return base * self.rng.uniform(0.5, 1.0)
+
+    def _failed(self, w: _Work, transport: str, error: str, transient: bool) -> None:
+        now = self.clock()
+        if transport == "twilio" and self._twilio_failing_since is None:
+            self._twilio_failing_since = now
+        if not transient:
+            log.warning("event=alert_failed alert=%s channel=%s via=%s permanent=1 error=%r",
+                        w.alert_id, w.channel, transport, error)  # fmt: skip
+            self._record(w, "failed", f"{transport}: {error}", now)
+            return
+        delay = self.backoff_s(w.attempts + 1)
+        log.warning("event=alert_retry alert=%s channel=%s via=%s attempt=%d retry_in_s=%.1f "
+                    "error=%r", w.alert_id, w.channel, transport, w.attempts + 1, delay,
+                    error)  # fmt: skip
+        self._record(
+            w, "pending", f"{transport}: {error}", now, next_at=now + timedelta(seconds=delay)
+        )
+
+    def _record(
+        self,
+        w: _Work,
+        state: str,
+        error: str | None,
+        now: datetime,
+        next_at: datetime | None = None,
+        external_id: str | None = None,
+    ) -> None:
+        with self.db.session() as s:
+            d = s.get(AlertDelivery, (w.alert_id, w.channel))
+            alert = s.get(OutboxAlert, w.alert_id)
+            if d is None or alert is None or d.state != "pending":
+                return  # someone else (a flush in another process) settled it already
+            d.state = state
+            d.attempts += 1
+            if error is not None:
+                d.last_error = error[:2000]
+                alert.last_error = f"{w.channel}: {error}"[:2000]
+            if state == "pending":
+                d.next_attempt_at = next_at
+                d.first_failure_at = d.first_failure_at or now
+            if state == "delivered":
+                d.delivered_at = now
+                d.external_id = external_id
+            if state == "suppressed":
+                d.delivered_at = now
+            alert.attempts += 1
+            rows = list(
+                s.scalars(select(AlertDelivery).where(AlertDelivery.alert_id == w.alert_id))
+            )
+            self._settle(alert, rows, now)
+
+    @staticmethod
+    def _settle(alert: OutboxAlert, rows: list[AlertDelivery], now: datetime) -> None:
+        pending = [r for r in rows if r.state == "pending"]
+        if pending:
+            nexts = [r.next_attempt_at for r in pending]
+            alert.next_attempt_at = None if None in nexts else min(nexts)  # type: ignore[type-var]
+            return
+        if any(r.state == "failed" for r in rows):
+            alert.state = "failed"
+            log.error("event=alert_given_up alert=%s kind=%s error=%r", alert.id, alert.kind,
+                      alert.last_error)  # fmt: skip
+        else:
+            alert.state = "delivered"
+        alert.delivered_at = now
+        alert.next_attempt_at = None
+
+    # ---- lifecycle -----------------------------------------------------------------------
+    def notify(self) -> None:
+        """Wake the worker now (the door calls this after committing an alert); never blocks."""
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self.probe.start()
+        self._thread = threading.Thread(target=self._run, name="alerts-dispatcher", daemon=True)
+        self._thread.start()
+        log.info("event=dispatcher_started channels=%s", ",".join(sorted(self.channels)))
+
+    def _run(self) -> None:
+        interval = self.config.alerts.poll_interval_s
+        while not self._stop.is_set():
+            try:
+                made = self.run_once()
+            except Exception:
+                log.exception("event=dispatcher_error")
+                made = 0
+            if made == 0:
+                self._wake.wait(interval)
+                self._wake.clear()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self.probe.stop()
+        for ch in self.channels.values():
+            try:
+                ch.close()
+            except Exception:
+                log.exception("event=channel_close_error channel=%s", ch.name)
+
+    def flush(self, timeout_s: float) -> int:
+        """Try everything pending now, retrying until nothing is pending or the time is up;
+        the number still pending."""
+        deadline = time.monotonic() + timeout_s
+        self.probe.start()
+        try:
+            self.run_once(force=True)
+            while (left := self.pending_count()) and time.monotonic() < deadline:
+                time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+                self.run_once(force=True)
+            return left
+        finally:
+            self.probe.stop()
+
+
+def _external_ref(channel: Channel) -> str:
+    for attr in ("last_sids", "last_refs"):
+        refs = getattr(channel, attr, None)
+        if refs:
+            return ",".join(str(r) for r in refs)[:200]
+    return "ok"
+
+
+def build_channels(config: Config) -> dict[str, Channel]:
+    """The transports the configuration asks for; secrets resolved now (errors name the key)."""
+    a = config.alerts
+    channels: dict[str, Channel] = {}
+    if a.mailbox.enabled:
+        channels["mailbox"] = _mailbox_channel(config)
+    if a.email is not None and a.email.enabled:
+        from .channels.email import EmailChannel
+
+        channels["email"] = EmailChannel(a.email, a.email.password.resolve("alerts.email.password"))
+    if a.twilio is not None and a.twilio.enabled:
+        from ..config import ConfigError
+        from .channels.twilio_sms import TwilioChannel
+
+        token = a.twilio.token.resolve("alerts.twilio.token")
+        if not token:
+            raise ConfigError("alerts.twilio.token: no token source configured")
+        channels["twilio"] = TwilioChannel(a.twilio, token)
+    if a.gsm is not None and a.gsm.enabled:
+        from .channels.gsm import GsmChannel
+
+        channels["gsm"] = GsmChannel(a.gsm, a.gsm.pin.resolve("alerts.gsm.pin"))
+    return channels
+
+
+def _mailbox_channel(config: Config) -> Channel:
+    from .channels.mailbox import MailboxChannel
+
+    return MailboxChannel(config.mailbox_dir)
+
+
+def build_dispatcher(config: Config, db: Database) -> Dispatcher:
+    """The dispatcher for `config` (the door service calls start()/stop() on it)."""
+    return Dispatcher(config, db)
