@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import subprocess
+import textwrap
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -87,11 +88,15 @@ def check_config(config: Config) -> str:
             if ref.resolve(key) is not None:
                 resolved += 1
         except ConfigError as exc:
-            if key == "security.pepper" and "pepper" not in config.security.model_fields_set:
-                # the embedded default: PINs work, but are hashed without a device-held key
-                warnings.append(f"{exc} (PINs hashed without a pepper)")
-            else:
-                problems.append(str(exc))
+            problems.append(str(exc))
+    pepper = config.security.pepper
+    if not pepper.env and not pepper.file and not os.environ.get("DOORWARD_PEPPER"):
+        # unset: the app keeps a generated pepper in <data_dir>/pepper
+        local = config.data_dir / "pepper"
+        if not local.exists():
+            warnings.append(f"security.pepper: {local} will be created at first start")
+        elif local.stat().st_mode & 0o077:
+            problems.append(f"security.pepper: {local} is readable by others (chmod 600)")
     for key, path in (
         ("admin.tls_cert", config.admin.tls_cert),
         ("admin.tls_key", config.admin.tls_key),
@@ -500,15 +505,17 @@ _MARK = {"ok": "OK", "warn": "WARN", "fail": "FAIL", "skip": "SKIP"}
 
 
 def render_table(results: list[CheckResult], width: int = 100) -> str:
+    """A fixed-width table; long details wrap onto indented continuation lines."""
     name_w = max([len("CHECK")] + [len(r.name) for r in results])
     head = f"{'CHECK':<{name_w}}  STATUS  {'MS':>5}  DETAIL"
-    lines = [head, "-" * min(width, max(len(head), 40))]
-    detail_w = max(20, width - name_w - 17)
+    indent = " " * (name_w + 17)
+    lines = [head, "-" * width]
     for r in results:
-        detail = r.detail if len(r.detail) <= detail_w else r.detail[: detail_w - 3] + "..."
-        lines.append(f"{r.name:<{name_w}}  {_MARK[r.status]:<6}  {r.ms:>5}  {detail}")
+        wrapped = textwrap.wrap(r.detail, width=max(20, width - len(indent))) or [""]
+        lines.append(f"{r.name:<{name_w}}  {_MARK[r.status]:<6}  {r.ms:>5}  {wrapped[0]}")
+        lines.extend(indent + more for more in wrapped[1:])
     counts = {s: sum(r.status == s for r in results) for s in _MARK}
-    lines.append("")
+    lines.append("-" * width)
     lines.append(
         f"{counts['ok']} ok, {counts['warn']} warn, {counts['fail']} fail, {counts['skip']} skip"
     )
