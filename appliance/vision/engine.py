@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
-from .errors import FaceError, MultipleFacesError, NoFaceError, PoorQualityError
+from .errors import MultipleFacesError, NoFaceError, PoorQualityError
 from .image import check_frame, enhance_gray, enhance_rgb, is_low_light, to_gray
 from .liveness import blink_detected, ear_from_landmarks
 from .models import Models, shared_models
@@ -61,7 +61,9 @@ class FaceFound:
 
     @property
     def quality(self) -> float:
-        return round(0.5 * min(self.size_px / 200.0, 1.0) + 0.5 * min(self.sharpness / 150.0, 1.0), 4)
+        return round(
+            0.5 * min(self.size_px / 200.0, 1.0) + 0.5 * min(self.sharpness / 150.0, 1.0), 4
+        )
 
 
 def _rect(box: Box, dx: int = 0, dy: int = 0) -> Any:
@@ -106,7 +108,9 @@ class FaceEngine:
         if self.config.liveness if liveness is None else liveness:
             _ = self.models.shape68
 
-    def detect(self, image: np.ndarray, *, width: int | None = None, thorough: bool = False) -> list[FaceFound]:
+    def detect(
+        self, image: np.ndarray, *, width: int | None = None, thorough: bool = False
+    ) -> list[FaceFound]:
         """Faces in `image`, largest first. Detection runs on a copy downscaled to `width`
         (default config.detect_width) with upsample 0; only when nothing is found a finer pass
         (upsample 1) runs. Dark or flat frames are enhanced first when enhance_low_light is on.
@@ -116,8 +120,14 @@ class FaceEngine:
         h, w = image.shape[:2]
         target = width or self.config.detect_width
         scale = min(1.0, target / w)
-        small = image if scale >= 1.0 else cv2.resize(
-            image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
+        small = (
+            image
+            if scale >= 1.0
+            else cv2.resize(
+                image,
+                (max(1, round(w * scale)), max(1, round(h * scale))),
+                interpolation=cv2.INTER_AREA,
+            )
         )
         gray = to_gray(small)
         enhanced = False
@@ -151,7 +161,8 @@ class FaceEngine:
         if face.size_px < self.config.min_face_px:
             return f"face is too small ({face.size_px}px < {self.config.min_face_px}px)"
         if face.sharpness < self.config.min_sharpness:
-            return f"face is too blurred (sharpness {face.sharpness:.1f} < {self.config.min_sharpness})"
+            limit = self.config.min_sharpness
+            return f"face is too blurred (sharpness {face.sharpness:.1f} < {limit})"
         return None
 
     def _crop(self, image: np.ndarray, box: Box, enhance: bool) -> tuple[np.ndarray, int, int]:
@@ -185,11 +196,15 @@ class FaceEngine:
     def enroll(self, image: np.ndarray, *, name: str = "image", num_jitters: int = 1) -> Enrollment:
         """Exactly one adequate face, else NoFaceError / MultipleFacesError / PoorQualityError."""
         image = check_frame(image, name)
-        faces = self.detect(image, width=max(ENROLL_DETECT_WIDTH, self.config.detect_width), thorough=True)
+        faces = self.detect(
+            image, width=max(ENROLL_DETECT_WIDTH, self.config.detect_width), thorough=True
+        )
         if not faces:
             raise NoFaceError(f"{name}: no face found")
         if len(faces) > 1:
-            raise MultipleFacesError(f"{name}: {len(faces)} faces found; the photo must show one person")
+            raise MultipleFacesError(
+                f"{name}: {len(faces)} faces found; the photo must show one person"
+            )
         face = faces[0]
         problem = self.quality_problem(face)
         if problem:
@@ -214,7 +229,11 @@ class FaceEngine:
         cfg = self.config
         live = cfg.liveness if liveness is None else liveness
         start = clock()
-        tmpl = np.asarray(templates, dtype=np.float64).reshape(-1, 128) if np.size(templates) else np.empty((0, 128))
+        tmpl = (
+            np.asarray(templates, dtype=np.float64).reshape(-1, 128)
+            if np.size(templates)
+            else np.empty((0, 128))
+        )
         if tmpl.shape[0] == 0:
             frame = camera.read()
             ms = (clock() - start) * 1000.0

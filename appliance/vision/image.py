@@ -74,7 +74,9 @@ def check_frame(image: np.ndarray, what: str = "image") -> np.ndarray:
     if not isinstance(image, np.ndarray):
         raise FaceError(f"{what}: expected a numpy array, got {type(image).__name__}")
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise FaceError(f"{what}: expected an RGB uint8 array (h, w, 3), got {image.dtype} {image.shape}")
+        raise FaceError(
+            f"{what}: expected an RGB uint8 array (h, w, 3), got {image.dtype} {image.shape}"
+        )
     return np.ascontiguousarray(image)
 
 

@@ -1,0 +1,165 @@
+"""FaceEngine on real photos: enrollment gates, door verification reasons, 1:N identification."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from appliance.config import VisionConfig
+from appliance.vision import (
+    FaceDecision,
+    FaceEngine,
+    FaceError,
+    MultipleFacesError,
+    NoFaceError,
+    PoorQualityError,
+)
+
+pytestmark = pytest.mark.faces
+
+
+@pytest.fixture(scope="module")
+def obama(engine: FaceEngine, photo) -> np.ndarray:
+    return np.stack([engine.enroll(photo("people/obama/obama1.jpg")).encoding])
+
+
+def test_enroll_returns_encoding_quality_and_box(engine: FaceEngine, photo) -> None:
+    img = photo("people/biden/biden2.jpg")
+    e = engine.enroll(img)
+    assert e.encoding.shape == (128,) and e.encoding.dtype == np.float64
+    assert 0.5 < e.quality <= 1.0
+    top, right, bottom, left = e.box
+    assert 0 <= left < right <= img.shape[1] and 0 <= top < bottom <= img.shape[0]
+    # the box really is the face: enrolling just that crop (with margin) gives the same person
+    crop = img[max(0, top - 100) : bottom + 100, max(0, left - 100) : right + 100]
+    assert np.linalg.norm(engine.enroll(np.ascontiguousarray(crop)).encoding - e.encoding) < 0.2
+
+
+@pytest.mark.parametrize("scene", ["scenes/two_people.jpg", "scenes/kit_with_rose.jpg"])
+def test_enroll_rejects_several_faces_naming_the_photo(
+    engine: FaceEngine, photo, scene: str
+) -> None:
+    with pytest.raises(MultipleFacesError, match=r"photo\.jpg: 2 faces found"):
+        engine.enroll(photo(scene), name="photo.jpg")
+
+
+def test_enroll_rejects_no_face(engine: FaceEngine) -> None:
+    wall = np.full((480, 640, 3), 200, np.uint8)
+    with pytest.raises(NoFaceError, match="wall.png: no face found"):
+        engine.enroll(wall, name="wall.png")
+
+
+def test_enroll_rejects_a_tiny_face(photo) -> None:
+    eng = FaceEngine(VisionConfig(min_face_px=200))
+    with pytest.raises(PoorQualityError, match="too small"):
+        eng.enroll(photo("people/kit_harington/kit1.jpg"))
+
+
+def test_enroll_rejects_a_blurred_face(engine: FaceEngine, photo) -> None:
+    blurred = cv2.GaussianBlur(photo("people/obama/obama2.jpg"), (0, 0), 9)
+    with pytest.raises(PoorQualityError, match="too blurred"):
+        engine.enroll(blurred)
+
+
+def test_enroll_rejects_a_non_rgb_array(engine: FaceEngine) -> None:
+    with pytest.raises(FaceError, match="expected an RGB uint8 array"):
+        engine.enroll(np.zeros((10, 10), np.float32))
+
+
+def test_own_face_from_another_photo_matches(
+    frame_camera, engine: FaceEngine, photo, obama
+) -> None:
+    cam = frame_camera([photo("people/obama/obama2.jpg")])
+    d = engine.verify(cam, obama, liveness=False)
+    assert isinstance(d, FaceDecision)
+    assert d.matched and d.reason == "match"
+    assert d.distance is not None and d.distance <= engine.config.threshold
+    assert d.frames_seen == 1 and cam.reads == 1  # stops at the first matching frame
+    assert d.frame is cam.frames[0]
+
+
+def test_someone_else_is_a_mismatch_after_all_frames(
+    frame_camera, engine: FaceEngine, photo, obama
+) -> None:
+    cam = frame_camera([photo("people/biden/biden1.jpg")])
+    d = engine.verify(cam, obama, liveness=False)
+    assert not d.matched and d.reason == "mismatch"
+    assert d.distance is not None and d.distance > engine.config.threshold
+    assert d.frames_seen == engine.config.max_frames
+
+
+def test_best_frame_is_kept(frame_camera, engine: FaceEngine, photo, obama) -> None:
+    wall = np.full((480, 640, 3), 90, np.uint8)
+    other = photo("people/biden/biden1.jpg")
+    own = photo("people/obama/obama3.jpg")
+    d = engine.verify(frame_camera([wall, other, own]), obama, liveness=False)
+    assert d.matched and d.frames_seen == 3 and d.frame is own
+
+
+def test_no_face_in_any_frame(frame_camera, engine: FaceEngine, obama) -> None:
+    wall = np.full((480, 640, 3), 90, np.uint8)
+    d = engine.verify(frame_camera([wall]), obama, liveness=False)
+    assert (d.matched, d.reason, d.distance) == (False, "no_face", None)
+    assert d.frame is wall
+
+
+def test_poor_quality_reason(frame_camera, photo, obama) -> None:
+    eng = FaceEngine(VisionConfig(min_face_px=900))
+    d = eng.verify(frame_camera([photo("people/obama/obama2.jpg")]), obama, liveness=False)
+    assert (d.matched, d.reason) == (False, "poor_quality")
+    assert "too small" in d.detail["problem"]
+
+
+def test_no_templates(frame_camera, engine: FaceEngine, photo) -> None:
+    d = engine.verify(frame_camera([photo("people/obama/obama2.jpg")]), np.empty((0, 128)))
+    assert (d.matched, d.reason) == (False, "no_templates")
+
+
+def test_minimum_over_several_templates(frame_camera, engine: FaceEngine, photo, obama) -> None:
+    biden = engine.enroll(photo("people/biden/biden1.jpg")).encoding
+    both = np.stack([biden, obama[0]])
+    d = engine.verify(frame_camera([photo("people/obama/obama2.jpg")]), both, liveness=False)
+    alone = engine.verify(frame_camera([photo("people/obama/obama2.jpg")]), obama, liveness=False)
+    assert d.matched and d.distance == pytest.approx(alone.distance)
+
+
+def test_window_bounds_the_frames_read(
+    step_clock, frame_camera, engine: FaceEngine, photo, obama
+) -> None:
+    cfg = engine.config
+    eng = FaceEngine(cfg.model_copy(update={"max_frames": 50, "window_s": 3.0}))
+    cam = frame_camera([photo("people/biden/biden1.jpg")])
+    d = eng.verify(cam, obama, liveness=False, clock=step_clock(1.0))
+    assert d.reason == "mismatch" and cam.reads < 5
+
+
+def test_still_photo_fails_liveness(frame_camera, engine: FaceEngine, photo, obama) -> None:
+    cam = frame_camera([photo("people/obama/obama2.jpg")])
+    d = engine.verify(cam, obama, liveness=True)
+    assert not d.matched and d.reason == "liveness_failed"
+    assert d.distance is not None and d.distance <= engine.config.threshold
+    assert d.frames_seen == engine.config.liveness_max_frames
+
+
+def test_liveness_none_follows_config(frame_camera, photo, obama) -> None:
+    eng = FaceEngine(VisionConfig(liveness=True, liveness_max_frames=4))
+    d = eng.verify(frame_camera([photo("people/obama/obama2.jpg")]), obama)
+    assert d.reason == "liveness_failed" and d.frames_seen == 4
+
+
+def test_identify_finds_the_right_label(engine: FaceEngine, photo) -> None:
+    people = {
+        7: "people/obama/obama1.jpg",
+        8: "people/biden/biden1.jpg",
+        9: "people/kit_harington/kit1.jpg",
+        10: "people/rose_leslie/rose1.jpg",
+    }
+    labels = list(people)
+    gallery = np.stack([engine.enroll(photo(p)).encoding for p in people.values()])
+    hit = engine.identify(photo("people/kit_harington/kit2.jpg"), gallery, labels)
+    assert hit is not None and hit[0] == 9 and hit[1] <= engine.config.threshold
+    assert engine.identify(photo("people/alex_lacamoire/alex2.jpg"), gallery, labels) is None
+    assert engine.identify(np.full((100, 100, 3), 50, np.uint8), gallery, labels) is None
+    with pytest.raises(ValueError, match="labels"):
+        engine.identify(photo("people/kit_harington/kit2.jpg"), gallery, labels[:2])
