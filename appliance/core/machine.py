@@ -348,7 +348,9 @@ class AccessController:
         _trim(self._face_fails, now - p.face_fail_window_s)
         self._face_fails.append(now)
         if len(self._face_fails) >= p.face_fail_limit:
-            self._start_lockout(now, "face_failures", len(self._face_fails), pending.user_number, out)
+            self._start_lockout(
+                now, "face_failures", len(self._face_fails), pending.user_number, out
+            )
 
     # ---- relay and door -------------------------------------------------------------------
     def _unlock(self, seconds: float, now: float, out: list[Command]) -> None:

@@ -7,8 +7,8 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gpiozero import Buzzer, DigitalInputDevice, MotionSensor
 from gpiozero import LED as StatusLed
+from gpiozero import Buzzer, DigitalInputDevice, MotionSensor
 from gpiozero.pins import Factory
 
 from appliance.config import HardwareConfig

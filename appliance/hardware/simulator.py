@@ -50,9 +50,7 @@ class KeypadSimulator:
     def update(self) -> None:
         with self._mutex:
             for c, col in enumerate(self._cols):
-                low = any(
-                    rc[1] == c and not self._rows[rc[0]].state for rc in self._pressed
-                )
+                low = any(rc[1] == c and not self._rows[rc[0]].state for rc in self._pressed)
                 if low:
                     col.drive_low()
                 else:
@@ -114,7 +112,9 @@ class DoorSimulator:
     def set_resting(self) -> None:
         """Door closed, no tamper, no motion, button up: call after the Board is built
         (building an input with a pull-up resets its mock pin to the pull level)."""
-        self._drive(self._door, closed=True, closed_low=self.config.door_contact_closed_when == "low")
+        self._drive(
+            self._door, closed=True, closed_low=self.config.door_contact_closed_when == "low"
+        )
         self._exit.drive_high()
         # tamper loop intact: the opposite of the alarm level
         if self.config.tamper_alarm_when == "high":
@@ -134,11 +134,15 @@ class DoorSimulator:
         time.sleep(self._gap)
 
     def open_door(self) -> None:
-        self._drive(self._door, closed=False, closed_low=self.config.door_contact_closed_when == "low")
+        self._drive(
+            self._door, closed=False, closed_low=self.config.door_contact_closed_when == "low"
+        )
         self._settle()
 
     def close_door(self) -> None:
-        self._drive(self._door, closed=True, closed_low=self.config.door_contact_closed_when == "low")
+        self._drive(
+            self._door, closed=True, closed_low=self.config.door_contact_closed_when == "low"
+        )
         self._settle()
 
     def press_exit(self) -> None:

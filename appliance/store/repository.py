@@ -70,9 +70,7 @@ class TemplateCache:
                 return
             by_user: dict[int, list[np.ndarray]] = {}
             with self._db.session() as s:
-                for user_id, enc in s.execute(
-                    select(FaceTemplate.user_id, FaceTemplate.encoding)
-                ):
+                for user_id, enc in s.execute(select(FaceTemplate.user_id, FaceTemplate.encoding)):
                     by_user.setdefault(user_id, []).append(
                         np.frombuffer(enc, dtype="<f4").astype(np.float64)
                     )

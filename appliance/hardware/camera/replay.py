@@ -20,9 +20,7 @@ def _expand(sources: Sequence[Path]) -> list[Path]:
     for src in sources:
         src = Path(src)
         if src.is_dir():
-            found = sorted(
-                p for p in src.iterdir() if p.suffix.lower() in IMAGE_EXTS | VIDEO_EXTS
-            )
+            found = sorted(p for p in src.iterdir() if p.suffix.lower() in IMAGE_EXTS | VIDEO_EXTS)
             if not found:
                 raise CameraError(f"camera source folder {src} holds no images or videos")
             items += found

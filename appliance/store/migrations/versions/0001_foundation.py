@@ -5,11 +5,10 @@ Revises:
 Create Date: 2026-11-25 23:20:35.198912
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import appliance.store.models
-
 
 revision = "0001_foundation"
 down_revision = None

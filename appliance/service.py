@@ -1,0 +1,391 @@
+"""Owns the composition root: builds the door from config, runs its loop, stops it in reverse."""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gpiozero.pins import Factory
+
+from appliance.alerts.outbox import enqueue_alert
+from appliance.config import ENV_PEPPER, Config, ConfigError
+from appliance.core import (
+    CAPTURE,
+    AccessController,
+    CheckFace,
+    Command,
+    DoorClosed,
+    DoorOpened,
+    Event,
+    ExitPressed,
+    FaceChecked,
+    KeyPressed,
+    Lock,
+    MotionDetected,
+    Policy,
+    Record,
+    Signal,
+    TamperTriggered,
+    Tick,
+    Unlock,
+    WakeCamera,
+)
+from appliance.hardware.board import Board, InputCallbacks, make_pin_factory
+from appliance.hardware.camera import Camera, CameraError, open_camera
+from appliance.security import PinHasher
+from appliance.store.db import Database
+from appliance.store.models import AccessEvent, Device, new_uuid, utcnow
+from appliance.store.repository import ReplicaCredentials, TemplateCache
+from appliance.store.snapshots import SnapshotStore
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.1
+
+
+def policy_from(config: Config) -> Policy:
+    a, v = config.access, config.vision
+    return Policy(
+        code_timeout_s=a.code_timeout_s,
+        max_code_length=a.max_code_length,
+        relay_pulse_s=a.relay_pulse_s,
+        wrong_code_limit=a.wrong_code_limit,
+        wrong_code_window_s=a.wrong_code_window_s,
+        lockout_s=a.lockout_s,
+        face_fail_limit=a.face_fail_limit,
+        face_fail_window_s=a.face_fail_window_s,
+        face_timeout_s=v.window_s + 10.0,
+        held_open_s=a.held_open_s,
+        entry_grace_s=a.entry_grace_s,
+        exit_pulse_s=a.exit_pulse_s,
+        motion_wake_s=a.motion_wake_s,
+    )
+
+
+def pin_hasher(config: Config) -> PinHasher:
+    """The PIN hasher with this installation's pepper (see SecurityConfig.pepper)."""
+    pepper = config.security.pepper.resolve("security.pepper") or os.environ.get(ENV_PEPPER)
+    if not pepper:
+        pepper = _device_pepper(config.data_dir / "pepper")
+    return PinHasher(pepper)
+
+
+def _device_pepper(path: Path) -> str:
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_hex(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process created it first: use theirs
+        return path.read_text(encoding="ascii").strip()
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(value)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return value
+
+
+def open_replica(config: Config, url: str | None = None) -> Database:
+    """The device-local database the door decides from, migrated to the current schema."""
+    from appliance.store.db import sqlite_url
+
+    db = Database.from_url(url or sqlite_url(config.replica_path))
+    db.migrate()
+    return db
+
+
+@dataclass
+class RecordedEvent:
+    """What the door recorded, as printed by `doorward simulate` and shown by the admin page."""
+
+    id: str
+    kind: str
+    ts: str
+    user_number: int | None
+    distance: float | None
+    reason: str | None
+    snapshot: str | None
+    alert_id: str | None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"event": self.kind, **{k: v for k, v in self.__dict__.items() if k != "kind"}}
+
+
+class Door:
+    """One door: board (relay locked first), camera, face engine, replica, state machine.
+
+    Hardware callbacks arrive on gpiozero's threads and are queued; one loop thread feeds the
+    state machine and carries out its commands, so decisions never race each other.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        db: Database,
+        *,
+        factory: Factory | None = None,
+        camera: Camera | None = None,
+        face_engine: Any = None,
+        clock: Callable[[], float] = time.monotonic,
+        inline_face: bool = False,
+        liveness: bool | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.factory = factory or make_pin_factory(config.hardware.pin_factory)
+        # the relay is the first device built: the door is locked before anything can fail
+        self.board = Board(config.hardware, self.factory, clock)
+        try:
+            self.db = db
+            self.device_id = config.device.id
+            self._register_device()
+            self.snapshots = SnapshotStore(config.data_dir)
+            self.templates = TemplateCache(db)
+            self.camera = camera if camera is not None else open_camera(config.camera)
+            if face_engine is None:
+                from appliance.vision import FaceEngine
+
+                face_engine = FaceEngine(config.vision)
+            self.face = face_engine
+            self.liveness = liveness
+            self.controller = AccessController(
+                policy_from(config), ReplicaCredentials(db, pin_hasher(config)), clock
+            )
+        except Exception:
+            self.board.close()
+            raise
+        self.inline_face = inline_face
+        self.listeners: list[Callable[[RecordedEvent], None]] = []
+        self.recent: list[RecordedEvent] = []
+        self.last_frame_snapshot: str | None = None
+        self._queue: queue.Queue[Event] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._face_lock = threading.Lock()
+        self.board.connect(
+            InputCallbacks(
+                motion=lambda: self.post(MotionDetected()),
+                door_opened=lambda: self.post(DoorOpened()),
+                door_closed=lambda: self.post(DoorClosed()),
+                exit_pressed=lambda: self.post(ExitPressed()),
+                tamper=lambda: self.post(TamperTriggered()),
+                key=lambda k: self.post(KeyPressed(k)),
+            )
+        )
+
+    def _register_device(self) -> None:
+        with self.db.session() as s:
+            dev = s.get(Device, self.device_id)
+            if dev is None:
+                s.add(Device(id=self.device_id, name=self.config.device.name, last_seen=utcnow()))
+            else:
+                dev.name = self.config.device.name
+                dev.last_seen = utcnow()
+
+    # ---- events in ------------------------------------------------------------------------
+    def post(self, event: Event) -> None:
+        """Queue an event from any thread (hardware callbacks, face worker, admin panel)."""
+        self._queue.put(event)
+
+    def handle(self, event: Event) -> None:
+        """Feed one event to the state machine and carry out its commands (loop thread)."""
+        for command in self.controller.handle(event):
+            self._execute(command)
+
+    def pump(self, timeout: float = 0.0) -> int:
+        """Handle every queued event (waiting up to `timeout` for the first); returns count."""
+        n = 0
+        try:
+            event = self._queue.get(timeout=timeout) if timeout > 0 else self._queue.get_nowait()
+        except queue.Empty:
+            return 0
+        while True:
+            self.handle(event)
+            n += 1
+            try:
+                event = self._queue.get_nowait()
+            except queue.Empty:
+                return n
+
+    # ---- commands out ---------------------------------------------------------------------
+    def _execute(self, command: Command) -> None:
+        match command:
+            case Unlock(seconds=seconds):
+                self.board.relay.unlock(seconds)
+            case Lock():
+                self.board.relay.lock()
+            case Signal(feedback=fb):
+                self.board.signal(fb)
+            case WakeCamera():
+                try:
+                    self.camera.start()
+                except CameraError as exc:
+                    log.warning("event=camera_wake_failed error=%r", str(exc))
+            case CheckFace():
+                if self.inline_face:
+                    self.post(self._check_face(command))
+                else:
+                    threading.Thread(
+                        target=lambda: self.post(self._check_face(command)),
+                        name="face-check",
+                        daemon=True,
+                    ).start()
+            case Record():
+                self._record(command)
+
+    def _check_face(self, cmd: CheckFace) -> FaceChecked:
+        with self._face_lock:
+            try:
+                templates = self.templates.for_user(cmd.user_id)
+                decision = self.face.verify(self.camera, templates, liveness=self.liveness)
+            except Exception as exc:  # a broken camera denies, it never unlocks
+                log.exception("event=face_check_failed user=%s", cmd.user_number)
+                return FaceChecked(cmd.attempt, False, None, f"error:{type(exc).__name__}")
+        snapshot = None
+        if decision.frame is not None:
+            try:
+                snapshot = self.snapshots.save(decision.frame)
+            except Exception:
+                log.exception("event=snapshot_failed")
+        log.info(
+            "event=face_checked user=%s matched=%s distance=%s reason=%s frames=%d ms=%.0f",
+            cmd.user_number,
+            decision.matched,
+            None if decision.distance is None else round(decision.distance, 3),
+            decision.reason,
+            decision.frames_seen,
+            decision.ms,
+        )
+        return FaceChecked(
+            cmd.attempt, decision.matched, decision.distance, decision.reason, snapshot
+        )
+
+    def _capture_snapshot(self) -> str | None:
+        try:
+            return self.snapshots.save(self.camera.read())
+        except Exception as exc:
+            log.warning("event=snapshot_capture_failed error=%r", str(exc))
+            return None
+
+    def _record(self, cmd: Record) -> None:
+        snapshot = self._capture_snapshot() if cmd.snapshot == CAPTURE else cmd.snapshot
+        event = AccessEvent(
+            id=new_uuid(),
+            device_id=self.device_id,
+            ts=utcnow(),
+            kind=cmd.kind,
+            user_number=cmd.user_number,
+            user_id=cmd.user_id,
+            distance=cmd.distance,
+            reason=cmd.reason,
+            snapshot_path=snapshot,
+            detail=cmd.detail or None,
+        )
+        alert_id = None
+        with self.db.session() as s:  # event and its alert commit together, or not at all
+            s.add(event)
+            if cmd.alert:
+                s.flush()
+                alert_id = enqueue_alert(
+                    s, event=event, detail=_detail_text(cmd), priority=cmd.priority
+                ).id
+        recorded = RecordedEvent(
+            id=event.id,
+            kind=event.kind,
+            ts=event.ts.isoformat(),
+            user_number=event.user_number,
+            distance=None if event.distance is None else round(event.distance, 4),
+            reason=event.reason,
+            snapshot=snapshot,
+            alert_id=alert_id,
+            detail=dict(cmd.detail),
+        )
+        log.info(
+            "event=%s user=%s distance=%s reason=%s alert=%s",
+            event.kind,
+            event.user_number,
+            recorded.distance,
+            event.reason,
+            alert_id or "-",
+        )
+        self.recent = (self.recent + [recorded])[-200:]
+        for listener in list(self.listeners):
+            try:
+                listener(recorded)
+            except Exception:
+                log.exception("event=listener_failed")
+
+    # ---- lifecycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self.templates.refresh()
+        self._stop.clear()
+        self.board.keypad.start()
+        self._thread = threading.Thread(target=self._run, name="door-loop", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self.pump(timeout=TICK_S) == 0:
+                    self.handle(Tick())
+            except Exception:
+                # never leave the door open because of a bug: lock and carry on
+                log.exception("event=door_loop_error")
+                self.board.relay.lock()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def close(self) -> None:
+        self.stop()
+        try:
+            self.camera.close()
+        finally:
+            self.board.close()  # relay locked first inside
+
+    def status(self) -> dict[str, Any]:
+        c = self.controller
+        return {
+            "device_id": self.device_id,
+            "state": c.state.value,
+            "locked": self.board.relay.locked,
+            "door_open": self.board.door_is_open,
+            "lockout_remaining_s": round(c.lockout_remaining, 1),
+            "entered": c.entered_length,
+            "loop_alive": self.alive,
+        }
+
+
+def _detail_text(cmd: Record) -> str:
+    parts = [f"{k}={v}" for k, v in cmd.detail.items()]
+    if cmd.reason:
+        parts.insert(0, f"reason={cmd.reason}")
+    return " ".join(parts)
+
+
+def check_data_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"device.data_dir: cannot create {path}: {exc.strerror}") from None
