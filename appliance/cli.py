@@ -81,7 +81,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             parts.append(dispatcher)
         if config.admin.enabled and not args.no_admin:
             parts.append(_start_admin(config, db, door))
-        simulated = _is_mock(door)
+        simulated = door.simulator is not None
         print(
             f"doorward: door {config.device.id!r} running "
             f"({'simulated hardware' if simulated else 'GPIO'}, database {db.url})",
@@ -89,7 +89,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         if config.admin.enabled and not args.no_admin:
             print(f"doorward: admin page on http://{config.admin.host}:{config.admin.port}/")
-        if simulated and sys.stdin.isatty() and not args.no_terminal_keypad:
+        if door.simulator is not None and sys.stdin.isatty() and not args.no_terminal_keypad:
             threading.Thread(
                 target=_terminal_keypad, args=(door, stop), daemon=True, name="tty-keypad"
             ).start()
@@ -107,25 +107,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _is_mock(door: Any) -> bool:
-    from gpiozero.pins.mock import MockFactory
-
-    return isinstance(door.factory, MockFactory)
-
-
 def _terminal_keypad(door: Any, stop: threading.Event) -> None:
     """Type keys (0-9 * # A-D) and Enter; they are pressed on the simulated keypad pins."""
-    from appliance.hardware.simulator import KeypadSimulator
-
-    hw = door.config.hardware
-    sim = KeypadSimulator(door.factory, hw.pins.keypad_rows, hw.pins.keypad_cols, hw.keypad_layout)
     print("doorward: type a code such as 1*1234# and press Enter (Ctrl-C stops)", flush=True)
     for line in sys.stdin:
         if stop.is_set():
             return
         for ch in line.strip().upper():
             try:
-                sim.tap(ch, door.board.keypad)
+                door.simulator.keypad.tap(ch, door.board.keypad)
             except ValueError as exc:
                 print(f"doorward: {exc}", flush=True)
 
@@ -226,7 +216,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from gpiozero.pins.mock import MockFactory
 
     from appliance.hardware.camera import ReplayCamera
-    from appliance.hardware.simulator import DoorSimulator
     from appliance.service import Door
 
     config: Config = args.config.with_overrides(hardware={"pin_factory": "mock"})
@@ -236,7 +225,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     db = open_door_db(args)
     factory = MockFactory()
     clock = SimClock()
-    sim = DoorSimulator(factory, config.hardware)
     camera = ReplayCamera(args.camera)
     liveness = None if args.liveness is None else args.liveness == "on"
     door = Door(
@@ -250,8 +238,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(json.dumps(d), flush=True)
 
     door.listeners.append(emit)
+    sim = door.simulator
+    assert sim is not None
     try:
-        sim.set_resting()
         door.pump()
         door.templates.refresh()
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gpiozero.pins import Factory
+from gpiozero.pins.mock import MockFactory
 
 from appliance.alerts.outbox import enqueue_alert
 from appliance.config import ENV_PEPPER, Config, ConfigError
@@ -40,6 +41,7 @@ from appliance.core import (
 )
 from appliance.hardware.board import Board, InputCallbacks, make_pin_factory
 from appliance.hardware.camera import Camera, CameraError, open_camera
+from appliance.hardware.simulator import DoorSimulator
 from appliance.security import PinHasher
 from appliance.store.db import Database
 from appliance.store.models import AccessEvent, Device, new_uuid, utcnow
@@ -145,8 +147,14 @@ class Door:
         self.config = config
         self.clock = clock
         self.factory = factory or make_pin_factory(config.hardware.pin_factory)
+        # Simulated wiring (keypad matrix, switches) must claim its mock pins before the board.
+        self.simulator: DoorSimulator | None = None
+        if isinstance(self.factory, MockFactory):
+            self.simulator = DoorSimulator(self.factory, config.hardware)
         # the relay is the first device built: the door is locked before anything can fail
         self.board = Board(config.hardware, self.factory, clock)
+        if self.simulator is not None:
+            self.simulator.set_resting()
         try:
             self.db = db
             self.device_id = config.device.id
