@@ -150,67 +150,27 @@ def _frame_detail(frame: Any) -> str:
 
 
 def probe_camera(config: Config) -> str:
-    """Open the configured camera, read one frame, close it."""
+    """Open the configured camera through its real adapter, read one frame, close it."""
+    from appliance.hardware.camera import CameraError, open_camera
+
     cam = config.camera
-    if cam.kind == "replay":
-        if not cam.sources:
-            raise CheckWarning("replay camera with no sources: simulated frames only")
-        import cv2
-
-        missing = [str(s) for s in cam.sources if not s.exists()]
-        if missing:
-            raise CheckFailed(f"replay sources missing: {', '.join(missing)}")
-        first = cam.sources[0]
-        if first.is_dir():
-            files = sorted(p for p in first.iterdir() if p.is_file())
-            if not files:
-                raise CheckFailed(f"replay folder {first} is empty")
-            first = files[0]
-        image = cv2.imread(str(first))
-        if image is None:
-            capture = cv2.VideoCapture(str(first))
-            try:
-                ok, image = capture.read()
-            finally:
-                capture.release()
-            if not ok:
-                raise CheckFailed(f"cannot decode {first} as an image or a video")
-        return f"replay {len(cam.sources)} source(s); {_frame_detail(image)}"
-    if cam.kind == "opencv":
-        import cv2
-
-        capture = cv2.VideoCapture(cam.device)
-        try:
-            if not capture.isOpened():
-                raise CheckFailed(f"cannot open video device {cam.device}")
-            ok, frame = capture.read()
-            if not ok:
-                raise CheckFailed(f"video device {cam.device} opened but gave no frame")
-        finally:
-            capture.release()
-        return f"opencv device {cam.device}; {_frame_detail(frame)}"
-    # picamera2: importable only on a Pi with libcamera
+    if cam.kind == "replay" and not cam.sources:
+        raise CheckWarning("replay camera with no sources: simulated frames only")
     try:
-        from picamera2 import Picamera2  # type: ignore[import-not-found]
-    except Exception as exc:  # ImportError, or libcamera errors raised at import
-        raise CheckFailed(f"picamera2 unavailable: {exc}") from None
+        camera = open_camera(cam)
+    except (CameraError, ImportError, RuntimeError) as exc:
+        raise CheckFailed(f"{cam.kind} camera: {exc}") from None
     try:
-        picam = Picamera2()
-    except Exception as exc:
-        raise CheckFailed(f"no Pi camera: {exc}") from None
-    try:
-        picam.configure(
-            picam.create_still_configuration(
-                main={"size": (cam.width, cam.height), "format": "RGB888"}
-            )
-        )
-        picam.start()
-        frame = picam.capture_array()
-    except Exception as exc:
-        raise CheckFailed(f"Pi camera opened but capture failed: {exc}") from None
+        camera.start()
+        frame = camera.read()
+    except Exception as exc:  # CameraError, or whatever the driver raises
+        raise CheckFailed(f"{cam.kind} camera opened but gave no frame: {exc}") from None
     finally:
-        picam.close()
-    return f"picamera2; {_frame_detail(frame)}"
+        camera.close()
+    where = f"device {cam.device}" if cam.kind == "opencv" else f"{len(cam.sources)} source(s)"
+    if cam.kind == "picamera2":
+        where = "Pi camera"
+    return f"{cam.kind} {where}; {_frame_detail(frame)}"
 
 
 def _at(port: Any, command: str, deadline: float) -> str:
