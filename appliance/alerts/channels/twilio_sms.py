@@ -42,7 +42,7 @@ class TwilioChannel:
         self.last_sids: list[str] = []
 
     def send(self, message: AlertMessage) -> None:
-        from twilio.base.exceptions import TwilioException, TwilioRestException
+        from twilio.base.exceptions import TwilioRestException
 
         c = self.config
         body = sms_text(message)
@@ -61,9 +61,7 @@ class TwilioChannel:
                     f"twilio HTTP {exc.status} code={exc.code} to={to}: {exc.msg}",
                     transient=transient,
                 ) from exc
-            except (TwilioException, OSError, ValueError) as exc:
-                raise ChannelError(f"twilio request failed to={to}: {exc}") from exc
-            except Exception as exc:  # requests' Timeout/ConnectionError and friends
+            except Exception as exc:  # requests' Timeout/ConnectionError, TwilioException...
                 error = f"twilio request failed to={to}: {type(exc).__name__}: {exc}"
                 raise ChannelError(error) from exc
             sids.append(str(created.sid))

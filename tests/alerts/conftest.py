@@ -1,0 +1,44 @@
+"""Fixtures for the alerts tests: a migrated SQLite outbox and loopback peers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from appliance.alerts.sim_modem import SimModem
+from appliance.store.db import Database, sqlite_url
+
+from .servers import SmtpServer, TwilioServer
+from .support import TOKEN_ENV
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = Database.from_url(sqlite_url(tmp_path / "doorward.db"))
+    database.migrate()
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def twilio(monkeypatch: pytest.MonkeyPatch) -> Iterator[TwilioServer]:
+    server = TwilioServer(token="test-token").start()
+    monkeypatch.setenv(TOKEN_ENV, server.token)
+    yield server
+    server.mode = "ok"
+    server.stop()
+
+
+@pytest.fixture
+def modem() -> Iterator[SimModem]:
+    with SimModem() as m:
+        yield m

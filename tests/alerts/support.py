@@ -1,0 +1,100 @@
+"""Helpers for the alerts tests: configs for loopback peers and committed alerts."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from appliance.alerts.outbox import enqueue_alert
+from appliance.alerts.sim_modem import SimModem
+from appliance.config import Config, parse_config
+from appliance.store.db import Database
+from appliance.store.models import AccessEvent, OutboxAlert, new_uuid, utcnow
+
+from .servers import TwilioServer
+
+TOKEN_ENV = "DOORWARD_TEST_TWILIO_TOKEN"
+
+
+def jpeg_bytes(seed: int = 0) -> bytes:
+    rng = np.random.default_rng(seed)
+    img = Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+def make_config(tmp_path: Path, **alerts: Any) -> Config:
+    data: dict[str, Any] = {
+        "device": {"id": "door-t", "name": "Test door", "data_dir": str(tmp_path)},
+        "alerts": {
+            "probe_enabled": False,
+            "backoff_initial_s": 0.05,
+            "backoff_max_s": 0.2,
+            "poll_interval_s": 0.05,
+            **alerts,
+        },
+    }
+    return parse_config(data)
+
+
+def email_section(port: int, **kw: Any) -> dict[str, Any]:
+    return {
+        "host": "127.0.0.1",
+        "port": port,
+        "security": "none",
+        "from": "door@example.test",
+        "to": ["owner@example.test"],
+        "timeout_s": 2,
+        **kw,
+    }
+
+
+def twilio_section(server: TwilioServer, **kw: Any) -> dict[str, Any]:
+    return {
+        "account_sid": server.account_sid,
+        "token": {"env": TOKEN_ENV},
+        "from": "+15550000001",
+        "to": ["+15550000002"],
+        "api_base": server.base,
+        "timeout_s": 1,
+        **kw,
+    }
+
+
+def gsm_section(modem: SimModem, **kw: Any) -> dict[str, Any]:
+    return {"port": modem.port, "to": ["+15550000003"], "timeout_s": 1, **kw}
+
+
+def add_alert(
+    db: Database, data_dir: Path, kind: str = "denied_face", *, photo: bool = True, **kw: Any
+) -> str:
+    """An access event plus its outbox alert, committed together like the door does."""
+    snapshot = None
+    if photo:
+        snapshot = f"snapshots/{new_uuid()}.jpg"
+        (data_dir / snapshot).parent.mkdir(parents=True, exist_ok=True)
+        (data_dir / snapshot).write_bytes(jpeg_bytes())
+    with db.session() as s:
+        event = AccessEvent(
+            id=new_uuid(),
+            device_id="door-t",
+            ts=kw.pop("ts", None) or utcnow(),
+            kind=kind,
+            user_number=kw.pop("user_number", 12),
+            distance=kw.pop("distance", 0.71),
+            snapshot_path=snapshot,
+        )
+        s.add(event)
+        s.flush()
+        alert: OutboxAlert = enqueue_alert(s, event=event, **kw)
+        return alert.id
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
