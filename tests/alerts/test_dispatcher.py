@@ -1,0 +1,244 @@
+"""The dispatcher end to end on a real SQLite outbox with loopback peers, including faults."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from appliance.alerts.dispatcher import Dispatcher, build_dispatcher
+from appliance.alerts.message import AlertMessage, ChannelError
+from appliance.alerts.probe import ConnectivityProbe, StaticProbe
+from appliance.alerts.sim_modem import SimModem
+from appliance.store.db import Database
+from appliance.store.models import OutboxAlert, utcnow
+from appliance.store.models_alerts import AlertDelivery
+
+from .servers import SmtpServer, TwilioServer, free_port
+from .support import add_alert, email_section, gsm_section, make_config, twilio_section
+
+
+def wait_for(cond: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.02)
+
+
+def states(db: Database) -> dict[str, dict[str, str]]:
+    with db.session() as s:
+        out: dict[str, dict[str, str]] = {}
+        for a in s.scalars(select(OutboxAlert)):
+            out[a.id] = {"alert": a.state}
+        for d in s.scalars(select(AlertDelivery)):
+            out[d.alert_id][d.channel] = d.state
+        return out
+
+
+class Recorder:
+    """A channel that records and can be told to fail (for routing/cap logic, not transport)."""
+
+    def __init__(self, name: str, fail: ChannelError | None = None) -> None:
+        self.name = name
+        self.fail = fail
+        self.sent: list[AlertMessage] = []
+
+    def send(self, message: AlertMessage) -> None:
+        if self.fail:
+            raise self.fail
+        self.sent.append(message)
+
+    def close(self) -> None:
+        pass
+
+
+def test_embedded_default_delivers_to_the_mailbox(tmp_path: Path, db: Database) -> None:
+    config = make_config(tmp_path)
+    alert_id = add_alert(db, tmp_path)
+    dispatcher = build_dispatcher(config, db)
+    assert set(dispatcher.channels) == {"mailbox"}
+    assert dispatcher.run_once() == 1
+    assert (config.mailbox_dir / f"{alert_id}.eml").exists()
+    assert states(db)[alert_id] == {"alert": "delivered", "mailbox": "delivered"}
+    assert dispatcher.run_once() == 0
+
+
+def test_smtp_down_then_back_delivers_exactly_once(tmp_path: Path, db: Database) -> None:
+    port = free_port()
+    config = make_config(tmp_path, email=email_section(port))
+    dispatcher = build_dispatcher(config, db)
+    dispatcher.start()
+    try:
+        alert_id = add_alert(db, tmp_path)
+        dispatcher.notify()
+        # mailbox gets it at once; email keeps retrying with backoff while the server is down
+        wait_for(lambda: states(db)[alert_id].get("mailbox") == "delivered")
+        wait_for(lambda: _attempts(db, alert_id, "email") >= 3)
+        assert states(db)[alert_id]["alert"] == "pending"
+        server = SmtpServer(port=port).start()
+        try:
+            wait_for(lambda: states(db)[alert_id]["alert"] == "delivered")
+            time.sleep(0.5)  # more passes of the worker must not send it again
+            assert server.sink.message_ids() == [f"<{alert_id}@door-t.doorward>"]
+        finally:
+            server.stop()
+    finally:
+        dispatcher.stop()
+
+
+def _attempts(db: Database, alert_id: str, channel: str) -> int:
+    with db.session() as s:
+        d = s.get(AlertDelivery, (alert_id, channel))
+        return 0 if d is None else d.attempts
+
+
+@pytest.mark.parametrize("mode", ["500", "hang"])
+def test_twilio_failing_fails_over_to_gsm(
+    tmp_path: Path, db: Database, twilio: TwilioServer, modem: SimModem, mode: str
+) -> None:
+    twilio.mode, twilio.hang_s = mode, 2.0
+    config = make_config(
+        tmp_path,
+        twilio=twilio_section(twilio),
+        gsm=gsm_section(modem),
+        twilio_failover_s=0.3,
+        mailbox={"enabled": False},
+    )
+    dispatcher = build_dispatcher(config, db)
+    alert_id = add_alert(db, tmp_path)
+    deadline = time.monotonic() + 15
+    while states(db)[alert_id]["alert"] == "pending" and time.monotonic() < deadline:
+        dispatcher.run_once()
+        time.sleep(0.05)
+    assert states(db)[alert_id] == {"alert": "delivered", "sms": "delivered"}
+    assert len(modem.sent) == 1 and "Face mismatch" in modem.sent[0].text
+    assert twilio.posts == []
+    with db.session() as s:
+        d = s.get(AlertDelivery, (alert_id, "sms"))
+        assert d is not None and d.external_id == "gsm:1" and d.attempts >= 2
+        assert "twilio" in (d.last_error or "")
+
+
+def test_sms_goes_by_twilio_when_online_and_gsm_when_offline(
+    tmp_path: Path, db: Database, twilio: TwilioServer, modem: SimModem
+) -> None:
+    config = make_config(tmp_path, twilio=twilio_section(twilio), gsm=gsm_section(modem))
+    probe = StaticProbe(True)
+    dispatcher = Dispatcher(config, db, probe=probe)
+    first = add_alert(db, tmp_path)
+    dispatcher.run_once()
+    assert len(twilio.posts) == 1 and modem.sent == []
+    probe.online = False
+    second = add_alert(db, tmp_path, kind="forced")
+    dispatcher.run_once()
+    assert len(twilio.posts) == 1 and len(modem.sent) == 1
+    assert "Door forced open" in modem.sent[0].text
+    s = states(db)
+    assert s[first]["alert"] == s[second]["alert"] == "delivered"
+
+
+def test_connectivity_probe_never_blocks_and_sees_loopback(tmp_path: Path) -> None:
+    # a blackholed address would block a synchronous check; reading `online` must not wait
+    probe = ConnectivityProbe("10.255.255.1", 9, interval_s=60, timeout_s=2.0)
+    probe.start()
+    t0 = time.perf_counter()
+    assert probe.online is True  # unknown yet: not blocking, optimistic
+    assert time.perf_counter() - t0 < 0.05
+    probe.stop()
+    closed = ConnectivityProbe("127.0.0.1", free_port(), interval_s=60)
+    assert closed.check() is False and closed.online is False
+    with _Listening() as port:
+        opened = ConnectivityProbe("127.0.0.1", port, interval_s=60)
+        assert opened.check() is True and opened.online is True
+
+
+class _Listening:
+    def __enter__(self) -> int:
+        import socket
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        return self.sock.getsockname()[1]
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+
+
+def test_backoff_is_exponential_with_jitter_and_capped(tmp_path: Path, db: Database) -> None:
+    config = make_config(tmp_path, backoff_initial_s=2, backoff_max_s=60)
+    d = Dispatcher(config, db, channels={})
+    for attempts, base in [(1, 2), (2, 4), (3, 8), (5, 32), (6, 60), (20, 60)]:
+        samples = [d.backoff_s(attempts) for _ in range(200)]
+        assert base * 0.5 <= min(samples) and max(samples) <= base
+        assert max(samples) - min(samples) > base * 0.2  # really jittered
+
+
+def test_permanent_error_and_give_up_mark_the_alert_failed(tmp_path: Path, db: Database) -> None:
+    now = [utcnow()]
+    config = make_config(tmp_path, give_up_after_s=60)
+    bad = Recorder("email", ChannelError("smtp 550 no such user", transient=False))
+    flaky = Recorder("email", ChannelError("smtp down"))
+    d1 = Dispatcher(config, db, channels={"email": bad}, clock=lambda: now[0])
+    a1 = add_alert(db, tmp_path)
+    d1.run_once()
+    assert states(db)[a1] == {"alert": "failed", "email": "failed"}
+    d2 = Dispatcher(config, db, channels={"email": flaky}, clock=lambda: now[0])
+    a2 = add_alert(db, tmp_path, kind="tamper", ts=now[0])
+    d2.run_once(force=True)
+    assert states(db)[a2]["alert"] == "pending"
+    now[0] += timedelta(seconds=61)
+    d2.run_once(force=True)
+    assert states(db)[a2] == {"alert": "failed", "email": "failed"}
+    with db.session() as s:
+        a = s.get(OutboxAlert, a2)
+        assert a is not None and "gave up after 60s" in (a.last_error or "")
+
+
+def test_restart_resumes_pending_deliveries(tmp_path: Path, db: Database) -> None:
+    failing = Recorder("email", ChannelError("smtp down"))
+    config = make_config(tmp_path)
+    alert_id = add_alert(db, tmp_path)
+    Dispatcher(config, db, channels={"email": failing}).run_once()
+    assert states(db)[alert_id]["alert"] == "pending"
+    fresh = Recorder("email")  # a new process: nothing in memory, all state in the DB
+    d = Dispatcher(config, db, channels={"email": fresh})
+    wait_for(lambda: d.run_once() == 1 or bool(fresh.sent), timeout=5)
+    assert [m.id for m in fresh.sent] == [alert_id]
+    assert states(db)[alert_id] == {"alert": "delivered", "email": "delivered"}
+
+
+def test_hourly_cap_suppresses_but_never_duress_or_forced(tmp_path: Path, db: Database) -> None:
+    config = make_config(tmp_path, hourly_cap=2)
+    email = Recorder("email")
+    d = Dispatcher(config, db, channels={"email": email, "mailbox": Recorder("mailbox")})
+    ids = [add_alert(db, tmp_path, kind="held_open") for _ in range(4)]
+    d.run_once()
+    s = states(db)
+    assert [s[i]["email"] for i in ids] == ["delivered", "delivered", "suppressed", "suppressed"]
+    assert all(s[i]["mailbox"] == "delivered" for i in ids)  # the local mailbox is not capped
+    assert all(s[i]["alert"] == "delivered" for i in ids)  # suppressed by policy is done
+    urgent = [add_alert(db, tmp_path, kind=k) for k in ("duress", "forced", "tamper")]
+    d.run_once()
+    s = states(db)
+    assert all(s[i]["email"] == "delivered" for i in urgent)
+    assert [m.id for m in email.sent] == ids[:2] + urgent
+
+
+def test_kinds_route_recipients(tmp_path: Path, db: Database, smtp: SmtpServer) -> None:
+    config = make_config(
+        tmp_path, email=email_section(smtp.port, kinds=["duress", "forced"]), mailbox={}
+    )
+    d = build_dispatcher(config, db)
+    assert d.routes("denied_face") == ["mailbox"]
+    assert d.routes("duress") == ["mailbox", "email"]
+    a = add_alert(db, tmp_path, kind="denied_face")
+    b = add_alert(db, tmp_path, kind="duress")
+    d.run_once()
+    assert smtp.sink.message_ids() == [f"<{b}@door-t.doorward>"]
+    assert states(db)[a] == {"alert": "delivered", "mailbox": "delivered"}
