@@ -387,17 +387,22 @@ def _external_ref(channel: Channel) -> str:
     return "ok"
 
 
-def build_channels(config: Config) -> dict[str, Channel]:
-    """The transports the configuration asks for; secrets resolved now (errors name the key)."""
+def build_channels(config: Config, only: str | None = None) -> dict[str, Channel]:
+    """The transports the configuration asks for (or just `only`); secrets are resolved now,
+    and a missing one raises ConfigError naming its key."""
     a = config.alerts
     channels: dict[str, Channel] = {}
-    if a.mailbox.enabled:
+
+    def want(name: str) -> bool:
+        return only is None or only == name
+
+    if a.mailbox.enabled and want("mailbox"):
         channels["mailbox"] = _mailbox_channel(config)
-    if a.email is not None and a.email.enabled:
+    if a.email is not None and a.email.enabled and want("email"):
         from .channels.email import EmailChannel
 
         channels["email"] = EmailChannel(a.email, a.email.password.resolve("alerts.email.password"))
-    if a.twilio is not None and a.twilio.enabled:
+    if a.twilio is not None and a.twilio.enabled and want("twilio"):
         from ..config import ConfigError
         from .channels.twilio_sms import TwilioChannel
 
@@ -405,7 +410,7 @@ def build_channels(config: Config) -> dict[str, Channel]:
         if not token:
             raise ConfigError("alerts.twilio.token: no token source configured")
         channels["twilio"] = TwilioChannel(a.twilio, token)
-    if a.gsm is not None and a.gsm.enabled:
+    if a.gsm is not None and a.gsm.enabled and want("gsm"):
         from .channels.gsm import GsmChannel
 
         channels["gsm"] = GsmChannel(a.gsm, a.gsm.pin.resolve("alerts.gsm.pin"))
