@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import threading
 from collections.abc import Iterator
@@ -11,22 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prov_helpers import IN_CI
 
 from appliance.config import Config, parse_config
-
-REPO = Path(__file__).resolve().parents[2]
-IN_CI = os.environ.get("CI") == "true"
-
-
-def need_tool(name: str) -> str:
-    """The tool's path; a missing tool fails under CI=true and skips elsewhere."""
-    path = shutil.which(name)
-    if path is None:
-        message = f"{name} is not installed (apt-get install {name})"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 @pytest.fixture()

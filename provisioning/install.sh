@@ -1,0 +1,236 @@
+#!/bin/bash
+# Owns installing one Doorward door on Raspberry Pi OS Bookworm (64-bit). Safe to run again:
+# code and units are refreshed; existing config, secrets, certificate and data are kept.
+set -euo pipefail
+
+usage() {
+    cat <<'USAGE'
+Usage: sudo provisioning/install.sh [options]
+
+  --device-id ID      this door's id (default: the host name)      [first install only]
+  --door-name NAME    this door's name (default: "Front door")     [first install only]
+  --database-url URL  central MySQL URL, e.g. mysql+pymysql://door_x@db:3306/doorward
+  --config FILE       use FILE as /etc/doorward/doorward.toml instead of the template
+  --tls-cert FILE --tls-key FILE   use this certificate for the admin page (else self-signed)
+  --pepper-file FILE  install this pepper (a fleet shares one) instead of generating one
+  --root DIR          install into DIR instead of / (a throwaway root for tests)
+  --prefix DIR        code and venv location (default /opt/doorward)
+  --src DIR           the repository to install (default: this script's repository)
+  --no-apt            do not install apt packages
+  --no-users          do not create the doorward user / set owners (files stay with the caller)
+  --no-venv           do not create the venv nor install the app (nor migrate)
+  --no-systemd        write the unit but do not call systemctl
+  --no-nginx          do not write the nginx site (no HTTPS front for the admin page)
+  -h, --help
+USAGE
+}
+
+die() { echo "install.sh: error: $*" >&2; exit 1; }
+say() { echo "install.sh: $*"; }
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SRC=$(dirname "$here")
+ROOT=""
+PREFIX=/opt/doorward
+DEVICE_ID=""
+DOOR_NAME="Front door"
+DATABASE_URL=""
+CONFIG_SRC=""
+TLS_CERT_SRC=""
+TLS_KEY_SRC=""
+PEPPER_SRC=""
+DO_APT=1 DO_USERS=1 DO_VENV=1 DO_SYSTEMD=1 DO_NGINX=1
+SERVICE_USER=doorward
+APT_PACKAGES=(python3-venv python3-pip python3-picamera2 python3-lgpio
+    nginx-light openssl ca-certificates)
+PIP_ARGS=${DOORWARD_PIP_ARGS:-}
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --device-id) DEVICE_ID=$2; shift 2 ;;
+        --door-name) DOOR_NAME=$2; shift 2 ;;
+        --database-url) DATABASE_URL=$2; shift 2 ;;
+        --config) CONFIG_SRC=$2; shift 2 ;;
+        --tls-cert) TLS_CERT_SRC=$2; shift 2 ;;
+        --tls-key) TLS_KEY_SRC=$2; shift 2 ;;
+        --pepper-file) PEPPER_SRC=$2; shift 2 ;;
+        --root) ROOT=${2%/}; shift 2 ;;
+        --prefix) PREFIX=$2; shift 2 ;;
+        --src) SRC=$2; shift 2 ;;
+        --no-apt) DO_APT=0; shift ;;
+        --no-users) DO_USERS=0; shift ;;
+        --no-venv) DO_VENV=0; shift ;;
+        --no-systemd) DO_SYSTEMD=0; shift ;;
+        --no-nginx) DO_NGINX=0; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) usage >&2; die "unknown option $1" ;;
+    esac
+done
+
+[ -z "$ROOT" ] && [ "$(id -u)" -ne 0 ] && die "run as root (sudo), or give --root DIR"
+[ -f "$SRC/pyproject.toml" ] || die "--src $SRC is not the Doorward repository (no pyproject.toml)"
+[ -n "$DEVICE_ID" ] || DEVICE_ID=$(hostname 2>/dev/null || echo door-1)
+[[ "$DEVICE_ID" =~ ^[A-Za-z0-9_.-]{1,64}$ ]] \
+    || die "--device-id '$DEVICE_ID': use 1-64 of A-Z a-z 0-9 _ . -"
+case "$DOOR_NAME" in
+    '' | *'"'* | *\\* | *'|'* | *'&'* | *$'\n'*)
+        die "--door-name '$DOOR_NAME': give a non-empty name without \" \\ | & or newlines" ;;
+esac
+[ -z "$TLS_CERT_SRC" ] || [ -n "$TLS_KEY_SRC" ] || die "--tls-cert needs --tls-key"
+[ -z "$CONFIG_SRC" ] || [ -r "$CONFIG_SRC" ] || die "cannot read --config $CONFIG_SRC"
+[ -z "$PEPPER_SRC" ] || [ -s "$PEPPER_SRC" ] || die "--pepper-file $PEPPER_SRC is empty or missing"
+
+ETC=$ROOT/etc/doorward
+SECRETS=$ETC/secrets
+TLS=$ETC/tls
+DATA=$ROOT/var/lib/doorward
+VENV=$ROOT$PREFIX/venv
+CONFIG=$ETC/doorward.toml
+UNIT_DIR=$ROOT/etc/systemd/system
+NGINX=$ROOT/etc/nginx
+
+# owner USER[:GROUP] PATH... : chown only when we manage users (a test root keeps the caller's)
+owner() {
+    [ "$DO_USERS" -eq 1 ] || return 0
+    chown "$@"
+}
+
+# ---- 1. apt packages -------------------------------------------------------------------
+if [ "$DO_APT" -eq 1 ]; then
+    say "installing apt packages: ${APT_PACKAGES[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${APT_PACKAGES[@]}"
+fi
+
+# ---- 2. system user --------------------------------------------------------------------
+if [ "$DO_USERS" -eq 1 ]; then
+    if ! getent passwd "$SERVICE_USER" >/dev/null; then
+        say "creating system user $SERVICE_USER"
+        useradd --system --user-group --home-dir /var/lib/doorward --no-create-home \
+            --shell /usr/sbin/nologin --comment "Doorward door appliance" "$SERVICE_USER"
+    fi
+    for group in gpio video dialout; do
+        if getent group "$group" >/dev/null; then
+            usermod -a -G "$group" "$SERVICE_USER"
+        else
+            say "warning: group $group does not exist (not a Raspberry Pi OS image?)"
+        fi
+    done
+fi
+
+# ---- 3. directories --------------------------------------------------------------------
+install -d -m 0755 "$ROOT$PREFIX"
+install -d -m 0750 "$ETC" "$DATA"
+install -d -m 0700 "$SECRETS"
+install -d -m 0755 "$TLS"
+owner "root:$SERVICE_USER" "$ETC"
+owner "$SERVICE_USER:$SERVICE_USER" "$SECRETS" "$DATA"
+
+# ---- 4. secrets (never overwritten) ----------------------------------------------------
+new_secret() { # new_secret NAME [SOURCE]: create $SECRETS/NAME (0600) unless it exists
+    local path=$SECRETS/$1
+    if [ -s "$path" ]; then
+        say "keeping secret $path"
+    else
+        (
+            umask 077
+            if [ -n "${2:-}" ]; then
+                cat "$2" >"$path.new"
+            else
+                openssl rand -hex 32 >"$path.new"
+            fi
+        )
+        mv "$path.new" "$path"
+        say "created secret $path"
+    fi
+    chmod 0600 "$path"
+    owner "$SERVICE_USER:$SERVICE_USER" "$path"
+}
+new_secret pepper "$PEPPER_SRC"
+new_secret admin_secret_key
+
+# ---- 5. config (never overwritten) -----------------------------------------------------
+if [ -e "$CONFIG" ]; then
+    say "keeping config $CONFIG"
+else
+    tmp=$(mktemp "$ETC/.doorward.toml.XXXXXX")
+    if [ -n "$CONFIG_SRC" ]; then
+        cat "$CONFIG_SRC" >"$tmp"
+    else
+        sed -e "s|^id = \"door-1\" |id = \"$DEVICE_ID\" |" \
+            -e "s|^name = \"Front door\" |name = \"$DOOR_NAME\" |" \
+            "$SRC/provisioning/doorward.toml.example" >"$tmp"
+        if [ -n "$DATABASE_URL" ]; then
+            sed -i -e "s|^# url = \"mysql+pymysql://.*|url = \"$DATABASE_URL\"|" \
+                -e "s|^# password = { file = \"/etc/doorward/secrets/db_password\" }|password = { file = \"/etc/doorward/secrets/db_password\" }|" \
+                "$tmp"
+        fi
+    fi
+    chmod 0640 "$tmp"
+    owner "root:$SERVICE_USER" "$tmp"
+    mv "$tmp" "$CONFIG"
+    say "wrote config $CONFIG (device $DEVICE_ID)"
+fi
+chmod 0640 "$CONFIG"
+
+# ---- 6. TLS certificate for the admin page (never overwritten) --------------------------
+if [ -n "$TLS_CERT_SRC" ]; then
+    sh "$SRC/provisioning/make-cert.sh" --out "$TLS" --cert "$TLS_CERT_SRC" --key "$TLS_KEY_SRC"
+else
+    sh "$SRC/provisioning/make-cert.sh" --out "$TLS" --cn "$DEVICE_ID"
+fi
+
+# ---- 7. venv and the app ---------------------------------------------------------------
+if [ "$DO_VENV" -eq 1 ]; then
+    if [ ! -x "$VENV/bin/python" ]; then
+        say "creating venv $VENV (with system site packages, for picamera2 and lgpio)"
+        python3 -m venv --system-site-packages "$VENV"
+    fi
+    say "installing Doorward from $SRC into $VENV"
+    # shellcheck disable=SC2086  # PIP_ARGS is a list of words on purpose
+    "$VENV/bin/pip" install --quiet $PIP_ARGS "$SRC"
+    # face_recognition declares the source `dlib`; dlib-bin provides the module
+    # shellcheck disable=SC2086
+    "$VENV/bin/pip" install --quiet $PIP_ARGS --no-deps "face_recognition==1.3.0"
+    "$VENV/bin/python" -c "import sys; from appliance.config import load_config; load_config(sys.argv[1])" "$CONFIG" \
+        || die "$CONFIG does not validate (see above); fix it and run install.sh again"
+fi
+
+# ---- 8. systemd unit -------------------------------------------------------------------
+install -d -m 0755 "$UNIT_DIR"
+sed -e "s|@PREFIX@|$PREFIX|g" -e "s|@CONFIG@|/etc/doorward/doorward.toml|g" \
+    "$SRC/provisioning/systemd/doorward.service" >"$UNIT_DIR/doorward.service.new"
+chmod 0644 "$UNIT_DIR/doorward.service.new"
+mv "$UNIT_DIR/doorward.service.new" "$UNIT_DIR/doorward.service"
+
+# ---- 9. nginx: HTTPS in front of the admin page, HTTP redirected ------------------------
+if [ "$DO_NGINX" -eq 1 ]; then
+    install -d -m 0755 "$NGINX/sites-available" "$NGINX/sites-enabled"
+    sed -e "s|@HTTP_PORT@|80|g" -e "s|@HTTPS_PORT@|443|g" -e "s|@ADMIN_PORT@|8080|g" \
+        -e "s|https://\$host:443|https://\$host|" \
+        -e "s|@TLS_CERT@|/etc/doorward/tls/cert.pem|g" \
+        -e "s|@TLS_KEY@|/etc/doorward/tls/key.pem|g" \
+        "$SRC/provisioning/nginx/doorward.conf" >"$NGINX/sites-available/doorward"
+    chmod 0644 "$NGINX/sites-available/doorward"
+    ln -sfn ../sites-available/doorward "$NGINX/sites-enabled/doorward"
+    rm -f "$NGINX/sites-enabled/default"
+fi
+
+# ---- 10. migrate and start -------------------------------------------------------------
+if [ "$DO_VENV" -eq 1 ] && [ -z "$ROOT" ]; then
+    say "migrating the local replica"
+    runuser -u "$SERVICE_USER" -- "$VENV/bin/doorward" --config /etc/doorward/doorward.toml migrate
+fi
+if [ "$DO_SYSTEMD" -eq 1 ] && [ -z "$ROOT" ]; then
+    systemctl daemon-reload
+    systemctl enable doorward.service
+    systemctl restart doorward.service
+    if [ "$DO_NGINX" -eq 1 ]; then
+        nginx -t
+        systemctl enable nginx
+        systemctl reload-or-restart nginx
+    fi
+fi
+say "done: device $DEVICE_ID; config $CONFIG; data $DATA"
+[ -n "$ROOT" ] || say "check it with: sudo -u $SERVICE_USER $VENV/bin/doorward --config /etc/doorward/doorward.toml doctor"

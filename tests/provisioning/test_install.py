@@ -1,0 +1,353 @@
+"""install.sh, make-cert.sh, the unit and the nginx site, exercised for real in throwaway roots."""
+
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+import stat
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from prov_helpers import REPO, need_tool
+
+from appliance.config import load_config
+
+PROV = REPO / "provisioning"
+SCRIPTS = [PROV / "install.sh", PROV / "make-cert.sh"]
+TEST_FLAGS = ["--no-apt", "--no-users", "--no-venv", "--no-systemd"]
+
+
+def run_install(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        ["bash", str(PROV / "install.sh"), "--root", str(root), *TEST_FLAGS, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if check:
+        assert result.returncode == 0, result.stderr + result.stdout
+    return result
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_template_validates_through_load_config():
+    config = load_config(PROV / "doorward.toml.example")
+    assert config.device.data_dir == Path("/var/lib/doorward")
+    assert config.security.pepper.file == Path("/etc/doorward/secrets/pepper")
+    assert config.admin.secret_key.file == Path("/etc/doorward/secrets/admin_secret_key")
+    assert config.admin.host == "127.0.0.1"  # the LAN only sees nginx's HTTPS
+    assert config.camera.kind == "picamera2"
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_shellcheck(script):
+    exe = need_tool("shellcheck")
+    result = subprocess.run([exe, "-x", str(script)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+def test_install_into_a_throwaway_root_twice(tmp_path):
+    root = tmp_path / "root"
+    first = run_install(root, "--device-id", "door-7", "--door-name", "Back door")
+    etc = root / "etc/doorward"
+    config_path = etc / "doorward.toml"
+    secrets = etc / "secrets"
+    assert mode(etc) == 0o750
+    assert mode(secrets) == 0o700
+    assert mode(secrets / "pepper") == 0o600
+    assert mode(secrets / "admin_secret_key") == 0o600
+    assert len((secrets / "pepper").read_text().strip()) == 64
+    assert mode(config_path) == 0o640
+    assert mode(etc / "tls/key.pem") == 0o600
+    assert mode(etc / "tls/cert.pem") == 0o644
+    assert mode(root / "var/lib/doorward") == 0o750
+    unit = (root / "etc/systemd/system/doorward.service").read_text()
+    assert (
+        "ExecStart=/opt/doorward/venv/bin/doorward --config /etc/doorward/doorward.toml run" in unit
+    )
+    assert "@" not in unit.split("[Unit]", 1)[1].replace("@system-service", "")
+    site = (root / "etc/nginx/sites-available/doorward").read_text()
+    assert "return 301 https://$host$request_uri;" in site
+    assert os.readlink(root / "etc/nginx/sites-enabled/doorward") == "../sites-available/doorward"
+    assert "created secret" in first.stdout
+
+    config = load_config(config_path)
+    assert config.device.id == "door-7" and config.device.name == "Back door"
+
+    # the second run is harmless: config, secrets and certificate are kept byte for byte
+    before = {
+        p: p.read_bytes()
+        for p in (
+            config_path,
+            secrets / "pepper",
+            secrets / "admin_secret_key",
+            etc / "tls/key.pem",
+        )
+    }
+    config_path.write_text(config_path.read_text() + "\n# edited by the owner\n")
+    before[config_path] = config_path.read_bytes()
+    second = run_install(root, "--device-id", "door-9")
+    assert "keeping config" in second.stdout and "keeping secret" in second.stdout
+    for path, content in before.items():
+        assert path.read_bytes() == content, path
+    assert mode(secrets / "pepper") == 0o600 and mode(config_path) == 0o640
+
+
+def test_install_with_fleet_options(tmp_path):
+    pepper = tmp_path / "fleet-pepper"
+    pepper.write_text("shared-fleet-pepper\n")
+    root = tmp_path / "root"
+    run_install(
+        root,
+        "--device-id",
+        "gate-2",
+        "--pepper-file",
+        str(pepper),
+        "--database-url",
+        "mysql+pymysql://door_gate_2@db.example.lan:3306/doorward",
+    )
+    assert (root / "etc/doorward/secrets/pepper").read_text() == "shared-fleet-pepper\n"
+    config = load_config(root / "etc/doorward/doorward.toml")
+    assert config.database.url == "mysql+pymysql://door_gate_2@db.example.lan:3306/doorward"
+    assert config.database.password.file == Path("/etc/doorward/secrets/db_password")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--device-id", "bad id!"], "--device-id"),
+        (["--door-name", 'a"b'], "--door-name"),
+        (["--tls-cert", "/nonexistent"], "--tls-cert needs --tls-key"),
+        (["--config", "/nonexistent.toml"], "cannot read --config"),
+        (["--frobnicate"], "unknown option --frobnicate"),
+    ],
+)
+def test_install_rejects_bad_input_and_writes_nothing(tmp_path, args, message):
+    root = tmp_path / "root"
+    result = run_install(root, *args, check=False)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert not (root / "etc/doorward").exists()
+
+
+def test_make_cert_provided_certificate_must_match_its_key(tmp_path):
+    need_tool("openssl")
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d in (a, b):
+        subprocess.run(
+            ["sh", str(PROV / "make-cert.sh"), "--out", str(d), "--cn", d.name],
+            check=True,
+            capture_output=True,
+        )
+    out = tmp_path / "out"
+    bad = subprocess.run(
+        [
+            "sh",
+            str(PROV / "make-cert.sh"),
+            "--out",
+            str(out),
+            "--cert",
+            str(a / "cert.pem"),
+            "--key",
+            str(b / "key.pem"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode != 0 and "does not belong" in bad.stderr
+    assert not (out / "cert.pem").exists()
+    good = subprocess.run(
+        [
+            "sh",
+            str(PROV / "make-cert.sh"),
+            "--out",
+            str(out),
+            "--cert",
+            str(a / "cert.pem"),
+            "--key",
+            str(a / "key.pem"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert good.returncode == 0, good.stderr
+    assert (out / "cert.pem").read_bytes() == (a / "cert.pem").read_bytes()
+    assert mode(out / "key.pem") == 0o600
+
+
+def _render_unit(tmp_path: Path, unit_text: str | None = None) -> Path:
+    prefix = tmp_path / "opt"
+    (prefix / "venv/bin").mkdir(parents=True)
+    (prefix / "venv/bin/doorward").symlink_to(REPO / ".venv/bin/doorward")
+    text = unit_text or (PROV / "systemd/doorward.service").read_text()
+    text = text.replace("@PREFIX@", str(prefix)).replace("@CONFIG@", "/etc/doorward/doorward.toml")
+    path = tmp_path / "doorward.service"
+    path.write_text(text)
+    return path
+
+
+def _verify(unit: Path) -> subprocess.CompletedProcess:
+    exe = need_tool("systemd-analyze")
+    return subprocess.run([exe, "verify", str(unit)], capture_output=True, text=True, timeout=60)
+
+
+def test_systemd_analyze_verify_the_unit(tmp_path):
+    result = _verify(_render_unit(tmp_path))
+    assert result.returncode == 0 and result.stderr.strip() == "", result.stderr
+    text = (PROV / "systemd/doorward.service").read_text()
+    for line in (
+        "Type=notify",
+        "WatchdogSec=30",
+        "Restart=on-failure",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ProtectHome=yes",
+        "PrivateTmp=yes",
+        "SupplementaryGroups=gpio video dialout",
+        "StandardOutput=journal",
+        "ExecStopPost=-@PREFIX@/venv/bin/doorward --config @CONFIG@ lock-relay",
+        "ExecStartPre=-@PREFIX@/venv/bin/doorward --config @CONFIG@ lock-relay",
+    ):
+        assert line in text.splitlines(), line
+
+
+def test_systemd_analyze_catches_a_broken_unit(tmp_path):
+    """The verify test can fail: a misspelt key is reported."""
+    broken = (PROV / "systemd/doorward.service").read_text().replace("WatchdogSec=", "WatchdogSek=")
+    result = _verify(_render_unit(tmp_path, broken))
+    assert "Unknown key" in result.stderr
+
+
+def test_lock_relay_command_the_unit_runs_exists():
+    result = subprocess.run(
+        [str(REPO / ".venv/bin/doorward"), "lock-relay", "--help"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+
+
+# ---- nginx: real TLS on loopback, HTTP redirected ---------------------------------------------
+
+
+def _free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class _Admin(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802
+        body = f"admin proto={self.headers.get('X-Forwarded-Proto')}".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture()
+def nginx_front(tmp_path):
+    exe = need_tool("nginx")
+    need_tool("openssl")
+    tls = tmp_path / "tls"
+    subprocess.run(
+        ["sh", str(PROV / "make-cert.sh"), "--out", str(tls), "--cn", "localhost"],
+        check=True,
+        capture_output=True,
+    )
+    admin = ThreadingHTTPServer(("127.0.0.1", 0), _Admin)
+    threading.Thread(target=admin.serve_forever, daemon=True).start()
+    http_port, https_port = _free_port(), _free_port()
+    site = (PROV / "nginx/doorward.conf").read_text()
+    for key, value in {
+        "@HTTP_PORT@": str(http_port),
+        "@HTTPS_PORT@": str(https_port),
+        "@ADMIN_PORT@": str(admin.server_address[1]),
+        "@TLS_CERT@": str(tls / "cert.pem"),
+        "@TLS_KEY@": str(tls / "key.pem"),
+    }.items():
+        site = site.replace(key, value)
+    # loopback only in tests
+    site = site.replace(f"listen {http_port}", f"listen 127.0.0.1:{http_port}")
+    site = site.replace(f"listen {https_port}", f"listen 127.0.0.1:{https_port}")
+    site = "\n".join(line for line in site.splitlines() if "[::]" not in line)
+    (tmp_path / "site.conf").write_text(site)
+    (tmp_path / "nginx.conf").write_text(
+        f"""
+daemon off;
+pid {tmp_path}/nginx.pid;
+error_log {tmp_path}/error.log;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp_path}/body;
+    proxy_temp_path {tmp_path}/proxy;
+    fastcgi_temp_path {tmp_path}/fastcgi;
+    uwsgi_temp_path {tmp_path}/uwsgi;
+    scgi_temp_path {tmp_path}/scgi;
+    include {tmp_path}/site.conf;
+}}
+"""
+    )
+    check = subprocess.run(
+        [exe, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0, check.stderr
+    proc = subprocess.Popen(
+        [exe, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")], stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", https_port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    try:
+        yield http_port, https_port, tls
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        admin.shutdown()
+        admin.server_close()
+
+
+def test_nginx_serves_the_admin_over_tls_and_redirects_http(nginx_front):
+    import http.client
+
+    http_port, https_port, tls = nginx_front
+    conn = http.client.HTTPConnection("127.0.0.1", http_port, timeout=5)
+    conn.request("GET", "/users?x=1", headers={"Host": "localhost"})
+    resp = conn.getresponse()
+    assert resp.status == 301
+    assert resp.getheader("Location") == f"https://localhost:{https_port}/users?x=1"
+    resp.read()
+    conn.close()
+
+    ctx = ssl.create_default_context(cafile=str(tls / "cert.pem"))  # trust our self-signed cert
+    conn = http.client.HTTPSConnection("localhost", https_port, timeout=5, context=ctx)
+    conn.request("GET", "/")
+    resp = conn.getresponse()
+    assert resp.status == 200
+    assert resp.read() == b"admin proto=https"
+    assert resp.getheader("Strict-Transport-Security")
+    conn.close()
+
+    strict = ssl.create_default_context()  # the system store does not know our cert
+    conn = http.client.HTTPSConnection("localhost", https_port, timeout=5, context=strict)
+    with pytest.raises(ssl.SSLCertVerificationError):
+        conn.request("GET", "/")
+    conn.close()
