@@ -1,0 +1,183 @@
+"""Owns the central MySQL bootstrap: database, migrations, a least-privilege TLS user per door."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import secrets
+import sys
+from pathlib import Path
+
+# What a door may do centrally. Tables not listed get no grant (admin tables, device-local ones).
+# The door reads users/templates down and writes its events up (sync is idempotent by UUID).
+DOOR_GRANTS: dict[str, str] = {
+    "users": "SELECT",
+    "face_templates": "SELECT",
+    "user_access": "SELECT",
+    "sync_seq": "SELECT",
+    "sync_tombstones": "SELECT",
+    "access_events": "SELECT, INSERT",
+    "devices": "SELECT, INSERT, UPDATE",
+    "alembic_version": "SELECT",  # doorward doctor compares the migration head
+}
+# The admin page: data only, no DDL (migrations run with the bootstrap account).
+ADMIN_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE"
+NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+
+
+def door_user(device_id: str) -> str:
+    """MariaDB/MySQL account name for a door: door_<id> with [.-] mapped to _ (<= 32 chars)."""
+    name = "door_" + re.sub(r"[^A-Za-z0-9_]", "_", device_id)
+    if len(name) > 32:
+        raise ValueError(f"device id {device_id!r} is too long for a MySQL account (max 27 chars)")
+    return name
+
+
+def _q(name: str) -> str:
+    if not NAME.match(name):
+        raise ValueError(f"refusing unsafe SQL identifier {name!r}")
+    return f"`{name}`"
+
+
+def _password(out_dir: Path, account: str, rotate: bool) -> tuple[str, bool]:
+    """The account's password from out_dir/<account>.password, created (0600) when new."""
+    path = out_dir / f"{account}.password"
+    if path.exists() and not rotate:
+        return path.read_text().strip(), False
+    out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    value = secrets.token_urlsafe(24)
+    tmp = path.with_suffix(".tmp")
+    tmp.touch(mode=0o600)
+    tmp.write_text(value + "\n")
+    tmp.replace(path)
+    return value, True
+
+
+def bootstrap(
+    admin_url: str,
+    database: str,
+    devices: list[str],
+    out_dir: Path,
+    *,
+    host: str = "%",
+    require_tls: bool = True,
+    admin_account: str | None = "doorward_admin",
+    rotate: bool = False,
+    migrate: bool = True,
+) -> dict[str, object]:
+    """Create `database`, run migrations, create/refresh accounts. Idempotent."""
+    import pymysql
+    from sqlalchemy.engine import make_url
+
+    from appliance.store.db import Database
+
+    url = make_url(admin_url)
+    conn = pymysql.connect(
+        host=url.host or "127.0.0.1",
+        port=url.port or 3306,
+        user=url.username,
+        password=url.password or "",
+        autocommit=True,
+        connect_timeout=10,
+    )
+    report: dict[str, object] = {"database": database, "accounts": {}, "ungranted_tables": []}
+    with conn.cursor() as cur:
+        cur.execute(
+            f"CREATE DATABASE IF NOT EXISTS {_q(database)} "
+            "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+        )
+    if migrate:
+        db = Database.from_url(url.set(database=database).render_as_string(hide_password=False))
+        try:
+            db.migrate()
+            print(f"bootstrap: event=migrated database={database}", file=sys.stderr)
+        finally:
+            db.close()
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+            (database,),
+        )
+        tables = {row[0] for row in cur.fetchall()}
+        report["ungranted_tables"] = sorted(tables - set(DOOR_GRANTS))
+        tls = " REQUIRE SSL" if require_tls else " REQUIRE NONE"
+        accounts: list[tuple[str, str]] = [(door_user(d), "door") for d in devices]
+        if admin_account:
+            accounts.append((admin_account, "admin"))
+        for account, role in accounts:
+            _q(account)
+            password, created = _password(out_dir, account, rotate)
+            cur.execute(
+                f"CREATE USER IF NOT EXISTS %s@%s IDENTIFIED BY %s{tls}", (account, host, password)
+            )
+            # ALTER keeps an existing account in line (TLS requirement, rotated password)
+            cur.execute(f"ALTER USER %s@%s IDENTIFIED BY %s{tls}", (account, host, password))
+            if role == "door":
+                for table, privileges in DOOR_GRANTS.items():
+                    if table in tables:
+                        cur.execute(
+                            f"GRANT {privileges} ON {_q(database)}.{_q(table)} TO %s@%s",
+                            (account, host),
+                        )
+            else:
+                cur.execute(
+                    f"GRANT {ADMIN_PRIVILEGES} ON {_q(database)}.* TO %s@%s", (account, host)
+                )
+            report["accounts"][account] = {  # type: ignore[index]
+                "role": role,
+                "password_file": str(out_dir / f"{account}.password"),
+                "created_password": created,
+            }
+            print(
+                f"bootstrap: event=account name={account} role={role} host={host} "
+                f"tls={'required' if require_tls else 'optional'} new_password={created}",
+                file=sys.stderr,
+            )
+    conn.close()
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        description="Bootstrap Doorward's central MySQL/MariaDB: database, migrations, accounts."
+    )
+    p.add_argument(
+        "--admin-url",
+        required=True,
+        help="a privileged account, e.g. mysql+pymysql://root:PW@db:3306 (prefer env via $VAR)",
+    )
+    p.add_argument("--database", default="doorward")
+    p.add_argument("--device", action="append", default=[], help="a door's device id (repeat)")
+    p.add_argument("--passwords-dir", type=Path, required=True, help="where <account>.password go")
+    p.add_argument("--host", default="%", help="client host pattern for the accounts")
+    p.add_argument("--no-require-tls", action="store_true", help="development only")
+    p.add_argument("--no-admin-account", action="store_true")
+    p.add_argument("--rotate", action="store_true", help="new passwords for existing accounts")
+    p.add_argument("--no-migrate", action="store_true")
+    args = p.parse_args(argv)
+    if not NAME.match(args.database):
+        p.error(f"--database {args.database!r}: use letters, digits and _")
+    try:
+        for d in args.device:
+            door_user(d)
+    except ValueError as exc:
+        p.error(str(exc))
+    import json
+
+    report = bootstrap(
+        args.admin_url,
+        args.database,
+        args.device,
+        args.passwords_dir,
+        host=args.host,
+        require_tls=not args.no_require_tls,
+        admin_account=None if args.no_admin_account else "doorward_admin",
+        rotate=args.rotate,
+        migrate=not args.no_migrate,
+    )
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""Central MySQL bootstrap on the real MariaDB: migrations, least privilege, TLS required."""
+
+from __future__ import annotations
+
+import importlib.util
+import stat
+import uuid
+
+import pymysql
+import pytest
+from prov_helpers import REPO
+
+pytestmark = pytest.mark.mysql
+
+_spec = importlib.util.spec_from_file_location(
+    "doorward_mysql_bootstrap", REPO / "provisioning/mysql/bootstrap.py"
+)
+bootstrap_mod = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bootstrap_mod)
+
+ROOT_URL = "mysql+pymysql://root@127.0.0.1:3306"
+
+
+@pytest.fixture()
+def accounts_to_drop():
+    names: list[str] = []
+    yield names
+    conn = pymysql.connect(host="127.0.0.1", user="root", password="", autocommit=True)
+    with conn.cursor() as cur:
+        for name in names:
+            cur.execute("DROP USER IF EXISTS %s@%s", (name, "127.0.0.1"))
+    conn.close()
+
+
+def _connect(user: str, password: str, db: str):
+    return pymysql.connect(
+        host="127.0.0.1",
+        user=user,
+        password=password,
+        database=db,
+        autocommit=True,
+        connect_timeout=3,
+    )
+
+
+def test_door_account_is_least_privilege_and_tls_is_enforced(mysql_db, tmp_path, accounts_to_drop):
+    device = f"t{uuid.uuid4().hex[:8]}.door"
+    account = bootstrap_mod.door_user(device)
+    accounts_to_drop.append(account)
+    pw_dir = tmp_path / "pw"
+    report = bootstrap_mod.bootstrap(
+        ROOT_URL,
+        mysql_db,
+        [device],
+        pw_dir,
+        host="127.0.0.1",
+        require_tls=False,
+        admin_account=None,
+    )
+    assert "admin_accounts" in report["ungranted_tables"]
+    pw_file = pw_dir / f"{account}.password"
+    assert stat.S_IMODE(pw_file.stat().st_mode) == 0o600
+    password = pw_file.read_text().strip()
+
+    conn = _connect(account, password, mysql_db)
+    with conn.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM users")
+        assert cur.fetchone() == (0,)
+        cur.execute("SELECT version_num FROM alembic_version")
+        assert cur.fetchall()
+        cur.execute(
+            "INSERT INTO access_events (id, device_id, ts, kind) VALUES (%s, %s, NOW(), %s)",
+            (str(uuid.uuid4()), device, "heartbeat"),
+        )
+        for forbidden in (
+            "DELETE FROM users",
+            "SELECT * FROM admin_accounts",
+            "DROP TABLE access_events",
+            "UPDATE access_events SET kind = 'x'",
+            "CREATE TABLE evil (x INT)",
+        ):
+            with pytest.raises(pymysql.err.OperationalError) as exc:
+                cur.execute(forbidden)
+            assert exc.value.args[0] in (1142, 1044, 1045), forbidden  # command denied
+    conn.close()
+
+    # the second run is harmless and keeps the password; then TLS becomes mandatory
+    again = bootstrap_mod.bootstrap(
+        ROOT_URL,
+        mysql_db,
+        [device],
+        pw_dir,
+        host="127.0.0.1",
+        require_tls=True,
+        admin_account=None,
+    )
+    assert again["accounts"][account]["created_password"] is False
+    assert pw_file.read_text().strip() == password
+    with pytest.raises(pymysql.err.OperationalError) as exc:
+        _connect(account, password, mysql_db)  # this MariaDB speaks no TLS: refused
+    assert exc.value.args[0] == 1045
+    root = pymysql.connect(host="127.0.0.1", user="root", password="")
+    with root.cursor() as cur:
+        cur.execute("SHOW GRANTS FOR %s@%s", (account, "127.0.0.1"))
+        grants = " ".join(row[0] for row in cur.fetchall())
+    root.close()
+    assert "REQUIRE SSL" in grants
+
+
+def test_cli_rejects_bad_names(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        bootstrap_mod.main(
+            ["--admin-url", ROOT_URL, "--database", "x; DROP", "--passwords-dir", str(tmp_path)]
+        )
+    assert "--database" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="too long"):
+        bootstrap_mod.door_user("a" * 40)
