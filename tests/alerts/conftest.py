@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from appliance.alerts.loopback import SmtpServer, TwilioServer
 from appliance.alerts.sim_modem import SimModem
 from appliance.store.db import Database, sqlite_url
 
-from .servers import SmtpServer, TwilioServer
 from .support import TOKEN_ENV
 
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from appliance.alerts.loopback import SmtpServer
 from appliance.store.db import Database, sqlite_url
 from appliance.store.models import OutboxAlert
 
-from .servers import SmtpServer
 from .support import add_alert
 
 KILLS = 50

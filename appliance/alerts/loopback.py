@@ -1,4 +1,4 @@
-"""Loopback peers for the alerts tests and benchmark: an SMTP server and a Twilio-shaped API."""
+"""Owns loopback peers for alert tests and benchmarks: an SMTP server and a Twilio-shaped API."""
 
 from __future__ import annotations
 
@@ -6,15 +6,15 @@ import base64
 import email
 import email.policy
 import json
+import secrets
 import socket
 import threading
 import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs
-
-from aiosmtpd.controller import Controller
 
 
 def free_port() -> int:
@@ -54,9 +54,11 @@ class SmtpServer:
     def __init__(self, delay_s: float = 0.0, port: int | None = None) -> None:
         self.sink = SmtpSink(delay_s=delay_s)
         self.port = port or free_port()
-        self._controller: Controller | None = None
+        self._controller: Any = None
 
     def start(self) -> SmtpServer:
+        from aiosmtpd.controller import Controller  # a dev dependency: tests and benchmarks
+
         self._controller = Controller(self.sink, hostname="127.0.0.1", port=self.port)
         self._controller.start()
         return self
@@ -82,9 +84,9 @@ class TwilioServer:
     mode: "ok" | "500" | "hang" (holds the request hang_s before answering).
     """
 
-    def __init__(self, account_sid: str = "AC" + "0" * 32, token: str = "tok") -> None:
+    def __init__(self, account_sid: str = "AC" + "0" * 32, token: str | None = None) -> None:
         self.account_sid = account_sid
-        self.token = token
+        self.token = token or secrets.token_hex(16)
         self.mode = "ok"
         self.hang_s = 5.0
         self.posts: list[TwilioPost] = []
