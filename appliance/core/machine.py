@@ -218,15 +218,10 @@ class AccessController:
         self._last_key_at = now
         if key in "ABCD":
             return
-        if key == "*":
-            if self._buffer.endswith("*"):
-                self._buffer = ""
-                out.append(Signal(Feedback.CLEARED))
-                return
-            if "*" in self._buffer:
-                self._buffer = ""
-                out.append(Signal(Feedback.CLEARED))
-                return
+        if key == "*" and self._buffer.endswith("*"):
+            self._buffer = ""  # "**" clears
+            out.append(Signal(Feedback.CLEARED))
+            return
         if key == "#":
             code, self._buffer = self._buffer, ""
             if code:

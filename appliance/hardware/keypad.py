@@ -113,8 +113,11 @@ class Keypad(CompositeDevice):
                 log.exception("event=keypad_scan_failed")
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=1)
+        stop = getattr(self, "_stop", None)  # close() also runs from __del__ of a failed init
+        if stop is not None:
+            stop.set()
+        thread = getattr(self, "_thread", None)
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=1)
         self._thread = None
         super().close()

@@ -1,0 +1,64 @@
+"""Shared fixtures: real photos, a temporary data dir and database, a simulated door."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip with `reason` on a developer machine; fail in CI, where nothing may skip."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def faces_dir() -> Path:
+    path = Path(os.environ.get("FACES_DIR", REPO.parent / "shared" / "faces"))
+    require(
+        (path / "people").is_dir(),
+        f"real face photos not found at {path} (set FACES_DIR to ../shared/faces)",
+    )
+    return path
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "var"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def config(data_dir: Path):  # noqa: ANN201
+    from appliance.config import Config
+
+    return Config.model_validate(
+        {"device": {"data_dir": str(data_dir)}, "hardware": {"pin_factory": "mock"}}
+    )
+
+
+@pytest.fixture
+def db(config) -> Iterator:  # noqa: ANN001
+    from appliance.service import open_replica
+
+    database = open_replica(config)
+    yield database
+    database.close()
+
+
+@pytest.fixture(scope="session")
+def face_engine():  # noqa: ANN201
+    from appliance.config import VisionConfig
+    from appliance.vision import FaceEngine
+
+    return FaceEngine(VisionConfig())

@@ -1,0 +1,215 @@
+"""GPIO devices on gpiozero's MockFactory: the same classes the Pi uses."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gpiozero.pins.mock import MockFactory
+
+from appliance.config import HardwareConfig, PinsConfig
+from appliance.hardware.board import Board, InputCallbacks
+from appliance.hardware.camera import CameraError, ReplayCamera
+from appliance.hardware.keypad import Keypad
+from appliance.hardware.relay import LockRelay
+from appliance.hardware.simulator import DoorSimulator, KeypadSimulator
+
+
+@pytest.fixture
+def factory() -> MockFactory:
+    return MockFactory()
+
+
+def test_relay_is_locked_the_moment_it_is_built_even_if_the_pin_was_high(
+    factory: MockFactory,
+) -> None:
+    pin = factory.pin(17)
+    pin.function = "output"
+    pin.state = True  # left energised by a crashed run
+    relay = LockRelay(17, pin_factory=factory)
+    assert relay.locked and pin.state is False
+
+
+@pytest.mark.parametrize("active_high", [True, False])
+def test_relay_polarity_locked_means_de_energised(factory: MockFactory, active_high: bool) -> None:
+    relay = LockRelay(17, active_high=active_high, pin_factory=factory)
+    pin = factory.pin(17)
+    # de-energised = the pin sits at the coil's inactive level
+    assert pin.state is (not active_high)
+    relay.unlock(5)
+    assert pin.state is active_high
+    relay.lock()
+    assert pin.state is (not active_high)
+    relay.close()
+
+
+def test_relay_ends_its_pulse_by_itself(factory: MockFactory) -> None:
+    relay = LockRelay(17, pin_factory=factory)
+    relay.unlock(0.15)
+    assert not relay.locked
+    time.sleep(0.4)
+    assert relay.locked
+    on, off = relay.pulses[0]
+    assert off is not None and 0.1 <= off - on < 0.35
+    relay.close()
+
+
+def test_relay_close_locks_it(factory: MockFactory) -> None:
+    relay = LockRelay(17, pin_factory=factory)
+    relay.unlock(30)
+    relay.close()
+    assert factory.pin(17).state is False
+
+
+def test_relay_rejects_a_nonpositive_pulse(factory: MockFactory) -> None:
+    relay = LockRelay(17, pin_factory=factory)
+    with pytest.raises(ValueError, match="positive"):
+        relay.unlock(0)
+    assert relay.locked
+
+
+def _keypad(factory: MockFactory, **kw) -> tuple[Keypad, KeypadSimulator, list[str]]:
+    pins = PinsConfig()
+    sim = KeypadSimulator(factory, pins.keypad_rows, pins.keypad_cols)
+    kp = Keypad(pins.keypad_rows, pins.keypad_cols, pin_factory=factory, **kw)
+    got: list[str] = []
+    kp.when_key = got.append
+    return kp, sim, got
+
+
+def test_keypad_reads_every_key_of_the_matrix(factory: MockFactory) -> None:
+    kp, sim, got = _keypad(factory)
+    for key in "123A456B789C*0#D":
+        sim.tap(key, kp)
+    assert "".join(got) == "123A456B789C*0#D"
+
+
+def test_keypad_debounces_a_bouncing_contact(factory: MockFactory) -> None:
+    kp, sim, got = _keypad(factory, debounce_ms=30, scan_interval_ms=10)
+    # contact bounce: pressed for one scan, released for one, then held
+    sim.hold("5")
+    kp.scan()
+    sim.release()
+    kp.scan()
+    sim.hold("5")
+    for _ in range(5):
+        kp.scan()
+    sim.release()
+    for _ in range(5):
+        kp.scan()
+    assert got == ["5"]
+
+
+def test_keypad_holding_a_key_reports_it_once(factory: MockFactory) -> None:
+    kp, sim, got = _keypad(factory)
+    sim.hold("7")
+    for _ in range(50):
+        kp.scan()
+    assert got == ["7"]
+
+
+def test_keypad_ignores_two_keys_at_once(factory: MockFactory) -> None:
+    kp, sim, got = _keypad(factory)
+    sim.hold("1")
+    sim.hold("5")
+    for _ in range(10):
+        kp.scan()
+    assert got == []
+
+
+def test_keypad_scan_thread_reports_taps(factory: MockFactory) -> None:
+    kp, sim, got = _keypad(factory)
+    kp.start()
+    try:
+        for key in "42#":
+            sim.tap(key, kp)
+    finally:
+        kp.close()
+    assert got == ["4", "2", "#"]
+
+
+def test_keypad_layout_must_match_pins(factory: MockFactory) -> None:
+    with pytest.raises(ValueError, match="layout"):
+        Keypad([5, 6, 13, 19], [12, 16, 20], pin_factory=factory)
+
+
+def test_board_inputs_reach_their_callbacks(factory: MockFactory) -> None:
+    cfg = HardwareConfig()
+    sim = DoorSimulator(factory, cfg)
+    board = Board(cfg, factory, time.monotonic)
+    sim.set_resting()
+    got: list[str] = []
+    board.connect(
+        InputCallbacks(
+            motion=lambda: got.append("motion"),
+            door_opened=lambda: got.append("opened"),
+            door_closed=lambda: got.append("closed"),
+            exit_pressed=lambda: got.append("exit"),
+            tamper=lambda: got.append("tamper"),
+            key=got.append,
+        )
+    )
+    assert not board.door_is_open and not board.tamper_alarm and board.relay.locked
+    sim.open_door()
+    assert board.door_is_open
+    sim.close_door()
+    sim.press_exit()
+    sim.trigger_tamper()
+    assert board.tamper_alarm
+    sim.motion()
+    time.sleep(0.2)
+    board.close()
+    assert got == ["opened", "closed", "exit", "tamper", "motion"]
+
+
+def test_board_with_inverted_contact_polarity(factory: MockFactory) -> None:
+    cfg = HardwareConfig(door_contact_closed_when="high", tamper_alarm_when="low")
+    sim = DoorSimulator(factory, cfg)
+    board = Board(cfg, factory, time.monotonic)
+    sim.set_resting()
+    assert not board.door_is_open and not board.tamper_alarm
+    sim.open_door()
+    assert board.door_is_open
+    sim.trigger_tamper()
+    assert board.tamper_alarm
+    board.close()
+
+
+def test_board_names_the_device_that_failed(factory: MockFactory) -> None:
+    factory.pin(4).function = "output"
+    factory.pin(4)  # PIR pin fine; now claim the door contact pin with an incompatible class
+    from gpiozero import LED
+
+    squatter = LED(27, pin_factory=factory)
+    with pytest.raises(Exception, match="door contact on BCM 27"):
+        Board(HardwareConfig(), factory, time.monotonic)
+    squatter.close()
+    assert factory.pin(17).state is False  # the relay was built first and left locked
+
+
+def test_replay_camera_cycles_images_and_reports_bad_sources(tmp_path: Path) -> None:
+    import cv2
+
+    for i in range(2):
+        img = np.full((40, 60, 3), 50 * (i + 1), np.uint8)
+        cv2.imwrite(str(tmp_path / f"{i}.png"), img)
+    cam = ReplayCamera([tmp_path])
+    values = [int(cam.read()[0, 0, 0]) for _ in range(4)]
+    assert values == [50, 100, 50, 100]
+    assert cam.read().shape == (40, 60, 3)
+    (tmp_path / "junk.jpg").write_bytes(b"not an image")
+    with pytest.raises(CameraError, match="junk.jpg"):
+        c = ReplayCamera([tmp_path / "junk.jpg"])
+        c.read()
+    with pytest.raises(CameraError, match="does not exist"):
+        ReplayCamera([tmp_path / "missing.jpg"])
+
+
+def test_replay_camera_plays_video_frames(faces_dir: Path) -> None:
+    cam = ReplayCamera([faces_dir / "video" / "short_hamilton_clip.mp4"])
+    a, b = cam.read(), cam.read()
+    assert a.ndim == 3 and a.shape == b.shape
+    assert not np.array_equal(a, b) or a.mean() > 0
+    cam.close()

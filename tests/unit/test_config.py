@@ -1,0 +1,116 @@
+"""Configuration: strict TOML, every error names its key, secrets only from env or files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from appliance.cli import main
+from appliance.config import Config, ConfigError, SecretRef, load_config
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "doorward.toml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_no_file_is_the_embedded_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DOORWARD_CONFIG", raising=False)
+    cfg = load_config(None)
+    assert cfg == Config()
+    assert cfg.replica_path == Path("var/doorward.db")
+    assert cfg.camera.kind == "replay" and cfg.hardware.pin_factory == "auto"
+    assert cfg.admin.port == 8080 and cfg.admin.host == "127.0.0.1"
+
+
+def test_env_var_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = write(tmp_path, "[access]\nrelay_pulse_s = 3\n")
+    monkeypatch.setenv("DOORWARD_CONFIG", str(p))
+    assert load_config().access.relay_pulse_s == 3.0
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "what"),
+    [
+        ("[access]\nrelay_puls_s = 3\n", "access.relay_puls_s", "unknown key"),
+        ("[acess]\n", "acess", "unknown key"),
+        ("[access]\nrelay_pulse_s = -1\n", "access.relay_pulse_s", "greater than 0"),
+        ("[access]\nrelay_pulse_s = 'long'\n", "access.relay_pulse_s", "number"),
+        ("[hardware.pins]\nrelay = 40\n", "hardware.pins.relay", "less than or equal to 27"),
+        ("[hardware.pins]\nrelay = 4\n", "hardware.pins", "BCM pin 4 is used by both"),
+        ("[hardware]\npin_factory = 'gpio'\n", "hardware.pin_factory", "'auto'"),
+        ("[alerts.email]\nhost = 'x'\nto = ['a@b.c']\n", "alerts.email.from", "missing"),
+        ("[alerts.email]\nhost='x'\nfrom='a@b.c'\nto=['a@b.c']\npassword='hunter2'\n",
+         "alerts.email.password", "SecretRef"),
+        ("[device]\nid = 'front door'\n", "device.id", "pattern"),
+    ],
+)  # fmt: skip
+def test_bad_values_are_rejected_naming_the_key(
+    tmp_path: Path, text: str, key: str, what: str
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text))
+    message = str(err.value)
+    assert f"  {key}:" in message or f"  {key}." in message, message
+    assert what in message, message
+
+
+def test_every_error_is_listed_at_once(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, "[access]\nlockout_s = 0\nwrong_code_limit = 0\n"))
+    assert "access.lockout_s" in str(err.value) and "access.wrong_code_limit" in str(err.value)
+
+
+def test_not_toml_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(write(tmp_path, "[access\n"))
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_secrets_come_from_env_or_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMTP_PW", "s3cret")
+    assert SecretRef(env="SMTP_PW").resolve("k") == "s3cret"
+    f = tmp_path / "pw"
+    f.write_text("from-file\n")
+    assert SecretRef(file=f).resolve("k") == "from-file"
+    assert SecretRef().resolve("k") is None
+    monkeypatch.delenv("SMTP_PW")
+    with pytest.raises(ConfigError, match="alerts.email.password: environment variable SMTP_PW"):
+        SecretRef(env="SMTP_PW").resolve("alerts.email.password")
+    with pytest.raises(ConfigError, match="k: cannot read secret file"):
+        SecretRef(file=tmp_path / "none").resolve("k")
+
+
+def test_cli_reports_config_errors_with_status_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    p = write(tmp_path, "[vision]\nthreshhold = 0.5\n")
+    assert main(["--config", str(p), "lock-relay"]) == 2
+    err = capsys.readouterr().err
+    assert "vision.threshhold: unknown key" in err
+
+
+def test_cli_rejects_bad_arguments_by_name(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["enroll", "--number", "abc", "--name", "x", "--pin", "1234", "--photo", "x"])
+    assert exc.value.code == 2
+    assert "--number" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["simulate", "--keys", "1", "--camera", "/no/such/file.jpg"])
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_simulate_rejects_keys_that_are_not_on_the_keypad(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    img = tmp_path / "x.png"
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(str(img), np.zeros((10, 10, 3), np.uint8))
+    p = write(tmp_path, f'[device]\ndata_dir = "{tmp_path / "var"}"\n')
+    assert main(["--config", str(p), "simulate", "--keys", "1*12x4#", "--camera", str(img)]) == 2
+    assert "'X' is not a keypad key" in capsys.readouterr().err

@@ -1,0 +1,128 @@
+"""The door service with its real loop thread, simulated pins and a replica on disk."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gpiozero.pins.mock import MockFactory
+
+from appliance.cli import main
+from appliance.core import DoorOpened, Record
+from appliance.hardware.camera import ReplayCamera
+from appliance.service import Door
+
+
+class NoFaceEngine:
+    """Stands in for the face engine where a test never reaches the face step."""
+
+    def verify(self, *a, **k):  # noqa: ANN002, ANN003, ANN201
+        raise AssertionError("face step not expected")
+
+
+@pytest.fixture
+def camera(tmp_path: Path) -> ReplayCamera:
+    import cv2
+
+    p = tmp_path / "frame.png"
+    cv2.imwrite(str(p), np.full((120, 160, 3), 90, np.uint8))
+    return ReplayCamera([p])
+
+
+def make_door(config, db, camera) -> Door:  # noqa: ANN001
+    return Door(config, db, factory=MockFactory(), camera=camera, face_engine=NoFaceEngine())
+
+
+def rows(config, sql: str) -> list[tuple]:  # noqa: ANN001
+    with sqlite3.connect(config.replica_path) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def wait_for(predicate, timeout: float = 3.0) -> bool:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+def test_loop_thread_turns_pin_events_into_recorded_alerts(config, db, camera) -> None:  # noqa: ANN001
+    door = make_door(config, db, camera)
+    door.start()
+    try:
+        door.simulator.open_door()  # nobody was granted: forced
+        assert wait_for(lambda: any(e.kind == "forced" for e in door.recent))
+        door.simulator.close_door()
+        door.simulator.trigger_tamper()
+        assert wait_for(lambda: any(e.kind == "tamper" for e in door.recent))
+    finally:
+        door.close()
+    assert rows(config, "SELECT kind FROM outbox ORDER BY created_at") == [("forced",), ("tamper",)]
+    snap = rows(config, "SELECT snapshot_path FROM access_events WHERE kind='forced'")[0][0]
+    assert (config.data_dir / snap).read_bytes()[:2] == b"\xff\xd8"
+
+
+def test_keys_typed_on_the_pins_reach_the_state_machine(config, db, camera) -> None:  # noqa: ANN001
+    door = make_door(config, db, camera)
+    door.start()
+    try:
+        for key in "9*0000#":
+            door.simulator.keypad.tap(key, door.board.keypad)
+        assert wait_for(lambda: any(e.kind == "code_wrong" for e in door.recent))
+    finally:
+        door.close()
+    assert rows(config, "SELECT kind, user_number FROM access_events") == [("code_wrong", 9)]
+
+
+def test_event_and_alert_commit_together_or_not_at_all(config, db, camera, monkeypatch) -> None:  # noqa: ANN001
+    door = make_door(config, db, camera)
+
+    def broken(*a, **k):  # noqa: ANN002, ANN003, ANN202
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("appliance.service.enqueue_alert", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        door._record(Record("forced", alert=True))
+    door.close()
+    assert rows(config, "SELECT count(*) FROM access_events") == [(0,)]
+    assert rows(config, "SELECT count(*) FROM outbox") == [(0,)]
+
+
+def test_a_bug_in_the_loop_leaves_the_door_locked(config, db, camera, monkeypatch) -> None:  # noqa: ANN001
+    door = make_door(config, db, camera)
+    door.start()
+    door.board.relay.unlock(30)
+    real = door.controller.handle
+
+    def explode(event):  # noqa: ANN001, ANN202
+        if isinstance(event, DoorOpened):
+            raise RuntimeError("bug")
+        return real(event)
+
+    monkeypatch.setattr(door.controller, "handle", explode)
+    door.post(DoorOpened())
+    try:
+        assert wait_for(lambda: door.board.relay.locked)
+        assert door.alive  # and the loop carries on
+    finally:
+        door.close()
+
+
+def test_close_locks_the_relay(config, db, camera) -> None:  # noqa: ANN001
+    door = make_door(config, db, camera)
+    door.board.relay.unlock(30)
+    pin = door.factory.pin(config.hardware.pins.relay)
+    assert pin.state is True
+    door.close()
+    assert pin.state is False
+
+
+def test_lock_relay_command(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[hardware]\npin_factory = "mock"\n')
+    assert main(["--config", str(cfg), "lock-relay"]) == 0
+    assert '"relay": "locked"' in capsys.readouterr().out
