@@ -1,0 +1,231 @@
+"""Owns the alerts benchmark: deny-to-delivery latency, door latency under a slow SMTP server,
+and draining 1,000 queued alerts (loopback peers; `python -m appliance.alerts.bench`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..config import Config, parse_config
+from ..security import PinHasher
+from ..store.db import Database, sqlite_url
+from ..store.models import AccessEvent, new_uuid, utcnow
+from .dispatcher import Dispatcher, build_dispatcher
+from .incidents import record_alert
+from .loopback import SmtpServer, TwilioServer, free_port
+
+TOKEN_ENV = "DOORWARD_BENCH_TWILIO_TOKEN"  # noqa: S105 (a variable name)
+
+
+def _progress(msg: str) -> None:
+    print(f"bench alerts: {msg}", file=sys.stderr, flush=True)
+
+
+def _pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, round(q * (len(s) - 1)))]
+
+
+def _config(data_dir: Path, **alerts: Any) -> Config:
+    return parse_config(
+        {
+            "device": {"id": "bench", "name": "Bench door", "data_dir": str(data_dir)},
+            "alerts": {"probe_enabled": False, "hourly_cap": 1_000_000, **alerts},
+        }
+    )
+
+
+def _email(port: int, timeout_s: float = 10.0) -> dict[str, Any]:
+    return {"host": "127.0.0.1", "port": port, "security": "none", "from": "d@bench.test",
+            "to": ["o@bench.test"], "timeout_s": timeout_s}  # fmt: skip
+
+
+def _db(data_dir: Path) -> Database:
+    db = Database.from_url(sqlite_url(data_dir / "doorward.db"))
+    db.migrate()
+    return db
+
+
+def _record_denial(db: Database, data_dir: Path, photo: bytes, kind: str = "denied_face") -> str:
+    """What the door does on a denial: snapshot file, then event + alert in one transaction."""
+    snap = f"snapshots/{new_uuid()}.jpg"
+    (data_dir / snap).parent.mkdir(parents=True, exist_ok=True)
+    (data_dir / snap).write_bytes(photo)
+    with db.session() as s:
+        event = AccessEvent(id=new_uuid(), device_id="bench", ts=utcnow(), kind=kind,
+                            user_number=12, distance=0.71, snapshot_path=snap)  # fmt: skip
+        s.add(event)
+        s.flush()
+        # window ~0: every sample is its own incident (grouping would fold the samples)
+        return record_alert(s, event=event, kind=kind, device_id="bench", snapshot_path=snap,
+                            window_s=1e-6).id  # fmt: skip
+
+
+def _photo() -> bytes:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    img = Image.fromarray(np.random.default_rng(0).integers(0, 255, (480, 640, 3), np.uint8))
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=85)
+    return buf.getvalue()
+
+
+def _wait(cond: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    return True
+
+
+def bench_latency(samples: int = 40, notify: bool = True) -> dict[str, Any]:
+    """Deny decision -> SMTP server holds the email / Twilio-shaped server holds the POST."""
+    photo = _photo()
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        smtp, twilio = SmtpServer().start(), TwilioServer().start()
+        os.environ[TOKEN_ENV] = twilio.token
+        config = _config(
+            data_dir,
+            email=_email(smtp.port),
+            twilio={"account_sid": twilio.account_sid, "token": {"env": TOKEN_ENV},
+                    "from": "+15550000001", "to": ["+15550000002"], "api_base": twilio.base},
+        )  # fmt: skip
+        db = _db(data_dir)
+        d = build_dispatcher(config, db)
+        d.start()
+        to_email: list[float] = []
+        to_sms: list[float] = []
+        try:
+            for i in range(samples):
+                n_mail, n_sms = len(smtp.sink.arrived), len(twilio.posts)
+                t0 = time.perf_counter()
+                _record_denial(db, data_dir, photo)
+                if notify:
+                    d.notify()
+                ok = _wait(lambda n=n_mail, m=n_sms: len(smtp.sink.arrived) > n
+                           and len(twilio.posts) > m, 10)  # fmt: skip
+                if not ok:
+                    raise RuntimeError("alert not delivered within 10 s")
+                to_email.append((smtp.sink.arrived[n_mail] - t0) * 1000)
+                to_sms.append((twilio.posts[n_sms].at - t0) * 1000)
+                if (i + 1) % 10 == 0:
+                    _progress(f"latency notify={notify} {i + 1}/{samples}")
+                time.sleep(0.05)
+        finally:
+            d.stop()
+            db.close()
+            smtp.stop()
+            twilio.stop()
+    return {
+        "samples": samples,
+        "email_ms_median": round(statistics.median(to_email), 1),
+        "email_ms_p95": round(_pct(to_email, 0.95), 1),
+        "sms_ms_median": round(statistics.median(to_sms), 1),
+        "sms_ms_p95": round(_pct(to_sms, 0.95), 1),
+    }
+
+
+def bench_door_under_slow_smtp(samples: int = 30, delay_s: float = 5.0) -> dict[str, Any]:
+    """The door's denial path (argon2id PIN check + event/alert commit) while the dispatcher
+    delivers to a normal SMTP server, then to one that takes `delay_s` to answer."""
+    hasher = PinHasher("bench-pepper")
+    pin_hash = hasher.hash("123456")
+    photo = _photo()
+
+    def run(smtp_delay: float) -> list[float]:
+        with tempfile.TemporaryDirectory() as tmp:
+            data_dir = Path(tmp)
+            smtp = SmtpServer(delay_s=smtp_delay).start()
+            db = _db(data_dir)
+            d = build_dispatcher(_config(data_dir, email=_email(smtp.port, 30.0)), db)
+            d.start()
+            times: list[float] = []
+            try:
+                for _ in range(samples):
+                    t0 = time.perf_counter()
+                    hasher.verify(pin_hash, "654321")  # wrong PIN: the decision
+                    _record_denial(db, data_dir, photo, kind="forced")
+                    d.notify()
+                    times.append((time.perf_counter() - t0) * 1000)
+                    time.sleep(0.1)
+            finally:
+                smtp.stop()  # the in-flight delivery fails fast; the rest stays queued
+                d.stop()
+                db.close()
+            return times
+
+    normal = run(0.0)
+    _progress("door latency: normal SMTP done")
+    slow = run(delay_s)
+    _progress(f"door latency: {delay_s:.0f} s SMTP done")
+    return {
+        "samples": samples,
+        "smtp_delay_s": delay_s,
+        "door_ms_median_normal": round(statistics.median(normal), 1),
+        "door_ms_median_slow_smtp": round(statistics.median(slow), 1),
+        "door_ms_p95_normal": round(_pct(normal, 0.95), 1),
+        "door_ms_p95_slow_smtp": round(_pct(slow, 0.95), 1),
+        "ratio_median": round(statistics.median(slow) / statistics.median(normal), 3),
+    }
+
+
+def bench_drain(count: int = 1000) -> dict[str, Any]:
+    """Queue `count` alerts while the SMTP server is down, bring it up, time until all are out."""
+    photo = _photo()
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        port = free_port()
+        config = _config(data_dir, email=_email(port), mailbox={"enabled": False})
+        db = _db(data_dir)
+        for i in range(count):
+            _record_denial(db, data_dir, photo, kind="held_open")
+            if (i + 1) % 250 == 0:
+                _progress(f"drain: queued {i + 1}/{count}")
+        d = Dispatcher(config, db)
+        d.run_once()  # every one fails once: the server is down
+        smtp = SmtpServer(port=port).start()
+        t0 = time.perf_counter()
+        try:
+            left = d.flush(timeout_s=600)
+        finally:
+            elapsed = time.perf_counter() - t0
+            d.stop()
+            db.close()
+            smtp.stop()
+        got = len(set(smtp.sink.message_ids()))
+    return {
+        "alerts": count,
+        "delivered": got,
+        "left": left,
+        "drain_s": round(elapsed, 2),
+        "per_s": round(got / elapsed, 1),
+    }
+
+
+def run_bench() -> dict[str, Any]:
+    """All alert figures (for `doorward bench` and docs/BENCHMARKS.md)."""
+    _progress("deny -> delivery latency (dispatcher woken by the door)")
+    latency = bench_latency(notify=True)
+    _progress("deny -> delivery latency (polling only, poll_interval_s=0.5)")
+    polled = bench_latency(samples=20, notify=False)
+    _progress("door decision latency under a 5 s SMTP server")
+    door = bench_door_under_slow_smtp()
+    _progress("drain 1,000 queued alerts")
+    drain = bench_drain()
+    return {"latency": latency, "latency_polling": polled, "door": door, "drain": drain}
+
+
+if __name__ == "__main__":
+    print(json.dumps(run_bench(), indent=2))
