@@ -155,7 +155,7 @@ def test_ten_seconds_of_silence_clears_the_entry(
 def test_five_wrong_codes_lock_out_for_five_minutes_with_photo_alert(
     m: AccessController, clock: Clock, creds: FakeCredentials
 ) -> None:
-    for i in range(4):
+    for _ in range(4):
         out = type_keys(m, "1*0000#")
         assert kinds(out) == ["code_wrong"]
         clock.t += 60
@@ -262,7 +262,7 @@ def test_late_face_answer_after_timeout_is_ignored(m: AccessController, clock: C
 
 
 def test_repeated_face_failures_lock_out(m: AccessController) -> None:
-    for i in range(3):
+    for _ in range(3):
         check = only(type_keys(m, "1*1234#"), CheckFace)
         out = m.handle(FaceChecked(check.attempt, False, 0.9, "mismatch"))
     assert kinds(out) == ["denied_face", "lockout"]

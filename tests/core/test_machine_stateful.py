@@ -84,11 +84,11 @@ class DoorMachine(RuleBasedStateMachine):
                     assert self.lockout_until is not None and self.t >= self.lockout_until
         if in_lockout:
             assert not new_checks, "a code was checked during a lockout"
-        if isinstance(event, FaceChecked) or any(
+        answered = isinstance(event, FaceChecked) or any(
             isinstance(r, Record) and r.kind.startswith("denied") for r in out
-        ):
-            if self.m.state.value != "checking_face":
-                self.open_attempt = None
+        )
+        if answered and self.m.state.value != "checking_face":
+            self.open_attempt = None
         return out
 
     @rule(key=st.sampled_from("0123456789*#A"))
