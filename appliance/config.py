@@ -71,15 +71,22 @@ class DeviceConfig(_Section):
 
 
 class DatabaseConfig(_Section):
-    # Central database (MySQL in production). None = SQLite file under data_dir.
+    # Central database (MySQL in production), e.g. mysql+pymysql://door@db.lan:3306/doorward
+    # (no password in the URL: see `password`). None = embedded default: the replica file is
+    # also the central database and no sync runs.
     url: str | None = None
     password: SecretRef = SecretRef()
     # Local replica the door decides from. None = <data_dir>/doorward.db
     replica_path: Path | None = None
+    # TLS to MySQL: tls = true (or an ssl_ca) requires it and verifies the server certificate
+    tls: bool = False
     ssl_ca: Path | None = None
     ssl_cert: Path | None = None
     ssl_key: Path | None = None
+    ssl_verify_identity: bool = True
     connect_timeout_s: Seconds = 5.0
+    # a read or write to MySQL taking longer than this fails (a cut network never hangs sync)
+    io_timeout_s: Seconds = 30.0
 
 
 class SecurityConfig(_Section):
@@ -317,8 +324,11 @@ class AdminConfig(_Section):
 
 
 class SyncConfig(_Section):
+    # with a central database configured, `doorward run` syncs the replica every interval_s
+    enabled: bool = True
     interval_s: Seconds = 5.0
-    batch_size: int = Field(default=500, ge=1)
+    # rows per pull batch and events per push batch
+    batch_size: int = Field(default=500, ge=1, le=10000)
 
 
 class MqttConfig(_Section):

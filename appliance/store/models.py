@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -61,6 +62,9 @@ class Device(Base):
     name: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # sync (0004_sync): when this door last completed a sync with the central database
+    last_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    pending_events: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class User(Base):
@@ -79,6 +83,8 @@ class User(Base):
     valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # sync (0004_sync): change sequence number, stamped on every write (see models_sync)
+    version: Mapped[int] = mapped_column(BigInteger, default=0, index=True)
 
     templates: Mapped[list[FaceTemplate]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
@@ -102,6 +108,8 @@ class FaceTemplate(Base):
     quality: Mapped[float] = mapped_column(Float, default=0.0)
     source: Mapped[str | None] = mapped_column(String(255), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # sync (0004_sync): change sequence number, stamped on every write (see models_sync)
+    version: Mapped[int] = mapped_column(BigInteger, default=0, index=True)
 
     user: Mapped[User] = relationship(back_populates="templates")
 
@@ -130,6 +138,9 @@ class AccessEvent(Base):
     # path relative to the data dir, e.g. snapshots/2026/11/25/<uuid>.jpg
     snapshot_path: Mapped[str | None] = mapped_column(String(255), nullable=True)
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # sync (0004_sync): on a door, when the central database confirmed it (NULL = queued);
+    # centrally, when it arrived
+    synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
 
 
 class OutboxAlert(Base):
@@ -163,3 +174,8 @@ class OutboxAlert(Base):
         Index("ix_outbox_state_next", "state", "next_attempt_at"),
         Index("ix_outbox_incident", "incident_key", "created_at"),
     )
+
+
+# Version stamping of synced tables is registered by models_sync; importing it here means no
+# process can write users or templates without their change numbers.
+from . import models_sync  # noqa: E402, F401

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import datetime, tzinfo
+from typing import Any
 
 import numpy as np
 from sqlalchemy import func, select
@@ -15,6 +16,7 @@ from appliance.security import PinHasher
 
 from .db import Database
 from .models import FaceTemplate, User, utcnow
+from .models_sync import SyncSeq, UserAccess, access_allows
 
 log = logging.getLogger(__name__)
 
@@ -22,24 +24,56 @@ log = logging.getLogger(__name__)
 class ReplicaCredentials:
     """core.Credentials on the local replica: argon2id PIN (and duress PIN) per user number.
 
-    An unknown, inactive or out-of-window user costs the same hashing time as a wrong PIN, so
-    timing does not tell which user numbers exist.
+    An unknown, inactive, out-of-window user, or one whose access rules (user_access) do not
+    admit this door at this local time, costs the same hashing time as a wrong PIN, so timing
+    does not tell which user numbers exist. One indexed query per check (users.number, then
+    user_access.user_id).
     """
 
     def __init__(
-        self, db: Database, hasher: PinHasher, now: Callable[[], datetime] = utcnow
+        self,
+        db: Database,
+        hasher: PinHasher,
+        now: Callable[[], datetime] = utcnow,
+        *,
+        device_id: str | None = None,
+        tz: tzinfo | None = None,
     ) -> None:
         self._db = db
         self._hasher = hasher
         self._now = now
+        self._device_id = device_id
+        self._tz = tz  # None: the door's system time zone
 
     def check(self, user_number: int, pin: str) -> CodeCheck:
+        ua = UserAccess
+        query = (
+            select(
+                User.id,
+                User.pin_hash,
+                User.duress_pin_hash,
+                User.active,
+                User.valid_from,
+                User.valid_until,
+                ua.id,
+                ua.device_id,
+                ua.weekdays,
+                ua.start_minute,
+                ua.end_minute,
+            )
+            .outerjoin(ua, ua.user_id == User.id)
+            .where(User.number == user_number)
+        )
         with self._db.session() as s:
-            user = s.scalars(select(User).where(User.number == user_number)).one_or_none()
-            if user is None or not user.is_valid_at(self._now()):
-                self._hasher.burn()
-                return CodeCheck(Verdict.WRONG)
-            pin_hash, duress_hash, user_id = user.pin_hash, user.duress_pin_hash, user.id
+            rows = s.execute(query).all()
+        now = self._now()
+        refusal = _refusal(rows, now, self._device_id, self._tz)
+        if refusal is not None:
+            if refusal != "unknown":
+                log.info("event=code_refused user=%d reason=%s", user_number, refusal)
+            self._hasher.burn()
+            return CodeCheck(Verdict.WRONG)
+        user_id, pin_hash, duress_hash = rows[0][0], rows[0][1], rows[0][2]
         if self._hasher.verify(pin_hash, pin):
             return CodeCheck(Verdict.OK, user_id)
         if duress_hash and self._hasher.verify(duress_hash, pin):
@@ -47,21 +81,49 @@ class ReplicaCredentials:
         return CodeCheck(Verdict.WRONG)
 
 
+def _refusal(
+    rows: Sequence[Any], now: datetime, device_id: str | None, tz: tzinfo | None
+) -> str | None:
+    """Why the user in `rows` may not enter now (None: they may, if the PIN is right)."""
+    if not rows:
+        return "unknown"
+    _, _, _, active, valid_from, valid_until = rows[0][:6]
+    if not active:
+        return "inactive"
+    if valid_from is not None and now < valid_from:
+        return "not_yet_valid"
+    if valid_until is not None and now >= valid_until:
+        return "expired"
+    rules = [r[7:] for r in rows if r[6] is not None]
+    if not rules:
+        return None  # no rules: every door, any time
+    local = now.astimezone(tz)
+    if any(access_allows(*rule, device_id, local) for rule in rules):
+        return None
+    return "schedule"
+
+
 class TemplateCache:
-    """Every user's face templates as float arrays, reloaded only when the table changes."""
+    """Every user's face templates as float arrays, reloaded only when the templates change.
+
+    The change stamp is the database's change sequence (bumped by every ORM write to a synced
+    table, and set by the sync worker after each applied batch) plus count and highest id, so
+    a replaced, edited or deleted template is noticed as well as an added one.
+    """
 
     def __init__(self, db: Database) -> None:
         self._db = db
         self._mutex = threading.Lock()
-        self._stamp: tuple[int, int | None] | None = None
+        self._stamp: tuple[int, int, int | None] | None = None
         self._by_user: dict[int, np.ndarray] = {}
 
-    def _current_stamp(self) -> tuple[int, int | None]:
+    def _current_stamp(self) -> tuple[int, int, int | None]:
+        seq = select(SyncSeq.value).where(SyncSeq.id == 1).scalar_subquery()
         with self._db.session() as s:
-            count, max_id = s.execute(
-                select(func.count(FaceTemplate.id), func.max(FaceTemplate.id))
+            version, count, max_id = s.execute(
+                select(seq, func.count(FaceTemplate.id), func.max(FaceTemplate.id))
             ).one()
-        return int(count), max_id
+        return int(version or 0), int(count), max_id
 
     def refresh(self, force: bool = False) -> None:
         stamp = self._current_stamp()
@@ -76,7 +138,7 @@ class TemplateCache:
                     )
             self._by_user = {u: np.vstack(v) for u, v in by_user.items()}
             self._stamp = stamp
-            log.info("event=templates_loaded users=%d templates=%d", len(by_user), stamp[0])
+            log.info("event=templates_loaded users=%d templates=%d", len(by_user), stamp[1])
 
     def for_user(self, user_id: int) -> np.ndarray:
         self.refresh()

@@ -1,0 +1,91 @@
+"""Owns connecting to the central database: URL choice, password from its secret, TLS options."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import URL, make_url
+
+from appliance.config import ENV_DATABASE_URL, ENV_REPLICA_PATH, Config, ConfigError
+
+from .db import Database, StoreError, make_engine, sqlite_url
+
+
+def central_url_choice(config: Config, cli_url: str | None = None) -> str | None:
+    """The central database URL: --db, else $DOORWARD_DATABASE_URL, else database.url.
+
+    None means the embedded default: one SQLite file is both central database and replica.
+    """
+    return cli_url or os.environ.get(ENV_DATABASE_URL) or config.database.url or None
+
+
+def replica_path_choice(config: Config, cli_path: str | os.PathLike[str] | None = None) -> Path:
+    """The local replica file: --replica, else $DOORWARD_REPLICA_PATH, else config."""
+    chosen = cli_path or os.environ.get(ENV_REPLICA_PATH) or None
+    return Path(chosen) if chosen else config.replica_path
+
+
+def _is_mysql(url: URL) -> bool:
+    return url.get_backend_name() in ("mysql", "mariadb")
+
+
+def central_connect_args(config: Config) -> dict[str, Any]:
+    """PyMySQL connect arguments from database.*: timeouts and TLS (ssl_* options)."""
+    d = config.database
+    args: dict[str, Any] = {
+        "connect_timeout": max(1, round(d.connect_timeout_s)),
+        "read_timeout": max(1, round(d.io_timeout_s)),
+        "write_timeout": max(1, round(d.io_timeout_s)),
+    }
+    for key, path in (("ssl_ca", d.ssl_ca), ("ssl_cert", d.ssl_cert), ("ssl_key", d.ssl_key)):
+        if path is not None:
+            if not Path(path).is_file():
+                raise ConfigError(f"database.{key}: {path} is not a readable file")
+            args[key] = str(path)
+    if d.tls or d.ssl_ca is not None:
+        # TLS required: the server's certificate is checked against ssl_ca (else the system
+        # store), and its name against the URL's host unless ssl_verify_identity = false
+        args["ssl_verify_cert"] = True
+        args["ssl_verify_identity"] = d.ssl_verify_identity
+    if (d.ssl_cert is None) != (d.ssl_key is None):
+        raise ConfigError("database.ssl_cert and database.ssl_key must be given together")
+    return args
+
+
+def central_url(config: Config, url: str) -> URL:
+    """`url` parsed, with the password from database.password when that is configured."""
+    try:
+        parsed = make_url(url)
+    except Exception as exc:
+        raise StoreError(f"invalid central database URL: {exc}") from None
+    password = config.database.password.resolve("database.password")
+    if password is not None:
+        parsed = parsed.set(password=password)
+    return parsed
+
+
+def open_central(config: Config, url: str, *, migrate: bool = False) -> Database:
+    """The central database at `url` (MySQL/MariaDB via PyMySQL, or SQLite), not yet connected.
+
+    Nothing is contacted until first use, so an unreachable server does not stop start-up.
+    """
+    parsed = central_url(config, url)
+    args = central_connect_args(config) if _is_mysql(parsed) else {}
+    engine = make_engine(parsed.render_as_string(hide_password=False), connect_args=args)
+    db = Database(engine)
+    if migrate:
+        db.migrate()
+    return db
+
+
+def open_local_replica(config: Config, path: str | os.PathLike[str] | None = None) -> Database:
+    """The device-local SQLite replica the door decides from, migrated to all heads."""
+    db = Database.from_url(sqlite_url(replica_path_choice(config, path)))
+    db.migrate()
+    return db
+
+
+def is_same_database(a: Database, b: Database) -> bool:
+    return a.engine.url == b.engine.url

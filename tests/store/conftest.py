@@ -1,0 +1,114 @@
+"""Fixtures for sync tests: a private database on the real MariaDB, a cuttable relay, doors."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sync_helpers import require
+
+MYSQL_HOST, MYSQL_PORT = "127.0.0.1", 3306
+PEPPER = "test-pepper-not-secret"
+
+
+def _admin_connection():  # noqa: ANN202
+    import pymysql
+
+    return pymysql.connect(
+        host=MYSQL_HOST, port=MYSQL_PORT, user="root", password="", connect_timeout=3,
+        autocommit=True,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def mysql_up() -> None:
+    try:
+        _admin_connection().close()
+    except Exception as exc:
+        require(False, f"MariaDB not reachable at {MYSQL_HOST}:{MYSQL_PORT}: {exc}")
+
+
+@pytest.fixture
+def central_db_name(mysql_up: None) -> Iterator[str]:
+    """A database of its own on the real server (parallel runs never collide), dropped after."""
+    name = f"doorward_test_{secrets.token_hex(6)}"
+    conn = _admin_connection()
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    try:
+        yield name
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        conn.close()
+
+
+@pytest.fixture
+def central_url(central_db_name: str) -> str:
+    return f"mysql+pymysql://root@{MYSQL_HOST}:{MYSQL_PORT}/{central_db_name}"
+
+
+@pytest.fixture
+def relay(mysql_up: None) -> Iterator:
+    """A loopback relay to MariaDB that the test can cut and restore (a network outage)."""
+    from appliance.store.netproxy import TcpRelay
+
+    r = TcpRelay(MYSQL_HOST, MYSQL_PORT).start()
+    yield r
+    r.cut()
+
+
+@pytest.fixture
+def make_config(tmp_path: Path) -> Callable[..., object]:
+    from appliance.config import Config
+
+    def make(device_id: str = "door-1", **sync: object):  # noqa: ANN202
+        data = tmp_path / device_id
+        return Config.model_validate(
+            {
+                "device": {"id": device_id, "name": f"Door {device_id}", "data_dir": str(data)},
+                "hardware": {"pin_factory": "mock"},
+                "database": {"connect_timeout_s": 2, "io_timeout_s": 10},
+                "sync": {"interval_s": 0.2, "batch_size": 500, **sync},
+            }
+        )
+
+    return make
+
+
+@pytest.fixture
+def hasher():  # noqa: ANN201
+    from appliance.security import PinHasher
+
+    return PinHasher(PEPPER)
+
+
+@dataclass
+class Site:
+    """One central database and one door with its replica and sync worker."""
+
+    config: object
+    central: object
+    replica: object
+    worker: object
+
+    def close(self) -> None:
+        self.worker.stop()
+        self.central.close()
+        self.replica.close()
+
+
+@pytest.fixture
+def site(make_config, central_url: str) -> Iterator[Site]:  # noqa: ANN001
+    from appliance.store.central import open_central, open_local_replica
+    from appliance.store.sync import SyncWorker
+
+    config = make_config()
+    central = open_central(config, central_url, migrate=True)
+    replica = open_local_replica(config)
+    s = Site(config, central, replica, SyncWorker(config, central, replica))
+    yield s
+    s.close()
