@@ -320,7 +320,22 @@ class AdminConfig(_Section):
     tls_key: Path | None = None
     secret_key: SecretRef = SecretRef()
     session_idle_s: Seconds = 1800.0
+    # requests from loopback may carry X-Forwarded-Proto/-For (the nginx TLS front on the Pi)
+    proxy_from_loopback: bool = True
+    # a session ends this long after login however active it is
+    session_max_s: Seconds = 43200.0
     max_upload_mb: float = Field(default=10.0, gt=0, le=100)
+    # a photo may declare at most this many pixels (checked from its header, before decoding)
+    max_image_pixels: int = Field(default=40_000_000, ge=10_000)
+    max_image_side: int = Field(default=12_000, ge=100)
+    # failed logins in a row that lock an account, and for how long
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lockout_s: Seconds = 900.0
+    # failed logins from one address within the window before it gets 429
+    login_ip_limit: int = Field(default=20, ge=1)
+    login_window_s: Seconds = 900.0
+    # warn when a new face is this close to another user's (family members)
+    similar_face_distance: Annotated[float, Field(gt=0, lt=1.5)] = 0.55
 
 
 class SyncConfig(_Section):

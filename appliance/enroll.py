@@ -6,8 +6,10 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 from sqlalchemy import select
 
 from appliance.security import PinHasher, validate_pin
@@ -103,3 +105,135 @@ def enroll_user(
         s.add(user)
     log.info("event=enrolled user=%d templates=%d", number, len(templates))
     return EnrolledUser(user.id, number, user.name, len(templates))
+
+
+# ---- in-memory images (the admin page's uploads and camera captures) -------------------------
+def validate_user_fields(
+    db: Database,
+    *,
+    number: int,
+    name: str,
+    pin: str,
+    duress_pin: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+) -> None:
+    """The checks enroll_user makes before any photo: raises EnrollError naming the field."""
+    if not 1 <= number <= 999_999_999:
+        raise EnrollError(f"user number must be 1 to 999999999, got {number}")
+    if not name.strip():
+        raise EnrollError("name must not be empty")
+    try:
+        validate_pin(pin)
+        if duress_pin is not None:
+            validate_pin(duress_pin, "duress PIN")
+    except ValueError as exc:
+        raise EnrollError(str(exc)) from None
+    if duress_pin is not None and duress_pin == pin:
+        raise EnrollError("duress PIN must differ from the PIN")
+    validate_contact(email, phone)
+    with db.session() as s:
+        if s.scalars(select(User.id).where(User.number == number)).first() is not None:
+            raise EnrollError(f"user number {number} already exists")
+
+
+def encode_images(
+    face_engine: object,
+    images: Sequence[tuple[str, np.ndarray]],
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> list[FaceTemplate]:
+    """One unsaved FaceTemplate per (name, RGB image); EnrollError names the first bad photo."""
+    from appliance.vision import FaceError
+
+    if not images:
+        raise EnrollError("at least one photo is needed")
+    templates = []
+    for i, (label, image) in enumerate(images, 1):
+        if progress:
+            progress(f"encoding photo {i}/{len(images)}: {label}")
+        try:
+            result = face_engine.enroll(image, name=label)  # type: ignore[attr-defined]
+        except FaceError as exc:
+            raise EnrollError(str(exc)) from None
+        templates.append(
+            FaceTemplate(
+                encoding=FaceTemplate.pack(result.encoding),
+                quality=float(result.quality),
+                source=label[:255],
+            )
+        )
+    return templates
+
+
+def create_user(
+    db: Database,
+    hasher: PinHasher,
+    *,
+    number: int,
+    name: str,
+    pin: str,
+    templates: Sequence[FaceTemplate],
+    duress_pin: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+    role: str = "resident",
+    active: bool = True,
+    valid_from: datetime | None = None,
+    valid_until: datetime | None = None,
+) -> EnrolledUser:
+    """Store a validated user with its encoded templates in one transaction."""
+    from sqlalchemy.exc import IntegrityError
+
+    user = User(
+        number=number,
+        name=name.strip(),
+        email=email,
+        phone=phone,
+        pin_hash=hasher.hash(pin),
+        duress_pin_hash=hasher.hash(duress_pin) if duress_pin else None,
+        role=role,
+        active=active,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        templates=list(templates),
+    )
+    try:
+        with db.session() as s:
+            s.add(user)
+    except IntegrityError:
+        raise EnrollError(f"user number {number} already exists") from None
+    log.info("event=enrolled user=%d templates=%d", number, len(templates))
+    return EnrolledUser(user.id, number, user.name, len(templates))
+
+
+def enroll_images(
+    db: Database,
+    face_engine: object,
+    hasher: PinHasher,
+    *,
+    number: int,
+    name: str,
+    pin: str,
+    images: Sequence[tuple[str, np.ndarray]],
+    duress_pin: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> EnrolledUser:
+    """Like enroll_user for images already in memory, as (label, RGB uint8 array) pairs."""
+    validate_user_fields(
+        db, number=number, name=name, pin=pin, duress_pin=duress_pin, email=email, phone=phone
+    )
+    templates = encode_images(face_engine, images, progress=progress)
+    return create_user(
+        db,
+        hasher,
+        number=number,
+        name=name,
+        pin=pin,
+        templates=templates,
+        duress_pin=duress_pin,
+        email=email,
+        phone=phone,
+    )

@@ -1,0 +1,346 @@
+"""Owns admin accounts, logins (throttled in the database) and server-side sessions."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from appliance.config import AdminConfig
+from appliance.security import hash_password, password_needs_rehash, verify_password
+from appliance.store.db import Database
+from appliance.store.models import utcnow
+from appliance.store.models_admin import ADMIN_ROLES, AdminAccount, AdminSession, LoginAttempt
+
+log = logging.getLogger(__name__)
+
+ENV_ADMIN_PASSWORD = "DOORWARD_ADMIN_PASSWORD"  # noqa: S105 (a variable name)
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{2,64}$")
+PASSWORD_MIN, PASSWORD_MAX = 10, 256
+_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+
+
+class AccountError(ValueError):
+    """An account operation refused; the message says which field and why."""
+
+
+def validate_username(username: str) -> str:
+    if not USERNAME_RE.match(username or ""):
+        raise AccountError("username must be 2-64 characters: letters, digits, _ . @ -")
+    return username
+
+
+def validate_password(password: str) -> str:
+    if not PASSWORD_MIN <= len(password or "") <= PASSWORD_MAX:
+        raise AccountError(f"password must be {PASSWORD_MIN} to {PASSWORD_MAX} characters long")
+    return password
+
+
+def validate_role(role: str) -> str:
+    if role not in ADMIN_ROLES:
+        raise AccountError(f"role must be one of {', '.join(ADMIN_ROLES)}, got {role!r}")
+    return role
+
+
+# ---- accounts -------------------------------------------------------------------------------
+def create_account(
+    db: Database, username: str, password: str, role: str = "admin", *, must_change: bool = False
+) -> int:
+    validate_username(username)
+    validate_password(password)
+    validate_role(role)
+    account = AdminAccount(
+        username=username,
+        password_hash=hash_password(password),
+        role=role,
+        active=True,
+        must_change_password=must_change,
+        failed_logins=0,
+    )
+    try:
+        with db.session() as s:
+            s.add(account)
+    except IntegrityError:
+        raise AccountError(f"admin account {username!r} already exists") from None
+    log.info("event=admin_account_created username=%s role=%s", username, role)
+    return account.id
+
+
+def get_account(db: Database, username: str) -> AdminAccount:
+    with db.session() as s:
+        acc = s.scalars(select(AdminAccount).where(AdminAccount.username == username)).first()
+    if acc is None:
+        raise AccountError(f"no admin account {username!r}")
+    return acc
+
+
+def list_accounts(db: Database) -> list[AdminAccount]:
+    with db.session() as s:
+        return list(s.scalars(select(AdminAccount).order_by(AdminAccount.username)))
+
+
+def set_password(db: Database, username: str, password: str, *, must_change: bool = False) -> None:
+    """New password; every session of the account ends and any lock is lifted."""
+    validate_password(password)
+    acc = get_account(db, username)
+    with db.session() as s:
+        s.execute(
+            update(AdminAccount)
+            .where(AdminAccount.id == acc.id)
+            .values(
+                password_hash=hash_password(password),
+                must_change_password=must_change,
+                failed_logins=0,
+                locked_until=None,
+            )
+        )
+        s.execute(delete(AdminSession).where(AdminSession.account_id == acc.id))
+
+
+def update_account(
+    db: Database, username: str, *, role: str | None = None, active: bool | None = None
+) -> None:
+    acc = get_account(db, username)
+    values: dict[str, object] = {}
+    if role is not None:
+        values["role"] = validate_role(role)
+    if active is not None:
+        values["active"] = active
+        if active:
+            values.update(failed_logins=0, locked_until=None)
+    if not values:
+        return
+    with db.session() as s:
+        if acc.role == "admin" and (values.get("role", "admin") != "admin" or active is False):
+            _keep_one_admin(s, acc.id)
+        s.execute(update(AdminAccount).where(AdminAccount.id == acc.id).values(**values))
+        if active is False:
+            s.execute(delete(AdminSession).where(AdminSession.account_id == acc.id))
+
+
+def delete_account(db: Database, username: str) -> None:
+    acc = get_account(db, username)
+    with db.session() as s:
+        if acc.role == "admin":
+            _keep_one_admin(s, acc.id)
+        s.execute(delete(AdminSession).where(AdminSession.account_id == acc.id))
+        s.execute(delete(AdminAccount).where(AdminAccount.id == acc.id))
+
+
+def _keep_one_admin(s: object, account_id: int) -> None:
+    others = s.scalar(  # type: ignore[attr-defined]
+        select(func.count(AdminAccount.id)).where(
+            AdminAccount.role == "admin",
+            AdminAccount.active.is_(True),
+            AdminAccount.id != account_id,
+        )
+    )
+    if not others:
+        raise AccountError("this is the last active admin account; add another admin first")
+
+
+def ensure_initial_admin(
+    db: Database,
+    env: Mapping[str, str] | None = None,
+    out: Callable[[str], None] = print,
+) -> str | None:
+    """With no admin account at all, create `admin`: the password from $DOORWARD_ADMIN_PASSWORD,
+    else a one-time password that is printed once and must be changed at the first login.
+    Returns the username created, or None when accounts exist already."""
+    env = os.environ if env is None else env
+    with db.session() as s:
+        if s.scalar(select(func.count(AdminAccount.id))):
+            return None
+    given = env.get(ENV_ADMIN_PASSWORD)
+    password = given or secrets.token_urlsafe(12)
+    try:
+        create_account(db, "admin", password, "admin", must_change=not given)
+    except AccountError as exc:
+        if "already exists" in str(exc):  # another worker won the race
+            return None
+        raise AccountError(f"{ENV_ADMIN_PASSWORD}: {exc}") from None
+    if given:
+        out(f"doorward: created admin account 'admin' with the password from {ENV_ADMIN_PASSWORD}")
+    else:
+        out(
+            "doorward: created admin account 'admin' with one-time password "
+            f"{password}  (it must be changed at the first login)"
+        )
+    return "admin"
+
+
+# ---- login ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LoginResult:
+    ok: bool
+    account_id: int | None = None
+    # bad_credentials | locked | throttled
+    reason: str | None = None
+    retry_after_s: int = 0
+
+
+def attempt_login(
+    db: Database,
+    settings: AdminConfig,
+    username: str,
+    password: str,
+    ip: str,
+    now: datetime | None = None,
+) -> LoginResult:
+    """Check a login. Failures are counted in the database (per account and per address), so
+    every worker process shares the throttle; too many in a row lock the account."""
+    now = now or utcnow()
+    username = (username or "")[:64]
+    ip = (ip or "-")[:64]
+    since = now - timedelta(seconds=settings.login_window_s)
+    with db.session() as s:
+        recent_ip_failures = s.scalar(
+            select(func.count(LoginAttempt.id)).where(
+                LoginAttempt.ip == ip, LoginAttempt.ts >= since, LoginAttempt.success.is_(False)
+            )
+        )
+        acc = s.scalars(select(AdminAccount).where(AdminAccount.username == username)).first()
+        if recent_ip_failures >= settings.login_ip_limit:
+            s.add(LoginAttempt(ts=now, username=username, ip=ip, success=False))
+            log.warning("event=admin_login_throttled ip=%s username=%s", ip, username)
+            return LoginResult(
+                False, reason="throttled", retry_after_s=int(settings.login_window_s)
+            )
+        if acc is not None and acc.locked_until is not None and acc.locked_until > now:
+            s.add(LoginAttempt(ts=now, username=username, ip=ip, success=False))
+            left = int((acc.locked_until - now).total_seconds()) + 1
+            log.warning("event=admin_login_locked username=%s ip=%s", username, ip)
+            return LoginResult(False, reason="locked", retry_after_s=left)
+        account_id = acc.id if acc is not None else None
+        pw_hash = acc.password_hash if acc is not None else _DUMMY_HASH
+        active = acc is not None and acc.active
+    # hash outside the transaction: a slow argon2 must not hold SQLite's write lock
+    ok = verify_password(pw_hash, password or "") and active
+    with db.session() as s:
+        s.add(LoginAttempt(ts=now, username=username, ip=ip, success=ok))
+        if account_id is None:
+            log.warning("event=admin_login_failed username=%s ip=%s known=0", username, ip)
+            return LoginResult(False, reason="bad_credentials")
+        if not ok:
+            # atomic increment: concurrent workers cannot lose a failure
+            s.execute(
+                update(AdminAccount)
+                .where(AdminAccount.id == account_id)
+                .values(failed_logins=AdminAccount.failed_logins + 1)
+            )
+            failures = s.scalar(
+                select(AdminAccount.failed_logins).where(AdminAccount.id == account_id)
+            )
+            if failures >= settings.login_max_failures:
+                s.execute(
+                    update(AdminAccount)
+                    .where(AdminAccount.id == account_id)
+                    .values(
+                        failed_logins=0,
+                        locked_until=now + timedelta(seconds=settings.login_lockout_s),
+                    )
+                )
+                log.warning("event=admin_account_locked username=%s ip=%s", username, ip)
+            log.warning("event=admin_login_failed username=%s ip=%s known=1", username, ip)
+            return LoginResult(False, reason="bad_credentials")
+        values: dict[str, object] = {"failed_logins": 0, "locked_until": None, "last_login_at": now}
+        if password_needs_rehash(pw_hash):
+            values["password_hash"] = hash_password(password)
+        s.execute(update(AdminAccount).where(AdminAccount.id == account_id).values(**values))
+    log.info("event=admin_login username=%s ip=%s", username, ip)
+    return LoginResult(True, account_id=account_id)
+
+
+# ---- sessions -------------------------------------------------------------------------------
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_session(
+    db: Database, account_id: int, ip: str | None = None, user_agent: str | None = None
+) -> str:
+    """A fresh random session id (the cookie value); the database keeps only its hash."""
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    with db.session() as s:
+        s.add(
+            AdminSession(
+                id_hash=_digest(token),
+                account_id=account_id,
+                csrf_token=secrets.token_urlsafe(32),
+                created_at=now,
+                last_seen_at=now,
+                ip=(ip or "")[:64] or None,
+                user_agent=(user_agent or "")[:255] or None,
+            )
+        )
+    return token
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    account_id: int
+    username: str
+    role: str
+    must_change_password: bool
+    csrf_token: str
+
+
+def load_session(
+    db: Database, token: str | None, settings: AdminConfig, now: datetime | None = None
+) -> SessionInfo | None:
+    """The live session for a cookie value, touching it; None when unknown, idle or too old."""
+    if not token or len(token) > 128:
+        return None
+    now = now or utcnow()
+    digest = _digest(token)
+    with db.session() as s:
+        row = s.execute(
+            select(AdminSession, AdminAccount)
+            .join(AdminAccount, AdminAccount.id == AdminSession.account_id)
+            .where(AdminSession.id_hash == digest)
+        ).first()
+        if row is None:
+            return None
+        sess, acc = row
+        idle = (now - sess.last_seen_at).total_seconds()
+        age = (now - sess.created_at).total_seconds()
+        if idle > settings.session_idle_s or age > settings.session_max_s or not acc.active:
+            s.execute(delete(AdminSession).where(AdminSession.id_hash == digest))
+            return None
+        if idle > 5:  # spare the database a write on every request
+            sess.last_seen_at = now
+        return SessionInfo(acc.id, acc.username, acc.role, acc.must_change_password,
+                           sess.csrf_token)  # fmt: skip
+
+
+def end_session(db: Database, token: str | None) -> None:
+    if token:
+        with db.session() as s:
+            s.execute(delete(AdminSession).where(AdminSession.id_hash == _digest(token)))
+
+
+def sweep_sessions(db: Database, settings: AdminConfig, now: datetime | None = None) -> int:
+    """Delete sessions past their idle or absolute limit, and login attempts past the window."""
+    now = now or utcnow()
+    with db.session() as s:
+        n = s.execute(
+            delete(AdminSession).where(
+                (AdminSession.last_seen_at < now - timedelta(seconds=settings.session_idle_s))
+                | (AdminSession.created_at < now - timedelta(seconds=settings.session_max_s))
+            )
+        ).rowcount
+        s.execute(
+            delete(LoginAttempt).where(
+                LoginAttempt.ts < now - timedelta(seconds=max(settings.login_window_s, 86400))
+            )
+        )
+    return int(n or 0)

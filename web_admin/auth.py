@@ -1,0 +1,243 @@
+"""Owns sign-in: login/logout, server-side sessions, CSRF, roles, security headers, HTTPS."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+
+from . import accounts
+from .common import audit, get_config, get_db, require_admin
+
+bp = Blueprint("auth", __name__)
+
+SESSION_COOKIE = "doorward_session"
+LOGIN_CSRF_COOKIE = "doorward_login_csrf"
+PUBLIC_ENDPOINTS = {"auth.login", "static"}
+# what a viewer (read-only) or an account with a one-time password may still post
+SELF_SERVICE = {"auth.logout", "auth.password"}
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def _cookie_secure() -> bool:
+    return request.is_secure
+
+
+def _load() -> Any:
+    g.account = accounts.load_session(
+        get_db(), request.cookies.get(SESSION_COOKIE), get_config().admin
+    )
+    g.csrf_token = g.account.csrf_token if g.account else None
+    endpoint = request.endpoint or ""
+    if endpoint in PUBLIC_ENDPOINTS:
+        return None
+    if g.account is None:
+        if request.method == "GET" and not request.path.endswith(".json"):
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        abort(401)
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token", "")
+        if not hmac.compare_digest(sent.encode(), g.csrf_token.encode()):
+            abort(400, "The form was stale or forged (CSRF token missing or wrong). Reload it.")
+        if endpoint not in SELF_SERVICE:
+            require_admin()
+    if g.account.must_change_password and endpoint not in SELF_SERVICE:
+        flash("Choose a new password: the one-time password only works once.", "warning")
+        return redirect(url_for("auth.password"))
+    return None
+
+
+def _headers(response: Response) -> Response:
+    h = response.headers
+    h.setdefault("Content-Security-Policy", CSP)
+    h["X-Content-Type-Options"] = "nosniff"
+    h["X-Frame-Options"] = "DENY"
+    h["Referrer-Policy"] = "same-origin"
+    h["Permissions-Policy"] = "camera=(self), microphone=(), geolocation=()"
+    if request.is_secure:
+        h["Strict-Transport-Security"] = "max-age=31536000"
+        # every cookie (the flash cookie too) is Secure under HTTPS
+        cookies = h.getlist("Set-Cookie")
+        if cookies:
+            h.setlist("Set-Cookie", [c if "; Secure" in c else c + "; Secure" for c in cookies])
+    if response.mimetype in ("text/html", "application/json", "text/csv"):
+        h["Cache-Control"] = "no-store"
+    return response
+
+
+def install(app: Flask) -> None:
+    app.before_request(_load)
+    app.after_request(_headers)
+
+    @app.context_processor
+    def _ctx() -> dict[str, Any]:
+        door = app.extensions["doorward"]["door"]
+        return {
+            "account": g.get("account"),
+            "csrf_token": g.get("csrf_token"),
+            "can_edit": g.get("account") is not None and g.account.role == "admin",
+            "simulated": door is not None and getattr(door, "simulator", None) is not None,
+            "device_name": app.extensions["doorward"]["config"].device.name,
+        }
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("dashboard.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    error = None
+    status = 200
+    if request.method == "POST":
+        sent = request.form.get("csrf_token", "")
+        cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+        if not cookie or not hmac.compare_digest(sent.encode(), cookie.encode()):
+            abort(400, "The login form was stale or forged (CSRF token missing). Reload it.")
+        username = request.form.get("username", "").strip()
+        result = accounts.attempt_login(
+            get_db(),
+            get_config().admin,
+            username,
+            request.form.get("password", ""),
+            request.remote_addr or "-",
+        )
+        if result.ok:
+            # a new session id at every login; any session this browser had ends
+            accounts.end_session(get_db(), request.cookies.get(SESSION_COOKIE))
+            token = accounts.new_session(
+                get_db(), result.account_id, request.remote_addr, request.user_agent.string
+            )
+            g.account = accounts.load_session(get_db(), token, get_config().admin)
+            audit("login", username)
+            resp = redirect(_safe_next(request.args.get("next")))
+            resp.set_cookie(
+                SESSION_COOKIE,
+                token,
+                httponly=True,
+                samesite="Lax",
+                secure=_cookie_secure(),
+                path="/",
+            )
+            resp.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+            return resp
+        if result.reason == "throttled":
+            error, status = "Too many failed logins from this address. Try again later.", 429
+        elif result.reason == "locked":
+            minutes = max(1, result.retry_after_s // 60)
+            error = f"This account is locked after repeated failures; try again in {minutes} min."
+            status = 429
+        else:
+            error, status = "Wrong username or password.", 401
+    token = secrets.token_urlsafe(32)
+    resp = Response(render_template("login.html", error=error, login_csrf=token), status=status)
+    resp.set_cookie(
+        LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict", secure=_cookie_secure(),
+        path="/login",
+    )  # fmt: skip
+    if status == 429:
+        resp.headers["Retry-After"] = "60"
+    return resp
+
+
+@bp.post("/logout")
+def logout() -> Any:
+    audit("logout", g.account.username)
+    accounts.end_session(get_db(), request.cookies.get(SESSION_COOKIE))
+    resp = redirect(url_for("auth.login"))
+    resp.delete_cookie(SESSION_COOKIE, path="/")
+    return resp
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+def password() -> Any:
+    error = None
+    if request.method == "POST":
+        current = request.form.get("current", "")
+        new = request.form.get("new", "")
+        acc = accounts.get_account(get_db(), g.account.username)
+        from appliance.security import verify_password
+
+        if not verify_password(acc.password_hash, current):
+            error = "The current password is wrong."
+        elif new != request.form.get("confirm", ""):
+            error = "The new password and its confirmation differ."
+        elif new == current:
+            error = "The new password must differ from the current one."
+        else:
+            try:
+                accounts.set_password(get_db(), g.account.username, new)
+            except accounts.AccountError as exc:
+                error = str(exc)
+            else:
+                audit("password_changed", g.account.username)
+                # every session ended with the password change: sign in again
+                resp = redirect(url_for("auth.login"))
+                resp.delete_cookie(SESSION_COOKIE, path="/")
+                flash("Password changed. Sign in with the new password.", "ok")
+                return resp
+    return render_template("password.html", error=error), 400 if error else 200
+
+
+@bp.get("/admins")
+def admins() -> Any:
+    require_admin()
+    return render_template("admins.html", accounts=accounts.list_accounts(get_db()))
+
+
+@bp.post("/admins")
+def admin_add() -> Any:
+    form = request.form
+    try:
+        accounts.create_account(
+            get_db(), form.get("username", "").strip(), form.get("password", ""),
+            form.get("role", "viewer"), must_change=True,
+        )  # fmt: skip
+    except accounts.AccountError as exc:
+        flash(str(exc), "error")
+    else:
+        audit("admin_account_created", form.get("username"), role=form.get("role"))
+        flash(f"Account {form.get('username')} added; it must change its password.", "ok")
+    return redirect(url_for("auth.admins"))
+
+
+@bp.post("/admins/<username>")
+def admin_update(username: str) -> Any:
+    action = request.form.get("action")
+    try:
+        if action == "disable":
+            if username == g.account.username:
+                raise accounts.AccountError("you cannot disable your own account")
+            accounts.update_account(get_db(), username, active=False)
+        elif action == "enable":
+            accounts.update_account(get_db(), username, active=True)
+        elif action in ("role_admin", "role_viewer"):
+            accounts.update_account(get_db(), username, role=action.removeprefix("role_"))
+        else:
+            abort(400, f"unknown action {action!r}")
+    except accounts.AccountError as exc:
+        flash(str(exc), "error")
+    else:
+        audit(f"admin_account_{action}", username)
+        flash(f"Account {username}: {action.replace('_', ' ')} done.", "ok")
+    return redirect(url_for("auth.admins"))

@@ -1,0 +1,209 @@
+"""Owns the device page: status, and the simulated door panel that drives the real state machine."""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from sqlalchemy import func, select
+
+from appliance.store.models import Device, OutboxAlert, utcnow
+from appliance.store.models_sync import SyncState
+
+from .common import audit, get_config, get_db, get_door
+from .uploads import Limits, UploadError, check_image, encode_jpeg
+
+bp = Blueprint("device", __name__, url_prefix="/device")
+log = logging.getLogger("web_admin")
+
+KEYS = "123A456B789C*0#D"
+ACTIONS = {
+    "open_door": "Open the door",
+    "close_door": "Close the door",
+    "exit": "Press the exit button",
+    "motion": "Motion (PIR)",
+    "tamper": "Tamper",
+    "restore_tamper": "Restore tamper",
+}
+IMAGE_EXTS = {".jpg", ".jpeg", ".png"}
+
+
+def _simulated_door() -> Any:
+    door = get_door()
+    if door is None or door.simulator is None:
+        abort(404, "the door panel needs simulated hardware running in this process")
+    return door
+
+
+def _camera_status(door: Any) -> tuple[bool, str]:
+    try:
+        frame = door.camera.read()
+    except Exception as exc:
+        return False, str(exc)[:200]
+    return True, f"{frame.shape[1]}x{frame.shape[0]}"
+
+
+def status() -> dict[str, Any]:
+    door = get_door()
+    config = get_config()
+    now = utcnow()
+    out: dict[str, Any] = {"device_id": config.device.id, "in_process": door is not None}
+    if door is not None:
+        out.update(door.status())
+        out["camera_ok"], out["camera_detail"] = _camera_status(door)
+        out["simulated"] = door.simulator is not None
+    with get_db().session() as s:
+        dev = s.get(Device, config.device.id)
+        out["last_heartbeat"] = dev.last_seen.isoformat() if dev and dev.last_seen else None
+        out["queue_depth"] = s.scalar(
+            select(func.count(OutboxAlert.id)).where(OutboxAlert.state == "pending")
+        )
+        sync = dict(s.execute(select(SyncState.key, SyncState.value)).all())
+    last_ok = next((v for k, v in sync.items() if "success" in k or k.endswith("_ok")), None)
+    out["sync"] = sync
+    out["sync_lag_s"] = None
+    if last_ok:
+        try:
+            from datetime import datetime
+
+            out["sync_lag_s"] = round((now - datetime.fromisoformat(last_ok)).total_seconds(), 1)
+        except ValueError:
+            pass
+    gsm = config.alerts.gsm
+    out["modem"] = "not configured" if gsm is None else f"{gsm.port} (checked by doorward doctor)"
+    return out
+
+
+def _camera_choices() -> list[Path]:
+    """Photos the simulated camera may be pointed at: the configured replay sources'
+    images (folders expanded). Only these, chosen by index, never a path from the browser."""
+    found: list[Path] = []
+    for src in get_config().camera.sources:
+        src = Path(src)
+        if src.is_dir():
+            found += sorted(p for p in src.rglob("*") if p.suffix.lower() in IMAGE_EXTS)
+        elif src.suffix.lower() in IMAGE_EXTS and src.is_file():
+            found.append(src)
+    return found[:200]
+
+
+@bp.get("/")
+def index() -> Any:
+    door = get_door()
+    st = status()
+    recent = list(reversed(door.recent[-12:])) if door is not None else []
+    choices = _camera_choices() if door is not None and door.simulator is not None else []
+    return render_template(
+        "device.html", st=st, recent=recent, keys=KEYS, actions=ACTIONS, choices=choices,
+        panel=door is not None and door.simulator is not None,
+    )  # fmt: skip
+
+
+@bp.get("/status.json")
+def status_json() -> Any:
+    door = get_door()
+    st = status()
+    st["recent"] = [e.as_dict() for e in (door.recent[-12:] if door is not None else [])]
+    return jsonify(st)
+
+
+@bp.post("/keys")
+def keys() -> Any:
+    door = _simulated_door()
+    typed = (request.form.get("key") or request.form.get("code") or "").strip().upper()
+    if not typed or len(typed) > 32 or any(k not in KEYS for k in typed):
+        flash(f"{typed[:32]!r} is not a key sequence (0-9 * # A-D).", "error")
+        return _back()
+    for k in typed:
+        door.simulator.keypad.tap(k, door.board.keypad)
+    log.info("event=panel_keys count=%d", len(typed))
+    return _back()
+
+
+@bp.post("/action")
+def action() -> Any:
+    door = _simulated_door()
+    name = request.form.get("action", "")
+    if name not in ACTIONS:
+        abort(400, f"unknown door panel action {name!r}")
+    sim = door.simulator
+    {
+        "open_door": sim.open_door,
+        "close_door": sim.close_door,
+        "exit": sim.press_exit,
+        "motion": sim.motion,
+        "tamper": sim.trigger_tamper,
+        "restore_tamper": sim.restore_tamper,
+    }[name]()
+    audit("panel_action", door.device_id, action=name)
+    return _back()
+
+
+@bp.post("/camera")
+def camera() -> Any:
+    """What the simulated camera sees: an uploaded photo or webcam frame, or a listed photo."""
+    door = _simulated_door()
+    cam = door.camera
+    upload = request.files.get("photo")
+    a = get_config().admin
+    try:
+        if upload is not None and upload.filename:
+            rgb = check_image(
+                upload.read(), upload.filename, Limits(a.max_image_pixels, a.max_image_side)
+            )
+            if not hasattr(cam, "set_frame"):
+                raise UploadError("this camera cannot be given a picture")
+            cam.set_frame(rgb)
+            what = upload.filename
+        elif request.form.get("choice", "").isdigit():
+            choices = _camera_choices()
+            i = int(request.form["choice"])
+            if not 0 <= i < len(choices) or not hasattr(cam, "set_sources"):
+                raise UploadError("no such photo in the list")
+            cam.set_sources([choices[i]])
+            what = choices[i].name
+        else:
+            raise UploadError("choose a photo")
+    except UploadError as exc:
+        if request.headers.get("X-Requested-With") == "fetch":
+            return jsonify({"ok": False, "error": str(exc)}), 400
+        flash(str(exc), "error")
+        return _back()
+    log.info("event=panel_camera source=%r", what[:80])
+    if request.headers.get("X-Requested-With") == "fetch":
+        return jsonify({"ok": True})
+    flash(f"The camera now sees {what}.", "ok")
+    return _back()
+
+
+@bp.get("/camera.jpg")
+def camera_frame() -> Any:
+    door = get_door()
+    if door is None:
+        abort(404)
+    try:
+        frame = door.camera.read()
+    except Exception as exc:
+        abort(503, f"camera: {exc}")
+    return send_file(io.BytesIO(encode_jpeg(frame, max_side=480, quality=75)),
+                     mimetype="image/jpeg", max_age=0)  # fmt: skip
+
+
+def _back() -> Any:
+    # a short pause lets the door loop record what the keys caused before the page reloads
+    time.sleep(0.15)
+    return redirect(url_for("device.index") + "#panel")

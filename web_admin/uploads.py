@@ -1,0 +1,89 @@
+"""Owns upload checks: JPEG/PNG only, pixel limits read from the header before decoding."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+from werkzeug.datastructures import FileStorage
+
+ALLOWED_EXTS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG"}
+MIN_SIDE = 64
+
+
+class UploadError(ValueError):
+    """An upload refused; the message names the file and the reason."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_pixels: int
+    max_side: int
+
+
+def _label(name: str | None) -> str:
+    name = (name or "upload").replace("\\", "/").rsplit("/", 1)[-1]
+    return "".join(c for c in name if c.isprintable())[:120] or "upload"
+
+
+def check_image(data: bytes, name: str | None, limits: Limits) -> np.ndarray:
+    """Decode an uploaded photo to RGB uint8, refusing anything but a sane JPEG or PNG.
+
+    The declared size is read from the header first, so a tiny file declaring 30000x30000
+    pixels is refused before any pixel memory is allocated.
+    """
+    label = _label(name)
+    ext = "." + label.rsplit(".", 1)[-1].lower() if "." in label else ""
+    if ext not in ALLOWED_EXTS:
+        raise UploadError(f"{label}: only .jpg, .jpeg and .png photos are accepted")
+    if not data:
+        raise UploadError(f"{label}: the file is empty")
+    try:
+        img = Image.open(io.BytesIO(data))  # lazy: reads the header only
+    except Image.DecompressionBombError:
+        raise UploadError(f"{label}: the image declares far too many pixels") from None
+    except (UnidentifiedImageError, OSError, ValueError):
+        raise UploadError(f"{label}: not a JPEG or PNG image (cannot read its header)") from None
+    with img:
+        if img.format not in ("JPEG", "PNG"):
+            raise UploadError(f"{label}: a {img.format or 'unknown'} file; only JPEG and PNG")
+        w, h = img.size
+        if w > limits.max_side or h > limits.max_side or w * h > limits.max_pixels:
+            raise UploadError(
+                f"{label}: {w}x{h} pixels is too large (at most {limits.max_side} per side and "
+                f"{limits.max_pixels // 1_000_000} megapixels)"
+            )
+        if w < MIN_SIDE or h < MIN_SIDE:
+            raise UploadError(f"{label}: {w}x{h} pixels is too small for a face photo")
+        try:
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            rgb = np.asarray(img.convert("RGB"), dtype=np.uint8)
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+            raise UploadError(f"{label}: the image is damaged or truncated ({exc})") from None
+    return np.ascontiguousarray(rgb)
+
+
+def read_uploads(
+    files: list[FileStorage], limits: Limits, max_files: int
+) -> list[tuple[str, np.ndarray]]:
+    """Every non-empty file field as (label, RGB image); UploadError names the first bad one."""
+    files = [f for f in files if f and f.filename]
+    if len(files) > max_files:
+        raise UploadError(f"{len(files)} photos given; at most {max_files} at a time")
+    out = []
+    for f in files:
+        data = f.read()
+        out.append((_label(f.filename), check_image(data, f.filename, limits)))
+    return out
+
+
+def encode_jpeg(rgb: np.ndarray, max_side: int = 1024, quality: int = 88) -> bytes:
+    """Re-encode a photo as a fresh JPEG (no metadata kept), scaled down to max_side."""
+    img = Image.fromarray(rgb, "RGB")
+    img.thumbnail((max_side, max_side))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality)
+    return buf.getvalue()

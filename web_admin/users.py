@@ -1,0 +1,419 @@
+"""Owns the users pages: list/search, add with photo enrollment, edit, deactivate, delete."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from sqlalchemy import func, or_, select, update
+
+from appliance.enroll import (
+    EnrollError,
+    create_user,
+    encode_images,
+    validate_contact,
+    validate_user_fields,
+)
+from appliance.security import validate_pin
+from appliance.store.models import AccessEvent, FaceTemplate, User, utcnow
+from appliance.store.snapshots import SnapshotStore
+
+from .common import (
+    PAGE_SIZE,
+    audit,
+    face_engine,
+    get_config,
+    get_db,
+    get_door,
+    page_arg,
+    parse_local_dt,
+    pin_hasher,
+)
+from .uploads import Limits, UploadError, encode_jpeg, read_uploads
+
+bp = Blueprint("users", __name__, url_prefix="/users")
+
+USER_ROLES = ("resident", "guest", "service")
+MAX_PHOTOS = 5
+
+
+class FormError(ValueError):
+    pass
+
+
+def _limits() -> Limits:
+    a = get_config().admin
+    return Limits(max_pixels=a.max_image_pixels, max_side=a.max_image_side)
+
+
+def _photo_dir(user_id: int) -> Path:
+    return get_config().data_dir / "enroll" / str(int(user_id))
+
+
+def _get_user(user_id: int) -> User:
+    with get_db().session() as s:
+        user = s.get(User, user_id)
+        if user is None:
+            abort(404, f"no user with id {user_id}")
+        user.templates  # noqa: B018 (load before the session ends)
+        return user
+
+
+def _similar(templates: list[FaceTemplate], exclude_user: int | None) -> list[dict[str, Any]]:
+    """Other users whose stored faces are close to the new photos (family members)."""
+    from appliance.vision import face_distances
+
+    limit = get_config().admin.similar_face_distance
+    by_user: dict[int, list[np.ndarray]] = {}
+    with get_db().session() as s:
+        rows = s.execute(select(FaceTemplate.user_id, FaceTemplate.encoding))
+        for uid, enc in rows:
+            if uid != exclude_user:
+                by_user.setdefault(uid, []).append(np.frombuffer(enc, dtype="<f4").astype(float))
+        names = {u.id: (u.number, u.name) for u in s.scalars(select(User))}
+    hits = []
+    for uid, encs in by_user.items():
+        gallery = np.vstack(encs)
+        best = min(float(face_distances(gallery, t.vector()).min()) for t in templates)
+        if best < limit:
+            number, name = names.get(uid, (None, "?"))
+            hits.append({"user_id": uid, "number": number, "name": name, "distance": best})
+    return sorted(hits, key=lambda h: h["distance"])
+
+
+def _warn_similar(hits: list[dict[str, Any]]) -> None:
+    for h in hits:
+        flash(
+            f"Warning: the new face is close to user {h['number']} {h['name']} "
+            f"(distance {h['distance']:.2f}; a match is below "
+            f"{get_config().vision.threshold:.2f}). Family members can be confused at the door.",
+            "warning",
+        )
+
+
+def _save_photos(user_id: int, templates: list[FaceTemplate], images: list[np.ndarray]) -> None:
+    d = _photo_dir(user_id)
+    d.mkdir(parents=True, exist_ok=True)
+    for t, rgb in zip(templates, images, strict=True):
+        (d / f"{t.id}.jpg").write_bytes(encode_jpeg(rgb))
+
+
+def _camera_image() -> tuple[str, np.ndarray]:
+    door = get_door()
+    if door is None:
+        raise UploadError("the door camera is not running in this process")
+    try:
+        frame = door.camera.read()
+    except Exception as exc:
+        raise UploadError(f"the door camera gave no picture: {exc}") from None
+    return (f"door camera {utcnow():%Y-%m-%d %H:%M:%S}", frame)
+
+
+def _collect_images(max_files: int) -> list[tuple[str, np.ndarray]]:
+    images = read_uploads(request.files.getlist("photos"), _limits(), max_files)
+    if request.form.get("capture") and len(images) < max_files:
+        images.append(_camera_image())
+    return images
+
+
+def _text(name: str, max_len: int) -> str | None:
+    value = request.form.get(name, "").strip()
+    if len(value) > max_len:
+        raise FormError(f"{name} is longer than {max_len} characters")
+    return value or None
+
+
+def _fields(new: bool) -> dict[str, Any]:
+    f = request.form
+    try:
+        number = int(f.get("number", ""))
+    except ValueError:
+        raise FormError("user number must be a whole number") from None
+    role = f.get("role", "resident")
+    if role not in USER_ROLES:
+        raise FormError(f"role must be one of {', '.join(USER_ROLES)}")
+    try:
+        valid_from = parse_local_dt(f.get("valid_from", ""), "valid from")
+        valid_until = parse_local_dt(f.get("valid_until", ""), "valid until")
+    except ValueError as exc:
+        raise FormError(str(exc)) from None
+    if valid_from and valid_until and valid_until <= valid_from:
+        raise FormError("valid until must be after valid from")
+    out = {
+        "number": number,
+        "name": (f.get("name") or "").strip()[:128],
+        "email": _text("email", 254),
+        "phone": _text("phone", 32),
+        "pin": f.get("pin", "").strip() or None,
+        "duress_pin": f.get("duress_pin", "").strip() or None,
+        "role": role,
+        "active": bool(f.get("active")),
+        "valid_from": valid_from,
+        "valid_until": valid_until,
+    }
+    if new and not out["pin"]:
+        raise FormError("a PIN is needed for a new user")
+    return out
+
+
+@bp.get("/")
+def index() -> Any:
+    q = request.args.get("q", "").strip()[:100]
+    page = page_arg()
+    cond = []
+    if q:
+        like = f"%{q}%"
+        terms = [User.name.ilike(like), User.email.ilike(like), User.phone.ilike(like)]
+        if q.isdigit():
+            terms.append(User.number == int(q))
+        cond.append(or_(*terms))
+    with get_db().session() as s:
+        total = s.scalar(select(func.count(User.id)).where(*cond)) or 0
+        rows = s.execute(
+            select(User, func.count(FaceTemplate.id))
+            .outerjoin(FaceTemplate, FaceTemplate.user_id == User.id)
+            .where(*cond)
+            .group_by(User.id)
+            .order_by(User.number)
+            .limit(PAGE_SIZE)
+            .offset((page - 1) * PAGE_SIZE)
+        ).all()
+    pages = max(1, -(-total // PAGE_SIZE))
+    return render_template(
+        "users.html", rows=rows, q=q, page=page, pages=pages, total=total, now=utcnow()
+    )
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new() -> Any:
+    door = get_door()
+    form: dict[str, Any] = {"role": "resident", "active": True}
+    if request.method == "POST":
+        try:
+            form = _fields(new=True)
+            validate_user_fields(
+                get_db(),
+                number=form["number"],
+                name=form["name"],
+                pin=form["pin"],
+                duress_pin=form["duress_pin"],
+                email=form["email"],
+                phone=form["phone"],
+            )
+            images = _collect_images(MAX_PHOTOS)
+            if not images:
+                raise FormError("add 1 to 5 photos (or capture one from the door camera)")
+            templates = encode_images(face_engine(), images)
+            similar = _similar(templates, exclude_user=None)
+            enrolled = create_user(get_db(), pin_hasher(), templates=templates, **form)
+        except (FormError, EnrollError, UploadError) as exc:
+            form.pop("pin", None)
+            form.pop("duress_pin", None)
+            return render_template(
+                "user_form.html", user=None, form=form, error=str(exc), camera=door is not None
+            ), 400
+        _save_photos(enrolled.id, templates, [img for _, img in images])
+        audit(
+            "user_enrolled",
+            f"user {enrolled.number}",
+            name=enrolled.name,
+            photos=len(templates),
+            similar=[(h["number"], round(h["distance"], 3)) for h in similar],
+        )
+        flash(
+            f"User {enrolled.number} {enrolled.name} enrolled with {len(templates)} photo(s).", "ok"
+        )
+        _warn_similar(similar)
+        return redirect(url_for("users.edit", user_id=enrolled.id))
+    return render_template(
+        "user_form.html", user=None, form=form, error=None, camera=door is not None
+    )
+
+
+@bp.route("/<int:user_id>", methods=["GET", "POST"])
+def edit(user_id: int) -> Any:
+    user = _get_user(user_id)
+    door = get_door()
+    if request.method == "POST":
+        try:
+            form = _fields(new=False)
+            if not form["name"]:
+                raise FormError("name must not be empty")
+            if not 1 <= form["number"] <= 999_999_999:
+                raise FormError("user number must be 1 to 999999999")
+            validate_contact(form["email"], form["phone"])
+            for key, what in (("pin", "PIN"), ("duress_pin", "duress PIN")):
+                if form[key]:
+                    validate_pin(form[key], what)
+            if form["pin"] and form["duress_pin"] and form["pin"] == form["duress_pin"]:
+                raise FormError("duress PIN must differ from the PIN")
+            values: dict[str, Any] = {
+                k: form[k]
+                for k in ("number", "name", "email", "phone", "role", "active")
+                + ("valid_from", "valid_until")
+            }
+            changed_pin = bool(form["pin"])
+            if form["pin"]:
+                values["pin_hash"] = pin_hasher().hash(form["pin"])
+            if form["duress_pin"]:
+                values["duress_pin_hash"] = pin_hasher().hash(form["duress_pin"])
+            elif request.form.get("clear_duress"):
+                values["duress_pin_hash"] = None
+            with get_db().session() as s:
+                clash = s.scalar(
+                    select(User.id).where(User.number == form["number"], User.id != user_id)
+                )
+                if clash is not None:
+                    raise FormError(f"user number {form['number']} already exists")
+                s.execute(update(User).where(User.id == user_id).values(**values))
+        except (FormError, EnrollError, ValueError) as exc:
+            return render_template(
+                "user_form.html", user=user, form=_form_of(user), error=str(exc),
+                camera=door is not None,
+            ), 400  # fmt: skip
+        changes = sorted(k for k in values if k not in ("pin_hash", "duress_pin_hash"))
+        audit(
+            "user_changed",
+            f"user {form['number']}",
+            pin_reset=changed_pin,
+            duress_changed="duress_pin_hash" in values,
+            active=form["active"],
+            fields=changes,
+        )
+        flash(f"User {form['number']} saved.", "ok")
+        return redirect(url_for("users.edit", user_id=user_id))
+    return render_template(
+        "user_form.html", user=user, form=_form_of(user), error=None, camera=door is not None
+    )
+
+
+def _form_of(user: User) -> dict[str, Any]:
+    return {
+        k: getattr(user, k)
+        for k in ("number", "name", "email", "phone", "role", "active", "valid_from", "valid_until")
+    }
+
+
+@bp.post("/<int:user_id>/photos")
+def add_photos(user_id: int) -> Any:
+    user = _get_user(user_id)
+    room = MAX_PHOTOS - len(user.templates)
+    try:
+        if room <= 0:
+            raise FormError(f"user {user.number} has {MAX_PHOTOS} photos already; remove one")
+        images = _collect_images(room)
+        if not images:
+            raise FormError("choose 1 or more photos, or capture one from the door camera")
+        templates = encode_images(face_engine(), images)
+        similar = _similar(templates, exclude_user=user_id)
+        with get_db().session() as s:
+            for t in templates:
+                t.user_id = user_id
+                s.add(t)
+    except (FormError, EnrollError, UploadError) as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("users.edit", user_id=user_id))
+    _save_photos(user_id, templates, [img for _, img in images])
+    audit("user_photos_added", f"user {user.number}", photos=len(templates))
+    flash(f"{len(templates)} photo(s) added to user {user.number}.", "ok")
+    _warn_similar(similar)
+    return redirect(url_for("users.edit", user_id=user_id))
+
+
+@bp.post("/<int:user_id>/photos/<int:template_id>/delete")
+def delete_photo(user_id: int, template_id: int) -> Any:
+    user = _get_user(user_id)
+    with get_db().session() as s:
+        t = s.get(FaceTemplate, template_id)
+        if t is None or t.user_id != user_id:
+            abort(404)
+        s.delete(t)
+    (_photo_dir(user_id) / f"{template_id}.jpg").unlink(missing_ok=True)
+    audit("user_photo_removed", f"user {user.number}", template=template_id)
+    flash("Photo removed.", "ok")
+    return redirect(url_for("users.edit", user_id=user_id))
+
+
+@bp.get("/<int:user_id>/photos/<int:template_id>.jpg")
+def photo(user_id: int, template_id: int) -> Any:
+    path = _photo_dir(user_id) / f"{int(template_id)}.jpg"
+    if not path.is_file():
+        abort(404)
+    return send_file(path, mimetype="image/jpeg", max_age=0)
+
+
+@bp.post("/<int:user_id>/active")
+def set_active(user_id: int) -> Any:
+    user = _get_user(user_id)
+    active = request.form.get("active") == "1"
+    with get_db().session() as s:
+        s.execute(update(User).where(User.id == user_id).values(active=active))
+    audit("user_activated" if active else "user_deactivated", f"user {user.number}")
+    flash(f"User {user.number} {'activated' if active else 'deactivated'}.", "ok")
+    return redirect(request.form.get("back") == "list" and url_for("users.index")
+                    or url_for("users.edit", user_id=user_id))  # fmt: skip
+
+
+@bp.route("/<int:user_id>/delete", methods=["GET", "POST"])
+def delete(user_id: int) -> Any:
+    user = _get_user(user_id)
+    with get_db().session() as s:
+        snaps = s.scalar(
+            select(func.count(AccessEvent.id)).where(
+                AccessEvent.user_id == user_id, AccessEvent.snapshot_path.is_not(None)
+            )
+        )
+    if request.method == "POST":
+        if request.form.get("confirm", "").strip() != str(user.number):
+            flash(f"Type the user number {user.number} to confirm the deletion.", "error")
+            return render_template("user_delete.html", user=user, snaps=snaps), 400
+        removed = _delete_user(user)
+        audit("user_deleted", f"user {user.number}", name=user.name, snapshots=removed)
+        flash(f"User {user.number} {user.name} deleted with templates and {removed} snapshot(s).",
+              "ok")  # fmt: skip
+        return redirect(url_for("users.index"))
+    return render_template("user_delete.html", user=user, snaps=snaps)
+
+
+def _delete_user(user: User) -> int:
+    """Delete the user, their templates and enrollment photos, and their events' snapshots
+    (the events stay, without pictures, so the history keeps its gaps visible)."""
+    store = SnapshotStore(get_config().data_dir)
+    with get_db().session() as s:
+        paths = list(
+            s.scalars(
+                select(AccessEvent.snapshot_path).where(
+                    AccessEvent.user_id == user.id, AccessEvent.snapshot_path.is_not(None)
+                )
+            )
+        )
+        s.execute(
+            update(AccessEvent).where(AccessEvent.user_id == user.id).values(snapshot_path=None)
+        )
+        obj = s.get(User, user.id)
+        if obj is not None:
+            s.delete(obj)
+    removed = 0
+    for rel in paths:
+        try:
+            store.path(rel).unlink()
+            removed += 1
+        except (OSError, ValueError):
+            continue
+    shutil.rmtree(_photo_dir(user.id), ignore_errors=True)
+    door = get_door()
+    if door is not None:
+        door.templates.refresh(force=True)
+    return removed
