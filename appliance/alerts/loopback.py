@@ -51,15 +51,20 @@ class SmtpSink:
 class SmtpServer:
     """A real SMTP server (aiosmtpd) on 127.0.0.1 that can be stopped and started again."""
 
-    def __init__(self, delay_s: float = 0.0, port: int | None = None) -> None:
+    def __init__(self, delay_s: float = 0.0, port: int | None = None, **controller: Any) -> None:
+        """controller: aiosmtpd options, e.g. ssl_context (implicit TLS), tls_context +
+        require_starttls (STARTTLS), authenticator."""
         self.sink = SmtpSink(delay_s=delay_s)
         self.port = port or free_port()
+        self.options = controller
         self._controller: Any = None
 
     def start(self) -> SmtpServer:
         from aiosmtpd.controller import Controller  # a dev dependency: tests and benchmarks
 
-        self._controller = Controller(self.sink, hostname="127.0.0.1", port=self.port)
+        self._controller = Controller(
+            self.sink, hostname="127.0.0.1", port=self.port, **self.options
+        )
         self._controller.start()
         return self
 
