@@ -64,7 +64,8 @@ def _existing_file(text: str) -> Path:
 
 # ---- run ------------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
-    from appliance.service import Door
+    from appliance.health.systemd import Notifier
+    from appliance.service import Door, HealthWorker
 
     config: Config = args.config
     db = open_door_db(args)
@@ -76,6 +77,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         door.start()
         parts.append(door)
+        health = HealthWorker(door)
+        health.start()
+        parts.append(health)
         dispatcher = _start_dispatcher(config, db)
         if dispatcher is not None:
             parts.append(dispatcher)
@@ -93,9 +97,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             threading.Thread(
                 target=_terminal_keypad, args=(door, stop), daemon=True, name="tty-keypad"
             ).start()
-        _notify_ready()
+        notifier = Notifier()
+        notifier.ready(f"door {config.device.id} running")
         while not stop.wait(1.0):
-            _notify_watchdog(door)
+            if door.healthy:  # a stuck door loop stops the pings: systemd's watchdog restarts us
+                notifier.ping()
+        notifier.stopping()
     finally:
         for part in reversed(parts):
             try:
@@ -150,24 +157,6 @@ def _start_admin(config: Config, db: Any, door: Any) -> _AdminServer:
     thread = threading.Thread(target=server.run, name="admin-http", daemon=True)
     thread.start()
     return _AdminServer(server, thread)
-
-
-def _notify_ready() -> None:
-    try:
-        from appliance.health.systemd import notify
-    except ImportError:
-        return
-    notify("READY=1")
-
-
-def _notify_watchdog(door: Any) -> None:
-    if not door.alive:
-        return  # a dead door loop stops the pings; systemd's watchdog restarts us
-    try:
-        from appliance.health.systemd import notify
-    except ImportError:
-        return
-    notify("WATCHDOG=1")
 
 
 # ---- enroll ---------------------------------------------------------------------------------

@@ -91,7 +91,9 @@ class DatabaseConfig(_Section):
 
 class SecurityConfig(_Section):
     # HMAC key ("pepper") mixed into PIN hashes; kept on the device, never in the database.
-    pepper: SecretRef = SecretRef(env=ENV_PEPPER)
+    # Unset: $DOORWARD_PEPPER if set, else <data_dir>/pepper (created once, mode 0600).
+    # Every door and admin page sharing one central database must use the same pepper.
+    pepper: SecretRef = SecretRef()
 
 
 class AccessConfig(_Section):
@@ -161,7 +163,8 @@ class CameraConfig(_Section):
 
 
 class VisionConfig(_Section):
-    threshold: Annotated[float, Field(gt=0, lt=1.5)] = 0.5
+    # calibrated on ../shared/faces/pairs.csv, see docs/BENCHMARKS.md "Face check"
+    threshold: Annotated[float, Field(gt=0, lt=1.5)] = 0.59
     detect_width: int = Field(default=320, ge=80, le=4096)
     max_frames: int = Field(default=5, ge=1, le=100)
     window_s: Seconds = 3.0
@@ -353,6 +356,23 @@ class MqttConfig(_Section):
     topic_prefix: str = "doorward"
 
 
+class HealthConfig(_Section):
+    # a heartbeat event (log line + access_events row of kind "heartbeat") every N seconds
+    heartbeat_interval_s: Seconds = 900.0
+    # camera probed this often; "lost" after this many failed probes in a row
+    device_check_interval_s: Seconds = 60.0
+    device_loss_after: int = Field(default=3, ge=1, le=100)
+    # snapshot retention: older than this many days, and oldest first above this total size
+    snapshot_max_age_days: Annotated[float, Field(gt=0)] | None = 90.0
+    snapshot_max_total_mb: Annotated[float, Field(gt=0)] | None = 2048.0
+    snapshot_prune_interval_s: Seconds = 3600.0
+    # doctor: free space on the data dir's filesystem
+    disk_min_free_mb: Annotated[float, Field(ge=0)] = 200.0
+    disk_warn_free_mb: Annotated[float, Field(ge=0)] = 1024.0
+    # doctor: TCP connect timeout for SMTP/Twilio/MySQL reachability
+    probe_timeout_s: Annotated[float, Field(gt=0, le=30)] = 3.0
+
+
 class Config(_Section):
     device: DeviceConfig = DeviceConfig()
     database: DatabaseConfig = DatabaseConfig()
@@ -365,6 +385,7 @@ class Config(_Section):
     admin: AdminConfig = AdminConfig()
     sync: SyncConfig = SyncConfig()
     mqtt: MqttConfig = MqttConfig()
+    health: HealthConfig = HealthConfig()
 
     # ---- derived paths -------------------------------------------------------------------
     @property

@@ -107,6 +107,13 @@ def open_replica(config: Config, url: str | None = None) -> Database:
     return db
 
 
+@dataclass(frozen=True)
+class ServiceRecord:
+    """An event the service itself records on the loop thread (heartbeat, device lost)."""
+
+    record: Record
+
+
 @dataclass
 class RecordedEvent:
     """What the door recorded, as printed by `doorward simulate` and shown by the admin page."""
@@ -178,10 +185,11 @@ class Door:
         self.listeners: list[Callable[[RecordedEvent], None]] = []
         self.recent: list[RecordedEvent] = []
         self.last_frame_snapshot: str | None = None
-        self._queue: queue.Queue[Event] = queue.Queue()
+        self._queue: queue.Queue[Event | ServiceRecord] = queue.Queue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._face_lock = threading.Lock()
+        self.last_loop_at = 0.0
         self.board.connect(
             InputCallbacks(
                 motion=lambda: self.post(MotionDetected()),
@@ -203,12 +211,15 @@ class Door:
                 dev.last_seen = utcnow()
 
     # ---- events in ------------------------------------------------------------------------
-    def post(self, event: Event) -> None:
+    def post(self, event: Event | ServiceRecord) -> None:
         """Queue an event from any thread (hardware callbacks, face worker, admin panel)."""
         self._queue.put(event)
 
-    def handle(self, event: Event) -> None:
+    def handle(self, event: Event | ServiceRecord) -> None:
         """Feed one event to the state machine and carry out its commands (loop thread)."""
+        if isinstance(event, ServiceRecord):  # heartbeat, device loss: not access decisions
+            self._record(event.record)
+            return
         for command in self.controller.handle(event):
             self._execute(command)
 
@@ -347,6 +358,7 @@ class Door:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            self.last_loop_at = time.monotonic()
             try:
                 if self.pump(timeout=TICK_S) == 0:
                     self.handle(Tick())
@@ -358,6 +370,11 @@ class Door:
     @property
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def healthy(self) -> bool:
+        """The loop thread runs and went round within the last 5 s (the watchdog's test)."""
+        return self.alive and time.monotonic() - self.last_loop_at < 5.0
 
     def stop(self) -> None:
         self._stop.set()
@@ -397,3 +414,80 @@ def check_data_dir(path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"device.data_dir: cannot create {path}: {exc.strerror}") from None
+
+
+class HealthWorker:
+    """Heartbeat events, camera-loss alerts and snapshot retention, off the door's loop.
+
+    Results go to the door loop as ServiceRecord events, so all recording stays on one thread.
+    The camera is probed only while the door is idle, so a probe never steals a frame from a
+    face check.
+    """
+
+    def __init__(self, door: Door, clock: Callable[[], float] = time.monotonic) -> None:
+        from appliance.health.settings import health_settings
+        from appliance.health.watch import DeviceWatch, Heartbeat, camera_probe
+
+        self.door = door
+        self.settings = health_settings(door.config)
+        self._clock = clock
+        self.heartbeat = Heartbeat(self.settings.heartbeat_interval_s, clock)
+        self.camera_watch = DeviceWatch(
+            "camera", camera_probe(door.camera), self.settings.device_loss_after
+        )
+        self._next_device_check = clock()
+        self._next_prune = clock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self) -> None:
+        now = self._clock()
+        s = self.settings
+        if self.heartbeat.due():
+            self.door.post(ServiceRecord(Record("heartbeat", detail=self.heartbeat.detail())))
+        if now >= self._next_device_check:
+            self._next_device_check = now + s.device_check_interval_s
+            if self.door.controller.state.value == "idle":
+                change = self.camera_watch.check()
+                if change is not None:
+                    kind = change.alert_kind or f"{change.device}_restored"
+                    self.door.post(
+                        ServiceRecord(
+                            Record(
+                                kind,
+                                reason=change.error[:64] or None,
+                                alert=change.alert_kind is not None,
+                                detail={"failures": change.failures},
+                            )
+                        )
+                    )
+        if now >= self._next_prune:
+            self._next_prune = now + s.snapshot_prune_interval_s
+            from appliance.health.retention import prune_snapshots
+
+            try:
+                stats = prune_snapshots(
+                    self.door.config.snapshot_dir, s.snapshot_max_age_days, s.snapshot_max_total_mb
+                )
+                log.info(
+                    "event=snapshots_pruned %s",
+                    " ".join(f"{k}={v}" for k, v in stats.as_dict().items()),
+                )
+            except Exception:
+                log.exception("event=snapshot_prune_failed")
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="health", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            try:
+                self.run_once()
+            except Exception:
+                log.exception("event=health_worker_error")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

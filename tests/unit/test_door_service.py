@@ -126,3 +126,64 @@ def test_lock_relay_command(tmp_path: Path, capsys) -> None:  # noqa: ANN001
     cfg.write_text('[hardware]\npin_factory = "mock"\n')
     assert main(["--config", str(cfg), "lock-relay"]) == 0
     assert '"relay": "locked"' in capsys.readouterr().out
+
+
+class FlakyCamera(ReplayCamera):
+    broken = False
+
+    def read(self):  # noqa: ANN201
+        if self.broken:
+            from appliance.hardware.camera import CameraError
+
+            raise CameraError("camera unplugged")
+        return super().read()
+
+
+def test_health_worker_records_heartbeats_and_camera_loss(config, db, tmp_path) -> None:  # noqa: ANN001
+    import cv2
+
+    from appliance.service import HealthWorker
+
+    p = tmp_path / "f.png"
+    cv2.imwrite(str(p), np.full((50, 50, 3), 10, np.uint8))
+    cam = FlakyCamera([p])
+    cfg = config.model_copy(
+        update={
+            "health": config.health.model_copy(
+                update={
+                    "heartbeat_interval_s": 60,
+                    "device_check_interval_s": 1,
+                    "device_loss_after": 2,
+                }  # fmt: skip
+            )
+        }
+    )
+    door = Door(cfg, db, factory=MockFactory(), camera=cam, face_engine=NoFaceEngine())
+    now = [0.0]
+    worker = HealthWorker(door, clock=lambda: now[0])
+    try:
+        worker.run_once()  # first heartbeat, camera fine
+        cam.broken = True
+        for _ in range(3):
+            now[0] += 1
+            worker.run_once()
+        cam.broken = False
+        now[0] += 1
+        worker.run_once()
+        door.pump()
+    finally:
+        door.close()
+    kinds = [k for (k,) in rows(cfg, "SELECT kind FROM access_events ORDER BY ts")]
+    assert kinds == ["heartbeat", "camera_lost", "camera_restored"]
+    assert rows(cfg, "SELECT kind FROM outbox") == [("camera_lost",)]
+
+
+def test_watchdog_health_needs_a_turning_loop(config, db, camera) -> None:  # noqa: ANN001
+    door = make_door(config, db, camera)
+    assert not door.healthy
+    door.start()
+    try:
+        assert wait_for(lambda: door.healthy)
+    finally:
+        door.close()
+    assert not door.healthy
