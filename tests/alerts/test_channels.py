@@ -35,8 +35,8 @@ def _message(**kw: object) -> AlertMessage:
 
 
 def test_email_carries_fields_and_a_decodable_jpeg(smtp: SmtpServer) -> None:
-    channel = EmailChannel(EmailConfig.model_validate(email_section(smtp.port)))
-    channel.send(_message())
+    with EmailChannel(EmailConfig.model_validate(email_section(smtp.port))) as channel:
+        channel.send(_message())
     [msg] = smtp.sink.messages
     assert msg["Message-ID"] == "<3f0c6a56-1111-4c4c-9c9c-0123456789ab@door-t.doorward>"
     subject = str(msg["Subject"])
@@ -55,7 +55,8 @@ def test_email_templates_are_configurable(smtp: SmtpServer) -> None:
     cfg = email_section(
         smtp.port, subject_template="ALARM {kind} #{user}", body_template="d={distance} n={count}"
     )
-    EmailChannel(EmailConfig.model_validate(cfg)).send(_message(count=3, photo_jpeg=None))
+    with EmailChannel(EmailConfig.model_validate(cfg)) as channel:
+        channel.send(_message(count=3, photo_jpeg=None))
     [msg] = smtp.sink.messages
     assert msg["Subject"] == "ALARM denied_face #42"
     assert msg.get_body().get_content().strip() == "d=0.73 n=3"

@@ -115,6 +115,7 @@ def test_twilio_failing_fails_over_to_gsm(
     while states(db)[alert_id]["alert"] == "pending" and time.monotonic() < deadline:
         dispatcher.run_once()
         time.sleep(0.05)
+    dispatcher.stop()
     assert states(db)[alert_id] == {"alert": "delivered", "sms": "delivered"}
     assert len(modem.sent) == 1 and "Face mismatch" in modem.sent[0].text
     assert twilio.posts == []
@@ -136,6 +137,7 @@ def test_sms_goes_by_twilio_when_online_and_gsm_when_offline(
     probe.online = False
     second = add_alert(db, tmp_path, kind="forced")
     dispatcher.run_once()
+    dispatcher.stop()
     assert len(twilio.posts) == 1 and len(modem.sent) == 1
     assert "Door forced open" in modem.sent[0].text
     s = states(db)
@@ -240,5 +242,6 @@ def test_kinds_route_recipients(tmp_path: Path, db: Database, smtp: SmtpServer) 
     a = add_alert(db, tmp_path, kind="denied_face")
     b = add_alert(db, tmp_path, kind="duress")
     d.run_once()
+    d.stop()
     assert smtp.sink.message_ids() == [f"<{b}@door-t.doorward>"]
     assert states(db)[a] == {"alert": "delivered", "mailbox": "delivered"}

@@ -82,7 +82,8 @@ def test_starttls_with_login(
         ca_file=str(cert[0]),
     )
     config = EmailConfig.model_validate(section)
-    EmailChannel(config, config.password.resolve("alerts.email.password")).send(_message())
+    with EmailChannel(config, config.password.resolve("alerts.email.password")) as channel:
+        channel.send(_message())
     assert starttls_server.sink.message_ids() == [
         "<8e6b1c7e-2222-4d4d-8e8e-abcdefabcdef@door-t.doorward>"
     ]
@@ -92,29 +93,33 @@ def test_wrong_password_is_permanent(starttls_server: SmtpServer, cert: tuple[Pa
     section = email_section(
         starttls_server.port, security="starttls", username=USER, ca_file=str(cert[0])
     )
-    with pytest.raises(ChannelError, match="login failed") as err:
-        EmailChannel(EmailConfig.model_validate(section), "wrong").send(_message())
+    channel = EmailChannel(EmailConfig.model_validate(section), "wrong")
+    with channel, pytest.raises(ChannelError, match="login failed") as err:
+        channel.send(_message())
     assert not err.value.transient
     assert starttls_server.sink.messages == []
 
 
 def test_untrusted_certificate_is_refused(starttls_server: SmtpServer) -> None:
     section = email_section(starttls_server.port, security="starttls")
-    with pytest.raises(ChannelError, match="CERTIFICATE_VERIFY_FAILED"):
-        EmailChannel(EmailConfig.model_validate(section)).send(_message())
+    channel = EmailChannel(EmailConfig.model_validate(section))
+    with channel, pytest.raises(ChannelError, match="CERTIFICATE_VERIFY_FAILED"):
+        channel.send(_message())
 
 
 def test_plain_to_a_starttls_only_server_is_refused(starttls_server: SmtpServer) -> None:
     section = email_section(starttls_server.port, security="none")
-    with pytest.raises(ChannelError, match="530"):
-        EmailChannel(EmailConfig.model_validate(section)).send(_message())
+    channel = EmailChannel(EmailConfig.model_validate(section))
+    with channel, pytest.raises(ChannelError, match="530"):
+        channel.send(_message())
 
 
 def test_implicit_tls(cert: tuple[Path, Path]) -> None:
     server = SmtpServer(ssl_context=_server_ctx(cert)).start()
     try:
         section = email_section(server.port, security="tls", ca_file=str(cert[0]))
-        EmailChannel(EmailConfig.model_validate(section)).send(_message())
+        with EmailChannel(EmailConfig.model_validate(section)) as channel:
+            channel.send(_message())
         [msg] = server.sink.messages
         assert [a.get_content_type() for a in msg.iter_attachments()] == ["image/jpeg"]
     finally:

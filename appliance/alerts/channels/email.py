@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+import time
 from email.message import EmailMessage
 from email.utils import format_datetime
 
 from ...config import EmailConfig
 from ..message import AlertMessage, ChannelError
 from ..render import DEFAULT_BODY, fields
+
+# a connection is kept this long after a send, so a backlog drains without reconnecting
+KEEPALIVE_S = 15.0
 
 
 def message_id(alert_id: str, device_id: str) -> str:
@@ -18,13 +22,15 @@ def message_id(alert_id: str, device_id: str) -> str:
 
 
 class EmailChannel:
-    """Sends one email per alert to every configured recipient."""
+    """Sends one email per alert to every configured recipient (one thread at a time)."""
 
     name = "email"
 
     def __init__(self, config: EmailConfig, password: str | None = None) -> None:
         self.config = config
         self._password = password
+        self._smtp: smtplib.SMTP | None = None
+        self._last_used = 0.0
 
     def build(self, message: AlertMessage) -> EmailMessage:
         c = self.config
@@ -62,36 +68,71 @@ class EmailChannel:
             smtp.starttls(context=self._context())
         return smtp
 
-    def send(self, message: AlertMessage) -> None:
+    def _session(self) -> smtplib.SMTP:
+        """An open, logged-in connection: the kept one if it is fresh and answers NOOP."""
         c = self.config
-        msg = self.build(message)
+        if self._smtp is not None:
+            if time.monotonic() - self._last_used < KEEPALIVE_S:
+                try:
+                    if self._smtp.noop()[0] == 250:
+                        return self._smtp
+                except (OSError, smtplib.SMTPException):
+                    pass
+            self._drop()
         try:
             smtp = self._connect()
         except (OSError, smtplib.SMTPException) as exc:
             raise ChannelError(f"smtp {c.host}:{c.port} unreachable: {exc}") from exc
-        try:
-            if c.username:
-                smtp.login(c.username, self._password or "")
-            refused = smtp.send_message(msg)
-            if refused:
-                raise ChannelError(f"smtp refused recipients {sorted(refused)}", transient=False)
-        except smtplib.SMTPAuthenticationError as exc:
-            error = f"smtp login failed for {c.username}: {exc}"
-            raise ChannelError(error, transient=False) from exc
-        except smtplib.SMTPRecipientsRefused as exc:
-            error = f"smtp refused recipients {sorted(exc.recipients)}"
-            raise ChannelError(error, transient=False) from exc
-        except smtplib.SMTPResponseException as exc:
-            permanent = 500 <= exc.smtp_code < 600
-            error = f"smtp {exc.smtp_code}: {exc.smtp_error!r}"
-            raise ChannelError(error, transient=not permanent) from exc
-        except (TimeoutError, OSError, smtplib.SMTPException) as exc:
-            raise ChannelError(f"smtp {c.host}:{c.port} failed: {exc}") from exc
-        finally:
+        self._smtp = smtp
+        if c.username:
+            smtp.login(c.username, self._password or "")
+        return smtp
+
+    def _drop(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
             try:
                 smtp.quit()
             except (OSError, smtplib.SMTPException):
                 smtp.close()
 
+    def send(self, message: AlertMessage) -> None:
+        c = self.config
+        msg = self.build(message)
+        try:
+            try:
+                refused = self._session().send_message(msg)
+            except smtplib.SMTPServerDisconnected:
+                self._drop()  # a kept connection the server had closed: one fresh try
+                refused = self._session().send_message(msg)
+            self._last_used = time.monotonic()
+            if refused:
+                raise ChannelError(f"smtp refused recipients {sorted(refused)}", transient=False)
+        except ChannelError:
+            self._drop()
+            raise
+        except smtplib.SMTPAuthenticationError as exc:
+            self._drop()
+            error = f"smtp login failed for {c.username}: {exc}"
+            raise ChannelError(error, transient=False) from exc
+        except smtplib.SMTPRecipientsRefused as exc:
+            self._drop()
+            error = f"smtp refused recipients {sorted(exc.recipients)}"
+            raise ChannelError(error, transient=False) from exc
+        except smtplib.SMTPResponseException as exc:
+            self._drop()
+            permanent = 500 <= exc.smtp_code < 600
+            error = f"smtp {exc.smtp_code}: {exc.smtp_error!r}"
+            raise ChannelError(error, transient=not permanent) from exc
+        except (TimeoutError, OSError, smtplib.SMTPException) as exc:
+            self._drop()
+            raise ChannelError(f"smtp {c.host}:{c.port} failed: {exc}") from exc
+
     def close(self) -> None:
-        pass
+        self._drop()
+
+    def __enter__(self) -> EmailChannel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
