@@ -10,6 +10,8 @@ import threading
 import time
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from appliance.config import Config
 
 
@@ -37,6 +39,12 @@ def _say(msg: str) -> None:
     print(f"doorward: {msg}", file=sys.stderr, flush=True)
 
 
+def _short(exc: SQLAlchemyError) -> str:
+    from appliance.store.sync import short_error
+
+    return short_error(exc)
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     from appliance.store.central import (
         central_url_choice,
@@ -54,7 +62,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         try:
             _say(f"migrating central database {db.url}")
             t0 = time.perf_counter()
-            db.migrate()
+            try:
+                db.migrate()
+            except SQLAlchemyError as exc:
+                raise ValueError(f"central database {db.url}: {_short(exc)}") from None
             out["central"] = {
                 "url": db.url,
                 "heads": sorted(current(db.engine)),

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from appliance.config import Config
 
@@ -35,6 +35,9 @@ STATE: Table = SyncState.__table__  # type: ignore[assignment]
 # pulled tables in the order a batch is applied (parents first), then tombstones
 PULLED: tuple[Table, ...] = (USERS, TEMPLATES, ACCESS)
 BY_NAME = {t.name: t for t in PULLED}
+# MySQL deadlock / lock wait timeout: the transaction was rolled back and may simply be retried
+RETRYABLE = (1213, 1205)
+RETRIES = 4
 
 
 class SyncError(RuntimeError):
@@ -196,12 +199,12 @@ class SyncWorker:
                 try:
                     step(report)
                 except SQLAlchemyError as exc:
-                    errors.append(f"{step.__name__.strip('_')}: {_short(exc)}")
+                    errors.append(f"{step.__name__.strip('_')}: {short_error(exc)}")
             if not errors:
                 try:
                     self._heartbeat()
                 except SQLAlchemyError as exc:
-                    errors.append(f"heartbeat: {_short(exc)}")
+                    errors.append(f"heartbeat: {short_error(exc)}")
             report.ms = round((time.perf_counter() - t0) * 1000, 1)
             report.ok = not errors
             report.error = "; ".join(errors) or None
@@ -354,17 +357,38 @@ class SyncWorker:
                 return
             ids = [row["id"] for row in rows]
             now = self.clock()
-            with self.central.engine.begin() as c:
-                present = set(c.execute(select(EVENTS.c.id).where(EVENTS.c.id.in_(ids))).scalars())
-                fresh = [{**row, "synced_at": now} for row in rows if row["id"] not in present]
-                if fresh:
-                    _insert_ignoring_duplicates(c, EVENTS, fresh)
+            fresh = self._insert_central(rows, ids, now)
             # only now, after the central commit: a crash before this line repeats the batch,
             # and the repeat finds every UUID present
             with self.replica.engine.begin() as r:
                 r.execute(update(EVENTS).where(EVENTS.c.id.in_(ids)).values(synced_at=now))
             report.pushed += len(fresh)
             report.duplicates += len(rows) - len(fresh)
+
+    def _insert_central(
+        self, rows: list[dict[str, Any]], ids: list[str], now: datetime
+    ) -> list[dict[str, Any]]:
+        """Insert the rows whose UUID is not there yet, in one central transaction.
+
+        Two pushers racing on the same UUIDs can deadlock in InnoDB; the loser is retried.
+        """
+        for attempt in range(1, RETRIES + 1):
+            try:
+                with self.central.engine.begin() as c:
+                    present = set(
+                        c.execute(select(EVENTS.c.id).where(EVENTS.c.id.in_(ids))).scalars()
+                    )
+                    fresh = [{**row, "synced_at": now} for row in rows if row["id"] not in present]
+                    if fresh:
+                        _insert_ignoring_duplicates(c, EVENTS, fresh)
+                return fresh
+            except OperationalError as exc:
+                code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
+                if code not in RETRYABLE or attempt == RETRIES:
+                    raise
+                log.info("event=sync_push_retry code=%s attempt=%d", code, attempt)
+                time.sleep(0.05 * attempt)
+        raise AssertionError("unreachable")
 
     def _heartbeat(self) -> None:
         """Tell the central devices table this door is alive, and how far behind it is."""
@@ -427,7 +451,7 @@ class SyncWorker:
         return sync_status(self.replica, self.clock())
 
 
-def _short(exc: SQLAlchemyError) -> str:
+def short_error(exc: SQLAlchemyError) -> str:
     orig = getattr(exc, "orig", None)
     text = str(orig if orig is not None else exc)
     return text.splitlines()[0][:300]
