@@ -42,6 +42,11 @@ def _cookie_secure() -> bool:
 
 
 def _load() -> Any:
+    from flask import current_app
+
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if limit and (request.content_length or 0) > limit:
+        abort(413)  # refuse before reading a byte of the body
     g.account = accounts.load_session(
         get_db(), request.cookies.get(SESSION_COOKIE), get_config().admin
     )

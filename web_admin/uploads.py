@@ -43,7 +43,9 @@ def check_image(data: bytes, name: str | None, limits: Limits) -> np.ndarray:
     try:
         img = Image.open(io.BytesIO(data))  # lazy: reads the header only
     except Image.DecompressionBombError:
-        raise UploadError(f"{label}: the image declares far too many pixels") from None
+        raise UploadError(
+            f"{label}: the image declares far too many pixels; it is too large"
+        ) from None
     except (UnidentifiedImageError, OSError, ValueError):
         raise UploadError(f"{label}: not a JPEG or PNG image (cannot read its header)") from None
     with img:

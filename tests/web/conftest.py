@@ -58,7 +58,11 @@ def login(client, username: str = "admin", password: str = ADMIN_PW):  # noqa: A
     page = client.get("/login")
     return client.post(
         "/login",
-        data={"csrf_token": csrf_of(page.text, last=True), "username": username, "password": password},
+        data={
+            "csrf_token": csrf_of(page.text, last=True),
+            "username": username,
+            "password": password,
+        },
     )
 
 

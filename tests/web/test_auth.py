@@ -32,7 +32,8 @@ def test_first_run_with_env_creates_admin(config, db) -> None:  # noqa: ANN001
 
 
 def test_first_run_without_env_prints_one_time_password_that_must_be_changed(
-    config, db  # noqa: ANN001
+    config,
+    db,  # noqa: ANN001
 ) -> None:
     from web_admin import create_app
 
@@ -93,9 +94,7 @@ def test_idle_session_expires(app, db, client) -> None:  # noqa: ANN001
     assert client.get("/").status_code == 200
     idle = app.extensions["doorward"]["config"].admin.session_idle_s
     with db.session() as s:
-        s.execute(
-            update(AdminSession).values(last_seen_at=utcnow() - timedelta(seconds=idle + 5))
-        )
+        s.execute(update(AdminSession).values(last_seen_at=utcnow() - timedelta(seconds=idle + 5)))
     r = client.get("/")
     assert r.status_code == 302 and "/login" in r.headers["Location"]
     with db.session() as s:
@@ -156,7 +155,9 @@ def test_viewer_reads_but_cannot_change(app, db) -> None:  # noqa: ANN001
 
 def test_every_post_needs_the_csrf_token(client, token) -> None:  # noqa: ANN001
     assert client.post("/users/1/active", data={"active": "0"}).status_code == 400
-    assert client.post("/users/1/active", data={"active": "0", "csrf_token": "x"}).status_code == 400
+    assert (
+        client.post("/users/1/active", data={"active": "0", "csrf_token": "x"}).status_code == 400
+    )
     assert client.post("/logout").status_code == 400
     # the right token passes the check (the user does not exist: 404)
     assert client.post("/users/1/active", data={"csrf_token": token}).status_code == 404

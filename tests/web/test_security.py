@@ -1,0 +1,142 @@
+"""Security headers, cookies, no inline script, and upload validation (bombs, fakes, 413)."""
+
+from __future__ import annotations
+
+import io
+import re
+import struct
+import time
+import tracemalloc
+import zlib
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from web_admin.auth import SESSION_COOKIE
+from web_admin.uploads import Limits, UploadError, check_image
+
+from .conftest import login
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "web_admin" / "templates"
+
+
+def _png_header_only(w: int, h: int) -> bytes:
+    """A tiny PNG that declares w x h pixels (one short IDAT: the file is ~70 bytes)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_headers_on_every_page(client) -> None:  # noqa: ANN001
+    for url in ("/", "/users/", "/login", "/events", "/device/"):
+        r = client.get(url)
+        csp = r.headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in csp
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+        assert r.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_session_cookie_flags_and_secure_under_https(app) -> None:  # noqa: ANN001
+    c = app.test_client()
+    r = login(c)
+    cookie = next(h for h in r.headers.getlist("Set-Cookie") if h.startswith(SESSION_COOKIE))
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+    # behind the nginx TLS front (loopback + X-Forwarded-Proto: https) every cookie is Secure
+    c2 = app.test_client()
+    page = c2.get("/login", headers={"X-Forwarded-Proto": "https"})
+    token = re.findall(r'name="csrf_token" value="([^"]+)"', page.text)[-1]
+    r = c2.post(
+        "/login",
+        data={"csrf_token": token, "username": "admin", "password": "correct horse battery"},
+        headers={"X-Forwarded-Proto": "https"},
+        environ_base={"wsgi.url_scheme": "http"},
+    )
+    cookies = r.headers.getlist("Set-Cookie")
+    assert cookies and all("Secure" in h for h in cookies)
+    assert "Strict-Transport-Security" in r.headers
+
+
+def test_forwarded_proto_from_elsewhere_is_ignored(app) -> None:  # noqa: ANN001
+    c = app.test_client()
+    r = c.get("/login", headers={"X-Forwarded-Proto": "https"},
+              environ_base={"REMOTE_ADDR": "192.168.1.50"})  # fmt: skip
+    assert all("Secure" not in h for h in r.headers.getlist("Set-Cookie"))
+
+
+def test_templates_have_no_inline_script_or_style() -> None:
+    for path in TEMPLATES.glob("*.html"):
+        text = path.read_text()
+        for tag in re.findall(r"<script[^>]*>", text):
+            assert "src=" in tag, f"{path.name}: inline <script>"
+        assert not re.search(r"\son[a-z]+\s*=", text), f"{path.name}: inline event handler"
+        assert "style=" not in text and "<style" not in text, f"{path.name}: inline style"
+
+
+def test_png_declaring_30000_squared_is_refused_fast_and_small() -> None:
+    data = _png_header_only(30000, 30000)
+    assert len(data) < 200
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    with pytest.raises(UploadError, match="too (large|many)"):
+        check_image(data, "bomb.png", Limits(40_000_000, 12_000))
+    took = time.perf_counter() - t0
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 2_000_000, f"peak {peak} bytes"  # 30000^2 RGB would be 2.7 GB
+    assert took < 1.0
+
+
+def test_bomb_upload_through_the_page_names_the_file(client, token) -> None:  # noqa: ANN001
+    r = client.post(
+        "/users/new",
+        data={"csrf_token": token, "number": "7", "name": "Bomb", "pin": "1234", "active": "1",
+              "photos": [(io.BytesIO(_png_header_only(30000, 30000)), "bomb.png")]},
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    assert r.status_code == 400
+    assert "bomb.png" in r.text and "too large" in r.text
+
+
+def test_non_image_named_jpg_is_refused(client, token) -> None:  # noqa: ANN001
+    r = client.post(
+        "/users/new",
+        data={"csrf_token": token, "number": "8", "name": "Fake", "pin": "1234",
+              "photos": [(io.BytesIO(b"#!/bin/sh\necho not a photo\n" * 20), "face.jpg")]},
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    assert r.status_code == 400
+    assert "face.jpg" in r.text and "not a JPEG or PNG" in r.text
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "message"),
+    [("photo.gif", "GIF", "only .jpg"), ("photo.png", "GIF", "only JPEG and PNG")],
+)
+def test_other_formats_are_refused(name: str, fmt: str, message: str) -> None:
+    buf = io.BytesIO()
+    Image.new("RGB", (100, 100)).save(buf, fmt)
+    with pytest.raises(UploadError, match=message):
+        check_image(buf.getvalue(), name, Limits(40_000_000, 12_000))
+
+
+def test_oversize_body_gets_413(client, token, config) -> None:  # noqa: ANN001
+    limit = int(config.admin.max_upload_mb * 1024 * 1024)
+    head = (
+        f'--b\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{token}\r\n'
+        '--b\r\nContent-Disposition: form-data; name="photos"; filename="big.jpg"\r\n'
+        "Content-Type: image/jpeg\r\n\r\n"
+    ).encode()
+    body = head + b"\xff\xd8" + b"\0" * (limit + 10) + b"\r\n--b--\r\n"
+    r = client.post("/users/new", data=body, content_type="multipart/form-data; boundary=b")
+    assert r.status_code == 413
