@@ -1,0 +1,123 @@
+"""Users: enroll from real photos, list/search, family warning, PIN reset, deactivate, delete."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from appliance.core import Verdict
+from appliance.store.models import AccessEvent, FaceTemplate, User
+from appliance.store.models_admin import AuditEntry
+from appliance.store.repository import ReplicaCredentials
+from appliance.store.snapshots import SnapshotStore
+
+pytestmark = pytest.mark.faces
+
+
+def _enroll(client, token, number, name, photos, **extra):  # noqa: ANN001, ANN201
+    files = [(io.BytesIO(Path(p).read_bytes()), Path(p).name) for p in photos]
+    data = {"csrf_token": token, "number": str(number), "name": name, "pin": "1234",
+            "role": "resident", "active": "1", "photos": files, **extra}  # fmt: skip
+    return client.post("/users/new", data=data, content_type="multipart/form-data",
+                       follow_redirects=True)  # fmt: skip
+
+
+def test_enroll_list_search_and_family_warning(client, token, db, faces_dir) -> None:  # noqa: ANN001
+    people = faces_dir / "people"
+    r = _enroll(client, token, 1, "Barack", [people / "obama/obama1.jpg", people / "obama/obama2.jpg"])
+    assert r.status_code == 200 and "enrolled with 2 photo(s)" in r.text
+    with db.session() as s:
+        u = s.scalars(select(User).where(User.number == 1)).one()
+        assert u.pin_hash.startswith("$argon2id$") and "1234" not in u.pin_hash
+        tids = list(s.scalars(select(FaceTemplate.id).where(FaceTemplate.user_id == u.id)))
+    assert len(tids) == 2
+    # enrollment photos are stored re-encoded as JPEG
+    with client.get(f"/users/{u.id}/photos/{tids[0]}.jpg") as photo:
+        assert photo.status_code == 200 and photo.data[:2] == b"\xff\xd8"
+    # the same person under another number: a family-member warning with the distance
+    r = _enroll(client, token, 2, "Lookalike", [people / "obama/obama3.jpg"])
+    assert "Warning: the new face is close to user 1 Barack (distance 0." in r.text
+    r = _enroll(client, token, 3, "Joe", [people / "biden/biden1.jpg"])
+    assert "enrolled with 1 photo(s)" in r.text and "close to user" not in r.text
+    listing = client.get("/users/?q=barack").text
+    assert "Barack" in listing and "Joe" not in listing
+    assert "Joe" in client.get("/users/?q=3").text
+    with db.session() as s:
+        actions = list(s.scalars(select(AuditEntry.action).where(AuditEntry.action == "user_enrolled")))
+    assert len(actions) == 3
+
+
+def test_photo_problems_are_named(client, token, faces_dir) -> None:  # noqa: ANN001
+    r = _enroll(client, token, 4, "Group", [faces_dir / "scenes/two_people.jpg"])
+    assert r.status_code == 400 and "two_people.jpg" in r.text and "faces found" in r.text
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (200, 200), (120, 130, 140)).save(buf, "PNG")
+    data = {"csrf_token": token, "number": "5", "name": "Wall", "pin": "1234",
+            "photos": [(io.BytesIO(buf.getvalue()), "wall.png")]}  # fmt: skip
+    r = client.post("/users/new", data=data, content_type="multipart/form-data")
+    assert r.status_code == 400 and "wall.png: no face found" in r.text
+    r = _enroll(client, token, 6, "Six", [faces_dir / "people/obama/obama_small.jpg"] * 6)
+    assert r.status_code == 400 and "at most 5" in r.text
+
+
+def test_edit_pin_deactivate_and_delete(client, token, db, config, faces_dir) -> None:  # noqa: ANN001
+    from appliance.service import pin_hasher
+
+    _enroll(client, token, 12, "Kit", [faces_dir / "people/kit_harington/kit1.jpg"])
+    with db.session() as s:
+        uid = s.scalars(select(User.id).where(User.number == 12)).one()
+    creds = ReplicaCredentials(db, pin_hasher(config))
+    assert creds.check(12, "1234").verdict is Verdict.OK
+    r = client.post(f"/users/{uid}", data={"csrf_token": token, "number": "12", "name": "Kit H",
+                    "pin": "9876", "role": "guest", "active": "1"})  # fmt: skip
+    assert r.status_code == 302
+    assert creds.check(12, "1234").verdict is Verdict.WRONG
+    assert creds.check(12, "9876").verdict is Verdict.OK
+    # deactivation takes effect at the door at once
+    client.post(f"/users/{uid}/active", data={"csrf_token": token, "active": "0"})
+    assert creds.check(12, "9876").verdict is Verdict.WRONG
+    # a snapshot of one of the user's events is deleted with the user
+    store = SnapshotStore(config.data_dir)
+    import numpy as np
+
+    rel = store.save(np.zeros((48, 64, 3), np.uint8))
+    with db.session() as s:
+        s.add(AccessEvent(device_id="door-1", kind="granted", user_number=12, user_id=uid,
+                          snapshot_path=rel))  # fmt: skip
+    with client.get(f"/snapshots/{rel.removeprefix('snapshots/')}") as snap:
+        assert snap.status_code == 200
+    r = client.post(f"/users/{uid}/delete", data={"csrf_token": token, "confirm": "99"})
+    assert r.status_code == 400  # wrong confirmation: nothing deleted
+    with db.session() as s:
+        assert s.get(User, uid) is not None
+    r = client.post(f"/users/{uid}/delete", data={"csrf_token": token, "confirm": "12"})
+    assert r.status_code == 302
+    with db.session() as s:
+        assert s.get(User, uid) is None
+        assert s.query(FaceTemplate).filter_by(user_id=uid).count() == 0
+        ev = s.scalars(select(AccessEvent).where(AccessEvent.user_id == uid)).one()
+        assert ev.snapshot_path is None
+        audit = [a for (a,) in s.execute(select(AuditEntry.action).order_by(AuditEntry.id))]
+    assert not (config.data_dir / rel).exists()
+    assert {"user_changed", "user_deactivated", "user_deleted"} <= set(audit)
+
+
+def test_events_filter_and_csv(client, db) -> None:  # noqa: ANN001
+    with db.session() as s:
+        s.add(AccessEvent(device_id="door-1", kind="granted", user_number=1, distance=0.31))
+        s.add(AccessEvent(device_id="door-1", kind="denied_face", user_number=2, reason="=cmd()"))
+        s.add(AccessEvent(device_id="door-2", kind="granted", user_number=3))
+    page = client.get("/events?kind=granted&door=door-1").text
+    assert page.count('class="event"') == 1
+    csv_text = client.get("/events.csv?kind=denied_face").text
+    lines = csv_text.strip().splitlines()
+    assert lines[0].startswith("time_utc,device,kind") and len(lines) == 2
+    assert "'=cmd()" in lines[1]  # spreadsheet formulas are neutralised
+    assert client.get("/events?user=abc").status_code == 400
+    svg = client.get("/").text
+    assert "<svg" in svg and "grants" in svg and ": 2 grants" in svg
