@@ -173,10 +173,13 @@ class Dispatcher:
     def run_once(self, force: bool = False) -> int:
         """Try every delivery that is due (all pending ones with force); deliveries made."""
         made = 0
+        # a transport that just failed is not tried again in this pass: one dead SMTP server
+        # (each try waiting out its timeout) must not hold up the SMS of every other alert
+        down: set[str] = set()
         for w in self._claim(self.clock(), force):
             if self._stop.is_set() and self._thread is not None:
                 break
-            made += self._process(w)
+            made += self._process(w, down)
         return made
 
     def pending_count(self) -> int:
@@ -220,7 +223,7 @@ class Dispatcher:
             )
         return sent >= self.config.alerts.hourly_cap
 
-    def _process(self, w: _Work) -> int:
+    def _process(self, w: _Work, down: set[str]) -> int:
         a = self.config.alerts
         now = self.clock()
         if (now - w.created_at).total_seconds() >= a.give_up_after_s:
@@ -233,15 +236,20 @@ class Dispatcher:
         transport = w.channel
         if w.channel == "sms":
             transport = self.sms_transport(w.kind, w.first_failure_at, now)
+        if transport in down:
+            return 0  # left due: retried on the next pass
         channel = self.channels[transport]
         t0 = time.perf_counter()
         try:
             channel.send(self._message(w))
         except ChannelError as exc:
+            if exc.transient:
+                down.add(transport)
             self._failed(w, transport, str(exc), exc.transient)
             return 0
         except Exception as exc:  # a bug in a channel must not stop the other alerts
             log.exception("event=alert_channel_crash alert=%s channel=%s", w.alert_id, transport)
+            down.add(transport)
             self._failed(w, transport, f"{type(exc).__name__}: {exc}", True)
             return 0
         ms = (time.perf_counter() - t0) * 1000

@@ -245,3 +245,20 @@ def test_kinds_route_recipients(tmp_path: Path, db: Database, smtp: SmtpServer) 
     d.stop()
     assert smtp.sink.message_ids() == [f"<{b}@door-t.doorward>"]
     assert states(db)[a] == {"alert": "delivered", "mailbox": "delivered"}
+
+
+def test_a_hanging_smtp_server_does_not_hold_up_sms(
+    tmp_path: Path, db: Database, modem: SimModem
+) -> None:
+    with _Listening() as port:  # accepts TCP, never says a word: each try waits its timeout
+        config = make_config(
+            tmp_path, email=email_section(port, timeout_s=1), gsm=gsm_section(modem),
+            mailbox={"enabled": False},
+        )  # fmt: skip
+        d = build_dispatcher(config, db)
+        ids = [add_alert(db, tmp_path, kind="forced") for _ in range(3)]
+        assert d.run_once() == 3  # the three SMS
+        d.stop()
+    assert len(modem.sent) == 3
+    assert sum(_attempts(db, i, "email") for i in ids) == 1  # tried once, then skipped
+    assert all(states(db)[i]["email"] == "pending" for i in ids)
