@@ -182,6 +182,7 @@ class SyncWorker:
         self.batch_size = batch_size or config.sync.batch_size
         self.clock = clock
         self.last_report: SyncReport | None = None
+        self.owns_central = False  # set by start_sync_worker: stop() then closes it
         self._round = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -256,8 +257,9 @@ class SyncWorker:
             self._full_reload(report)
             return
         while True:
-            with self.central.engine.begin() as c:  # one consistent snapshot per batch
-                batch, new_cursor = self._fetch(c, cursor)
+            with self.central.engine.begin() as c, self.replica.engine.connect() as r0:
+                # one consistent central snapshot per batch
+                batch, new_cursor = self._fetch(c, cursor, r0)
             if not batch:
                 break
             with self.replica.engine.begin() as r:
@@ -267,27 +269,44 @@ class SyncWorker:
             cursor = new_cursor
         report.cursor = cursor
 
-    def _fetch(self, c: Connection, cursor: int) -> tuple[dict[str, list[dict[str, Any]]], int]:
-        """Changes above `cursor`, complete up to the returned new cursor (k-way merge)."""
+    def _fetch(
+        self, c: Connection, cursor: int, r: Connection
+    ) -> tuple[dict[str, list[dict[str, Any]]], int]:
+        """The next batch_size changes above `cursor` across all tables, in change order.
+
+        First the change numbers alone (index-only), to find where the batch ends; then the
+        rows up to there, so no row is sent twice. A template or access rule whose user was
+        changed later (so its row is in a later batch) and is not yet in the replica (`r`)
+        brings that user's current row along, from the same snapshot.
+        """
         n = self.batch_size
-        fetched: dict[str, list[dict[str, Any]]] = {}
-        limit: int | None = None
-        for t in (*PULLED, TOMBSTONES):
-            rows = [
-                dict(m)
-                for m in c.execute(
-                    select(t).where(t.c.version > cursor).order_by(t.c.version).limit(n)
-                ).mappings()
-            ]
-            if len(rows) == n:  # this table may have more: the batch ends at its last row
-                limit = rows[-1]["version"] if limit is None else min(limit, rows[-1]["version"])
-            fetched[t.name] = rows
-        if limit is not None:
-            fetched = {k: [r for r in v if r["version"] <= limit] for k, v in fetched.items()}
-        versions = [r["version"] for rows in fetched.values() for r in rows]
+        tables = (*PULLED, TOMBSTONES)
+        versions: list[int] = []
+        for t in tables:
+            versions += c.execute(
+                select(t.c.version).where(t.c.version > cursor).order_by(t.c.version).limit(n)
+            ).scalars()
         if not versions:
             return {}, cursor
-        return fetched, max(versions)
+        upto = sorted(versions)[min(n, len(versions)) - 1]
+        fetched = {
+            t.name: [
+                dict(m)
+                for m in c.execute(
+                    select(t).where(t.c.version > cursor, t.c.version <= upto).order_by(t.c.version)
+                ).mappings()
+            ]
+            for t in tables
+        }
+        wanted = {row["user_id"] for t in (TEMPLATES, ACCESS) for row in fetched[t.name]}
+        wanted -= {row["id"] for row in fetched["users"]}
+        if wanted:
+            wanted -= set(r.execute(select(USERS.c.id).where(USERS.c.id.in_(wanted))).scalars())
+        if wanted:
+            fetched["users"] += [
+                dict(m) for m in c.execute(select(USERS).where(USERS.c.id.in_(wanted))).mappings()
+            ]
+        return fetched, upto
 
     def _apply(
         self, r: Connection, batch: dict[str, list[dict[str, Any]]], report: SyncReport
@@ -330,7 +349,7 @@ class SyncWorker:
             cursor = 0
             while True:
                 with self.central.engine.begin() as c:
-                    batch, new_cursor = self._fetch(c, cursor)
+                    batch, new_cursor = self._fetch(c, cursor, r)
                 if not batch:
                     break
                 batch["sync_tombstones"] = []  # nothing old is left to delete
@@ -442,6 +461,8 @@ class SyncWorker:
         if self._thread is not None:
             self._thread.join(timeout=max(10.0, self.config.database.io_timeout_s))
             self._thread = None
+        if self.owns_central:
+            self.central.close()
 
     @property
     def alive(self) -> bool:
@@ -455,3 +476,22 @@ def short_error(exc: SQLAlchemyError) -> str:
     orig = getattr(exc, "orig", None)
     text = str(orig if orig is not None else exc)
     return text.splitlines()[0][:300]
+
+
+def start_sync_worker(
+    config: Config, central_url: str | None, replica: Database
+) -> SyncWorker | None:
+    """For `doorward run`: a started worker syncing `replica` with `central_url`.
+
+    None in the embedded default (no central URL: the replica is the database) or with
+    sync.enabled = false. An unreachable server does not fail here; rounds report it.
+    """
+    from .central import open_central
+
+    if not central_url or not config.sync.enabled:
+        log.info("event=sync_disabled reason=%s", "no_central_url" if not central_url else "config")
+        return None
+    worker = SyncWorker(config, open_central(config, central_url), replica)
+    worker.owns_central = True
+    worker.start()
+    return worker

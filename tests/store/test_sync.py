@@ -325,3 +325,72 @@ def test_worker_refuses_the_embedded_default(make_config) -> None:  # noqa: ANN0
             SyncWorker(config, db, db)
     finally:
         db.close()
+
+
+def test_tiny_batches_across_tables_converge_to_the_central_state(
+    make_config, central_url, hasher
+) -> None:  # noqa: ANN001
+    from appliance.store.central import open_central, open_local_replica
+    from appliance.store.sync import SyncWorker
+
+    config = make_config("door-small", batch_size=3)
+    central = open_central(config, central_url, migrate=True)
+    replica = open_local_replica(config)
+    worker = SyncWorker(config, central, replica)
+    try:
+        h = hasher.hash("1357")
+        ids = [add_user(central, n, h, templates=1 + n % 3) for n in range(1, 21)]
+        with central.session() as s:
+            for uid in ids[::4]:
+                s.add(UserAccess(user_id=uid, device_id="door-small"))
+        with central.session() as s:
+            for uid in ids[::3]:
+                s.delete(s.get(User, uid))
+            for uid in ids[1::5]:
+                u = s.get(User, uid)
+                if u is not None:
+                    u.name = "renamed"
+        report = worker.run_once()
+        assert report.ok, report.error
+
+        def snapshot(db) -> tuple:  # noqa: ANN001
+            with db.session() as s:
+                return (
+                    s.execute(select(User.id, User.number, User.name, User.version)).all(),
+                    s.execute(select(FaceTemplate.id, FaceTemplate.user_id)).all(),
+                    s.execute(select(UserAccess.id, UserAccess.user_id)).all(),
+                )
+
+        assert snapshot(replica) == snapshot(central)
+        with central.session() as s:
+            head = s.execute(text("SELECT value FROM sync_seq")).scalar_one()
+        assert report.cursor == head
+    finally:
+        central.close()
+        replica.close()
+
+
+def test_start_sync_worker_for_run(make_config, central_url, hasher) -> None:  # noqa: ANN001
+    from appliance.store.central import open_central, open_local_replica
+    from appliance.store.sync import start_sync_worker
+
+    config = make_config("door-run")
+    replica = open_local_replica(config)
+    central = open_central(config, central_url, migrate=True)
+    try:
+        assert start_sync_worker(config, None, replica) is None  # embedded default
+        off = config.with_overrides(sync={"enabled": False})
+        assert start_sync_worker(off, central_url, replica) is None
+        add_user(central, 3, hasher.hash("3333"))
+        worker = start_sync_worker(config, central_url, replica)
+        assert worker is not None and worker.alive
+        door = ReplicaCredentials(replica, hasher)
+        deadline = time.monotonic() + 10
+        while door.check(3, "3333").verdict is not Verdict.OK:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        worker.stop()
+        assert not worker.alive and worker.status()["lag_s"] is not None
+    finally:
+        central.close()
+        replica.close()
