@@ -175,7 +175,7 @@ class VisionConfig(_Section):
     # with liveness on, more frames are read within window_s so that a blink is caught
     liveness_max_frames: int = Field(default=30, ge=3, le=300)
     # a blink = eye aspect ratio falls below (1 - blink_drop) x its open level, then recovers
-    blink_drop: float = Field(default=0.25, gt=0, lt=1)
+    blink_drop: float = Field(default=0.3, gt=0, lt=1)
 
 
 ALERT_KINDS = (
@@ -224,9 +224,10 @@ def _check_template(template: str | None) -> str | None:
     return template
 
 
-class _ChannelSection(_Section):
-    enabled: bool = True
-    # which alert kinds this channel's recipients get; None = every kind
+class Recipient(_Section):
+    """One recipient with its own alert kinds: to = [{ to = "+4470...", kinds = ["duress"] }]."""
+
+    to: str = Field(min_length=1)
     kinds: list[str] | None = None
 
     @field_validator("kinds")
@@ -234,8 +235,38 @@ class _ChannelSection(_Section):
     def _kinds(cls, v: list[str] | None) -> list[str] | None:
         return _check_kinds(v)
 
+
+def _gets(kinds: list[str] | None, kind: str) -> bool:
+    return kinds is None or kind in kinds or kind == "test"
+
+
+class _ChannelSection(_Section):
+    enabled: bool = True
+    # which alert kinds this channel's recipients get; None = every kind
+    kinds: list[str] | None = None
+    # plain addresses/numbers, or { to = ..., kinds = [...] } for per-recipient kinds
+    to: list[Recipient] = Field(min_length=1)
+
+    @field_validator("kinds")
+    @classmethod
+    def _kinds(cls, v: list[str] | None) -> list[str] | None:
+        return _check_kinds(v)
+
+    @field_validator("to", mode="before")
+    @classmethod
+    def _plain_recipients(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            return [{"to": r} if isinstance(r, str) else r for r in v]
+        return v
+
+    def recipients(self, kind: str) -> list[str]:
+        """Who gets an alert of `kind` on this channel."""
+        if not self.enabled or not _gets(self.kinds, kind):
+            return []
+        return [r.to for r in self.to if _gets(r.kinds, kind)]
+
     def wants(self, kind: str) -> bool:
-        return self.enabled and (self.kinds is None or kind in self.kinds or kind == "test")
+        return bool(self.recipients(kind))
 
 
 class EmailConfig(_ChannelSection):
@@ -247,7 +278,6 @@ class EmailConfig(_ChannelSection):
     # extra CA bundle to trust (a private mail relay); None = the system store
     ca_file: Path | None = None
     from_: str = Field(alias="from", min_length=3)
-    to: list[str] = Field(min_length=1)
     timeout_s: Seconds = 10.0
     subject_template: str = "[Doorward] {title} at {door} {time}"
     body_template: str | None = None
@@ -263,7 +293,6 @@ class TwilioConfig(_ChannelSection):
     token: SecretRef = SecretRef(env="DOORWARD_TWILIO_TOKEN")
     from_: str | None = Field(default=None, alias="from")
     messaging_service_sid: str | None = None
-    to: list[str] = Field(min_length=1)
     # e.g. a proxy or a Twilio-shaped test server; None = https://api.twilio.com
     api_base: str | None = Field(default=None, pattern=r"^https?://")
     timeout_s: Seconds = 10.0
@@ -278,7 +307,6 @@ class TwilioConfig(_ChannelSection):
 class GsmConfig(_ChannelSection):
     port: str = Field(min_length=1)
     baud: int = Field(default=115200, gt=0)
-    to: list[str] = Field(min_length=1)
     pin: SecretRef = SecretRef()
     timeout_s: Seconds = 20.0
     # longer texts are split into at most this many SMS; the last part is shortened

@@ -262,3 +262,31 @@ def test_a_hanging_smtp_server_does_not_hold_up_sms(
     assert len(modem.sent) == 3
     assert sum(_attempts(db, i, "email") for i in ids) == 1  # tried once, then skipped
     assert all(states(db)[i]["email"] == "pending" for i in ids)
+
+
+def test_recipients_get_only_their_kinds(
+    tmp_path: Path, db: Database, smtp: SmtpServer, twilio: TwilioServer
+) -> None:
+    section = email_section(
+        smtp.port, to=["all@example.test", {"to": "boss@example.test", "kinds": ["duress"]}]
+    )
+    sms = twilio_section(twilio, to=[{"to": "+15550009999", "kinds": ["forced", "duress"]}])
+    config = make_config(tmp_path, email=section, twilio=sms, mailbox={"enabled": False})
+    d = build_dispatcher(config, db)
+    assert d.routes("denied_face") == ["email"]  # no SMS recipient wants it
+    add_alert(db, tmp_path, kind="denied_face")
+    add_alert(db, tmp_path, kind="duress")
+    d.run_once()
+    d.stop()
+    to = {str(m["X-Doorward-Kind"]): str(m["To"]) for m in smtp.sink.messages}
+    assert to["denied_face"] == "all@example.test"
+    assert to["duress"] == "all@example.test, boss@example.test"
+    assert [p.form["To"] for p in twilio.posts] == ["+15550009999"]
+    assert "DURESS" in twilio.posts[0].form["Body"]
+
+
+def test_unknown_kind_in_config_is_rejected_by_name(tmp_path: Path) -> None:
+    from appliance.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"alerts.email.to.0.kinds.*'burglary'"):
+        make_config(tmp_path, email=email_section(25, to=[{"to": "x@y.z", "kinds": ["burglary"]}]))

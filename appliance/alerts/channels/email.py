@@ -38,7 +38,10 @@ class EmailChannel:
         msg = EmailMessage()
         msg["Subject"] = c.subject_template.format(**values)
         msg["From"] = c.from_
-        msg["To"] = ", ".join(c.to)
+        to = c.recipients(message.kind)
+        if not to:
+            raise ChannelError(f"alerts.email has no recipient for {message.kind}", transient=False)
+        msg["To"] = ", ".join(to)
         msg["Date"] = format_datetime(message.time)
         msg["Message-ID"] = message_id(message.id, message.device_id)
         msg["X-Doorward-Alert"] = message.id

@@ -205,19 +205,22 @@ class GsmChannel:
     def send(self, message: AlertMessage) -> None:
         c = self.config
         parts = split_sms(sms_text(message), c.max_parts)
+        numbers = c.recipients(message.kind)
+        if not numbers:
+            raise ChannelError(f"alerts.gsm has no recipient for {message.kind}", transient=False)
         modem = GsmModem(c.port, c.baud, c.timeout_s, self.pin)
         refs: list[int] = []
         try:
             modem.open()
             rssi = modem.check_network()
-            for number in c.to:
+            for number in numbers:
                 for part in parts:
                     refs.append(modem.send_sms(number, part))
         finally:
             modem.close()
         self.last_refs = refs
         log.info("event=gsm_sent alert=%s parts=%d recipients=%d rssi=%d refs=%s",
-                 message.id, len(parts), len(c.to), rssi, refs)  # fmt: skip
+                 message.id, len(parts), len(numbers), rssi, refs)  # fmt: skip
 
     def close(self) -> None:
         pass

@@ -46,8 +46,12 @@ class TwilioChannel:
 
         c = self.config
         body = sms_text(message)
+        numbers = c.recipients(message.kind)
+        if not numbers:
+            error = f"alerts.twilio has no recipient for {message.kind}"
+            raise ChannelError(error, transient=False)
         sids = []
-        for to in c.to:
+        for to in numbers:
             kwargs: dict[str, Any] = {"to": to, "body": body}
             if c.messaging_service_sid:
                 kwargs["messaging_service_sid"] = c.messaging_service_sid
