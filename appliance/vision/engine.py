@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 Box = tuple[int, int, int, int]  # top, right, bottom, left (face_recognition's order)
 ENROLL_DETECT_WIDTH = 800  # enrollment looks harder for a second face than the door does
+THOROUGH_MAX_WIDTH = 1700  # enrollment's extra passes stop at this effective width
 SHARPNESS_SIZE = 96  # faces are resized to this square before the blur measure
 
 
@@ -119,27 +120,33 @@ class FaceEngine:
         image = check_frame(image)
         h, w = image.shape[:2]
         target = width or self.config.detect_width
-        scale = min(1.0, target / w)
-        small = (
-            image
-            if scale >= 1.0
-            else cv2.resize(
-                image,
-                (max(1, round(w * scale)), max(1, round(h * scale))),
-                interpolation=cv2.INTER_AREA,
+        enhanced: bool | None = None
+        rects: list[Any] = []
+        scale = 1.0
+        for i, (scale, upsample) in enumerate(self._passes(w, target)):
+            if i and thorough and w * scale * 2**upsample > THOROUGH_MAX_WIDTH:
+                break
+            small = (
+                image
+                if scale >= 1.0
+                else cv2.resize(
+                    image,
+                    (max(1, round(w * scale)), max(1, round(h * scale))),
+                    interpolation=cv2.INTER_AREA,
+                )
             )
-        )
-        gray = to_gray(small)
-        enhanced = False
-        if self.config.enhance_low_light and is_low_light(gray):
-            gray = enhance_gray(gray)
-            enhanced = True
-        detector = self.models.detector
-        rects = list(detector(gray, 0))
-        if thorough or not rects:
-            finer = list(detector(gray, 1))
-            if len(finer) > len(rects):
-                rects = finer
+            gray = to_gray(small)
+            if enhanced is None:
+                enhanced = self.config.enhance_low_light and is_low_light(gray)
+            if enhanced:
+                gray = enhance_gray(gray)
+            found = list(self.models.detector(gray, upsample))
+            if len(found) > len(rects) or not rects:
+                rects, best_scale = found, scale
+            if rects and not thorough:
+                break
+        scale = best_scale
+        enhanced = bool(enhanced)
         full_gray = to_gray(image) if rects else None
         faces = []
         for r in rects:
@@ -156,6 +163,18 @@ class FaceEngine:
             faces.append(FaceFound(box, size, sharpness(full_gray, box), enhanced))
         faces.sort(key=lambda f: f.size_px, reverse=True)
         return faces
+
+    @staticmethod
+    def _passes(w: int, target: int) -> list[tuple[float, int]]:
+        """(scale, upsample) detection passes, cheapest first: the frame at `target` px wide,
+        then at twice that (or native size), then native size upsampled once."""
+        s1 = min(1.0, target / w)
+        s2 = min(1.0, 2 * target / w)
+        passes = [(s1, 0)]
+        if s2 > s1 * 1.5:
+            passes.append((s2, 0))
+        passes.append((s2, 1))
+        return passes
 
     def quality_problem(self, face: FaceFound) -> str | None:
         if face.size_px < self.config.min_face_px:

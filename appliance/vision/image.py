@@ -14,9 +14,10 @@ from .errors import FaceError
 
 ACCEPTED_FORMATS = ("JPEG", "PNG")
 
-# A frame is "low light" when its luminance is dark or flat (0-255 scale).
-DARK_MEAN = 90.0
-FLAT_STD = 30.0
+# A frame is underexposed when even its brightest 1 % stays below half scale, or flat when its
+# luminance barely varies (0-255 scale). Normal photos have highlights near 255.
+DARK_P99 = 128.0
+FLAT_STD = 12.0
 TARGET_MEAN = 0.45  # gamma brings the mean luminance of a dark frame to this (0-1)
 
 
@@ -85,9 +86,10 @@ def to_gray(rgb: np.ndarray) -> np.ndarray:
 
 
 def is_low_light(gray: np.ndarray) -> bool:
-    """Dark or low-contrast luminance (the frame would benefit from enhancement)."""
-    mean, std = cv2.meanStdDev(gray)
-    return float(mean[0, 0]) < DARK_MEAN or float(std[0, 0]) < FLAT_STD
+    """Underexposed or flat luminance (the frame would benefit from enhancement)."""
+    hist = cv2.calcHist([gray], [0], None, [256], [0, 256]).ravel()
+    p99 = int(np.searchsorted(np.cumsum(hist), 0.99 * hist.sum()))
+    return p99 < DARK_P99 or float(gray.std()) < FLAT_STD
 
 
 _clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8))

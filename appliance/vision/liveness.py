@@ -26,19 +26,21 @@ def ear_from_landmarks(points: np.ndarray) -> float:
     return 0.5 * (eye_aspect_ratio(points[RIGHT_EYE]) + eye_aspect_ratio(points[LEFT_EYE]))
 
 
-def blink_detected(ears: Sequence[float], drop: float = 0.25) -> bool:
+def blink_detected(ears: Sequence[float], drop: float = 0.3) -> bool:
     """True when the EAR series goes open -> closed -> open.
 
-    "Open" is the series' 90th percentile. A frame is closed when its EAR is below
-    open * (1 - drop); the eye must be seen re-opened (above open * (1 - drop / 2)) both
-    before and after a closed frame. A still photo gives a flat series and never passes; a
-    photo slowly tilted away gives a monotone drop with no re-opening and does not pass either.
+    "Open" is the series' median. A frame is closed when its EAR is below open * (1 - drop)
+    AND further below the median than 4 robust standard deviations (1.4826 x MAD) of the
+    series, so landmark jitter on a moving, noisy print is not taken for a blink. The eye must
+    be seen open (above open * (1 - drop / 2)) both before and after a closed frame: a still
+    photo gives a flat series and never passes, nor does a photo slowly tilted away.
     """
     values = np.asarray([e for e in ears if e > 0], dtype=np.float64)
     if values.size < 3:
         return False
-    open_level = float(np.percentile(values, 90))
-    closed_below = open_level * (1.0 - drop)
+    open_level = float(np.median(values))
+    spread = 1.4826 * float(np.median(np.abs(values - open_level)))
+    closed_below = min(open_level * (1.0 - drop), open_level - 4.0 * spread)
     open_above = open_level * (1.0 - drop / 2.0)
     seen_open = False
     seen_closed = False

@@ -1,0 +1,146 @@
+"""Owns the vision sub-commands of `doorward`: verify, eval-pairs and bench."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def _emit(obj: dict[str, Any]) -> None:
+    print(json.dumps(obj, sort_keys=False), flush=True)
+
+
+def _user_templates(args: argparse.Namespace, number: int) -> Any:
+    import numpy as np
+    from sqlalchemy import select
+
+    from appliance.cli import CliError, open_door_db
+    from appliance.store.models import FaceTemplate, User
+
+    db = open_door_db(args)
+    try:
+        with db.session() as s:
+            user = s.scalars(select(User).where(User.number == number)).one_or_none()
+            if user is None:
+                raise CliError(f"--number {number}: no such user")
+            rows = s.scalars(select(FaceTemplate).where(FaceTemplate.user_id == user.id)).all()
+            vectors = [r.vector() for r in rows]
+    finally:
+        db.close()
+    return np.stack(vectors) if vectors else np.empty((0, 128))
+
+
+class _StillCamera:
+    def __init__(self, frame: Any) -> None:
+        self.frame = frame
+
+    def start(self) -> None:
+        pass
+
+    def read(self) -> Any:
+        return self.frame
+
+    def stop(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from appliance.vision import FaceEngine, load_image
+
+    image = load_image(args.image)
+    templates = _user_templates(args, args.number)
+    engine = FaceEngine(args.config.vision)
+    engine.warm_up(liveness=False)
+    t0 = time.perf_counter()
+    d = engine.verify(_StillCamera(image), templates, liveness=False, clock=time.perf_counter)
+    ms = (time.perf_counter() - t0) * 1000.0
+    _emit(
+        {
+            "decision": "granted" if d.matched else "denied",
+            "distance": None if d.distance is None else round(d.distance, 4),
+            "reason": d.reason,
+            "ms": round(ms, 1),
+        }
+    )
+    return 0 if d.matched else 1
+
+
+def _progress(msg: str) -> None:
+    print(f"eval-pairs: {msg}", file=sys.stderr, flush=True)
+
+
+def cmd_eval_pairs(args: argparse.Namespace) -> int:
+    from appliance.cli import CliError
+    from appliance.vision import FaceEngine
+    from appliance.vision.evaluate import evaluate_door, evaluate_seed, read_pairs
+
+    try:
+        pairs = read_pairs(args.pairs, args.root)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    _progress(f"{len(pairs)} pairs from {args.pairs}")
+    if args.pipeline == "seed":
+        summary, _ = evaluate_seed(
+            pairs, threshold=args.threshold, progress=_progress, cache_encodings=False
+        )
+    else:
+        engine = FaceEngine(args.config.vision)
+        engine.warm_up(liveness=False)
+        summary, _ = evaluate_door(engine, pairs, threshold=args.threshold, progress=_progress)
+    _emit(summary)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from appliance.vision.bench import run_bench
+
+    return run_bench(args)
+
+
+def _threshold(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < 1.5:
+        raise argparse.ArgumentTypeError(f"{text} is outside 0..1.5")
+    return value
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("verify", help="face-check one photo against a user's templates")
+    p.add_argument("--number", type=int, required=True, help="user number")
+    p.add_argument("--image", type=Path, required=True, help="JPEG/PNG photo (the camera frame)")
+    p.set_defaults(func=cmd_verify)
+
+    p = subparsers.add_parser(
+        "eval-pairs", help="FAR/FRR on labelled photo pairs (CSV file_x,file_y,same)"
+    )
+    p.add_argument("--pairs", type=Path, required=True, help="CSV with file_x,file_y,same")
+    p.add_argument("--root", type=Path, default=None, help="folder for relative paths")
+    p.add_argument("--threshold", type=_threshold, default=None, help="default: vision.threshold")
+    p.add_argument(
+        "--pipeline",
+        choices=("door", "seed"),
+        default="door",
+        help="door (default) or the prototype's pipeline, for comparison",
+    )
+    p.set_defaults(func=cmd_eval_pairs)
+
+    p = subparsers.add_parser("bench", help="benchmarks; JSON on the last line, docs/BENCHMARKS.md")
+    p.add_argument("--quick", action="store_true", help="fewer repetitions (for a smoke run)")
+    p.add_argument(
+        "--only", action="append", default=None, help="run only this section (repeatable)"
+    )
+    p.add_argument(
+        "--doc", type=Path, default=Path("docs/BENCHMARKS.md"), help="file to write the figures to"
+    )
+    p.add_argument("--no-doc", action="store_true", help="print only, do not write the doc")
+    p.set_defaults(func=cmd_bench)
