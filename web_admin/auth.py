@@ -52,7 +52,7 @@ def _load() -> Any:
     )
     g.csrf_token = g.account.csrf_token if g.account else None
     endpoint = request.endpoint or ""
-    if endpoint in PUBLIC_ENDPOINTS:
+    if endpoint in PUBLIC_ENDPOINTS or not endpoint:  # no endpoint: a plain 404 follows
         return None
     if g.account is None:
         if request.method == "GET" and not request.path.endswith(".json"):
@@ -154,7 +154,10 @@ def login() -> Any:
             status = 429
         else:
             error, status = "Wrong username or password.", 401
-    token = secrets.token_urlsafe(32)
+    # keep the browser's token: a second tab (or a favicon fetch) must not stale the first form
+    token = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if len(token) != 43:
+        token = secrets.token_urlsafe(32)
     resp = Response(render_template("login.html", error=error, login_csrf=token), status=status)
     resp.set_cookie(
         LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict", secure=_cookie_secure(),

@@ -140,3 +140,13 @@ def test_oversize_body_gets_413(client, token, config) -> None:  # noqa: ANN001
     body = head + b"\xff\xd8" + b"\0" * (limit + 10) + b"\r\n--b--\r\n"
     r = client.post("/users/new", data=body, content_type="multipart/form-data; boundary=b")
     assert r.status_code == 413
+
+
+def test_every_form_carries_a_filled_csrf_token(client) -> None:  # noqa: ANN001
+    for url in ("/users/", "/users/new", "/admins", "/account/password"):
+        html = client.get(url).text
+        forms = re.findall(r'<form[^>]*method="post".*?</form>', html, re.S)
+        assert forms, url
+        for form in forms:
+            m = re.search(r'name="csrf_token" value="([^"]*)"', form)
+            assert m and len(m.group(1)) >= 32, f"{url}: a form without its CSRF token"

@@ -27,7 +27,9 @@ def _enroll(client, token, number, name, photos, **extra):  # noqa: ANN001, ANN2
 
 def test_enroll_list_search_and_family_warning(client, token, db, faces_dir) -> None:  # noqa: ANN001
     people = faces_dir / "people"
-    r = _enroll(client, token, 1, "Barack", [people / "obama/obama1.jpg", people / "obama/obama2.jpg"])
+    r = _enroll(
+        client, token, 1, "Barack", [people / "obama/obama1.jpg", people / "obama/obama2.jpg"]
+    )
     assert r.status_code == 200 and "enrolled with 2 photo(s)" in r.text
     with db.session() as s:
         u = s.scalars(select(User).where(User.number == 1)).one()
@@ -46,7 +48,9 @@ def test_enroll_list_search_and_family_warning(client, token, db, faces_dir) -> 
     assert "Barack" in listing and "Joe" not in listing
     assert "Joe" in client.get("/users/?q=3").text
     with db.session() as s:
-        actions = list(s.scalars(select(AuditEntry.action).where(AuditEntry.action == "user_enrolled")))
+        actions = list(
+            s.scalars(select(AuditEntry.action).where(AuditEntry.action == "user_enrolled"))
+        )
     assert len(actions) == 3
 
 

@@ -1,0 +1,164 @@
+"""Headless Chromium flows on a real waitress server beside a simulated door (MockFactory)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .conftest import ADMIN_PW
+
+pytestmark = [pytest.mark.browser, pytest.mark.faces, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "tests" / "artifacts"
+VIEWPORTS = {"phone": {"width": 390, "height": 844}, "laptop": {"width": 1366, "height": 768}}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(config, db, accounts, face_engine, faces_dir) -> Iterator[dict]:  # noqa: ANN001
+    from gpiozero.pins.mock import MockFactory
+    from waitress import create_server
+
+    from appliance.hardware.camera import ReplayCamera
+    from appliance.service import Door
+    from web_admin import create_app
+
+    door = Door(config, db, factory=MockFactory(), face_engine=face_engine,
+                camera=ReplayCamera([faces_dir / "people/rose_leslie/rose1.jpg"]))  # fmt: skip
+    door.start()
+    app = create_app(config=config, db=db, door=door, test_config={"BOOTSTRAP_ADMIN": False})
+    port = _free_port()
+    srv = create_server(app, host="127.0.0.1", port=port, threads=4)
+    t = threading.Thread(target=srv.run, daemon=True)
+    t.start()
+    yield {"url": f"http://127.0.0.1:{port}", "door": door, "db": db}
+    srv.close()
+    t.join(timeout=5)
+    door.close()
+
+
+@pytest.fixture
+def browser() -> Iterator:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"required in CI: Chromium at {CHROMIUM}")
+        pytest.skip(f"Chromium not found at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield b
+        b.close()
+
+
+def _shot(page, name: str) -> None:  # noqa: ANN001
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def _login(page, url: str) -> None:  # noqa: ANN001
+    page.goto(url + "/login")
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill(ADMIN_PW)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
+    assert page.url == url + "/", page.content()[-1500:]
+
+
+def _wait_event(db, kind: str, timeout: float = 30.0) -> None:  # noqa: ANN001
+    from sqlalchemy import select
+
+    from appliance.store.models import AccessEvent
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with db.session() as s:
+            if s.scalars(select(AccessEvent.id).where(AccessEvent.kind == kind)).first():
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"no {kind} event within {timeout}s")
+
+
+@pytest.mark.parametrize("view", list(VIEWPORTS))
+def test_person_flows(server, browser, faces_dir, view: str) -> None:  # noqa: ANN001
+    url, db = server["url"], server["db"]
+    people = faces_dir / "people"
+    ctx = browser.new_context(viewport=VIEWPORTS[view])
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+
+    # log in
+    _login(page, url)
+    _shot(page, f"{view}-dashboard")
+
+    # enroll a user with a real photo and see them in the list
+    page.goto(url + "/users/new")
+    page.get_by_label("User number").fill("1")
+    page.get_by_label("Name").fill("Barack Obama")
+    page.get_by_label("PIN (4-12 digits)").fill("1234")
+    page.set_input_files("#photos", str(people / "obama/obama1.jpg"))
+    _shot(page, f"{view}-enroll-form")
+    page.get_by_role("button", name="Enroll user").click()
+    page.wait_for_load_state()
+    assert "enrolled with 1 photo(s)" in page.content(), page.content()[-2500:]
+    page.goto(url + "/users/")
+    assert page.locator("#users").get_by_text("Barack Obama").is_visible()
+    _shot(page, f"{view}-users")
+
+    # the simulated door panel: a grant ...
+    page.goto(url + "/device/")
+    page.set_input_files("#camera-photo", str(people / "obama/obama2.jpg"))
+    page.get_by_role("button", name="Show it to the camera").click()
+    page.wait_for_selector("text=The camera now sees obama2.jpg")
+    page.get_by_label("Type a code").fill("1*1234#")
+    page.get_by_role("button", name="Send", exact=True).click()
+    _wait_event(db, "granted")
+    # ... and a denial: the right code with someone else's face
+    page.set_input_files("#camera-photo", str(people / "biden/biden1.jpg"))
+    page.get_by_role("button", name="Show it to the camera").click()
+    page.wait_for_selector("text=The camera now sees biden1.jpg")
+    for key in "1*1234#":
+        page.get_by_role("button", name=f"Key {key}", exact=True).click()
+    _wait_event(db, "denied_face")
+    page.goto(url + "/device/")
+    _shot(page, f"{view}-device-panel")
+
+    # both events on the timeline, each with its snapshot
+    page.goto(url + "/events")
+    for kind in ("granted", "denied_face"):
+        item = page.locator(f'li.event[data-kind="{kind}"]').first
+        img = item.locator("img.snap")
+        assert img.count() == 1
+        assert img.evaluate("i => i.complete && i.naturalWidth > 0")
+    _shot(page, f"{view}-events")
+
+    # log out; the old cookie is refused afterwards
+    old = next(c for c in ctx.cookies() if c["name"] == "doorward_session")
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url(url + "/login")
+    ctx2 = browser.new_context(viewport=VIEWPORTS[view])
+    ctx2.add_cookies([{k: old[k] for k in ("name", "value", "domain", "path")}])
+    p2 = ctx2.new_page()
+    p2.goto(url + "/users/")
+    assert "/login" in p2.url
+    _shot(p2, f"{view}-old-cookie-refused")
+    ctx2.close()
+    ctx.close()
+    assert not [e for e in errors if "Content Security Policy" in e], errors
+    assert os.path.exists(ARTIFACTS / f"{view}-events.png")
