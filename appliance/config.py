@@ -188,6 +188,7 @@ ALERT_KINDS = (
     "held_open",
     "tamper",
     "unknown_person",
+    "camera_lost",
     "test",
 )
 _TEMPLATE_FIELDS = {

@@ -54,6 +54,7 @@ KIND_TITLES = {
     "held_open": "Door held open",
     "tamper": "Tamper switch triggered",
     "unknown_person": "Unknown person at the door",
+    "camera_lost": "Camera not delivering frames",
     "test": "Test message",
 }
 
