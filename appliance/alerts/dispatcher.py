@@ -62,9 +62,11 @@ class Dispatcher:
         self.clock = clock
         a = config.alerts
         if probe is None:
+            # the probe only chooses between Twilio and the modem: without both, nothing to probe
+            both = "twilio" in self.channels and "gsm" in self.channels
             probe = (
                 ConnectivityProbe(a.probe_host, a.probe_port, a.probe_interval_s, a.probe_timeout_s)
-                if a.probe_enabled
+                if a.probe_enabled and both
                 else StaticProbe(True)
             )
         self.probe = probe

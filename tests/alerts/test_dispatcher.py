@@ -290,3 +290,26 @@ def test_unknown_kind_in_config_is_rejected_by_name(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match=r"alerts.email.to.0.kinds.*'burglary'"):
         make_config(tmp_path, email=email_section(25, to=[{"to": "x@y.z", "kinds": ["burglary"]}]))
+
+
+def test_offline_probe_routes_sms_to_the_modem(
+    tmp_path: Path, db: Database, twilio: TwilioServer, modem: SimModem
+) -> None:
+    # the real probe, aimed at a closed loopback port: "internet down"
+    config = make_config(
+        tmp_path, twilio=twilio_section(twilio), gsm=gsm_section(modem), probe_enabled=True,
+        probe_host="127.0.0.1", probe_port=free_port(), probe_interval_s=0.05,
+    )  # fmt: skip
+    d = build_dispatcher(config, db)
+    assert isinstance(d.probe, ConnectivityProbe)
+    d.start()
+    try:
+        wait_for(lambda: d.probe.online is False)
+        alert_id = add_alert(db, tmp_path, kind="forced")
+        d.notify()
+        wait_for(lambda: states(db)[alert_id]["alert"] == "delivered")
+    finally:
+        d.stop()
+    assert len(modem.sent) == 1 and twilio.posts == []
+    only_email = build_dispatcher(make_config(tmp_path, probe_enabled=True), db)
+    assert isinstance(only_email.probe, StaticProbe)  # nothing to choose: no probing
