@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from appliance.config import ENV_DATABASE_URL, Config, ConfigError, load_config
+from appliance.config import Config, ConfigError, load_config
 
 log = logging.getLogger("doorward")
 
@@ -32,17 +32,34 @@ class CliError(Exception):
 
 
 # ---- shared helpers for every command -------------------------------------------------------
-def database_url(args: argparse.Namespace) -> str | None:
-    return args.db_url or os.environ.get(ENV_DATABASE_URL) or args.config.database.url
-
-
 def open_door_db(args: argparse.Namespace) -> Any:
-    """The database the door decides from: --db / $DOORWARD_DATABASE_URL, else the replica."""
-    from appliance.service import check_data_dir, open_replica
+    """The device-local replica the door decides from (--replica / $DOORWARD_REPLICA_PATH).
+
+    In the embedded default (no central database) this one SQLite file is the whole database.
+    """
+    from appliance.service import check_data_dir
+    from appliance.store.central import open_local_replica
 
     config: Config = args.config
     check_data_dir(config.data_dir)
-    return open_replica(config, database_url(args))
+    return open_local_replica(config, getattr(args, "replica_path", None))
+
+
+def central_url(args: argparse.Namespace) -> str | None:
+    """--db, else $DOORWARD_DATABASE_URL, else database.url; None = embedded default."""
+    from appliance.store.central import central_url_choice
+
+    return central_url_choice(args.config, getattr(args, "db_url", None))
+
+
+def open_central_db(args: argparse.Namespace) -> Any:
+    """Where users are enrolled and administered: the central database, else the replica."""
+    from appliance.store.central import open_central
+
+    url = central_url(args)
+    if url is None:
+        return open_door_db(args)
+    return open_central(args.config, url, migrate=True)
 
 
 def _positive_int(text: str) -> int:
@@ -66,10 +83,13 @@ def _existing_file(text: str) -> Path:
 def cmd_run(args: argparse.Namespace) -> int:
     from appliance.health.systemd import Notifier
     from appliance.service import Door, HealthWorker
+    from appliance.store.central import open_central
+    from appliance.store.sync import start_sync_worker
 
     config: Config = args.config
     db = open_door_db(args)
     door = Door(config, db)
+    url = central_url(args)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -77,14 +97,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         door.start()
         parts.append(door)
+        sync = start_sync_worker(config, url, db)  # None in the embedded default
+        if sync is not None:
+            parts.append(sync)
         health = HealthWorker(door)
         health.start()
         parts.append(health)
         dispatcher = _start_dispatcher(config, db)
         if dispatcher is not None:
             parts.append(dispatcher)
+            door.alert_hooks.append(dispatcher.notify)  # deliver now, not at the next poll
         if config.admin.enabled and not args.no_admin:
-            parts.append(_start_admin(config, db, door))
+            admin_db = open_central(config, url) if url else db
+            parts.append(_start_admin(config, admin_db, door, sync))
         simulated = door.simulator is not None
         print(
             f"doorward: door {config.device.id!r} running "
@@ -147,12 +172,12 @@ class _AdminServer:
         self.thread.join(timeout=5)
 
 
-def _start_admin(config: Config, db: Any, door: Any) -> _AdminServer:
+def _start_admin(config: Config, db: Any, door: Any, sync: Any) -> _AdminServer:
     from waitress import create_server
 
     from web_admin import create_app
 
-    app = create_app(config=config, db=db, door=door)
+    app = create_app(config=config, db=db, door=door, local_db=door.db, sync=sync)
     server = create_server(app, host=config.admin.host, port=config.admin.port, threads=4)
     thread = threading.Thread(target=server.run, name="admin-http", daemon=True)
     thread.start()
@@ -166,7 +191,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     from appliance.vision import FaceEngine
 
     config: Config = args.config
-    db = open_door_db(args)
+    db = open_central_db(args)
     try:
         user = enroll_user(
             db,
@@ -306,7 +331,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--db",
         dest="db_url",
         metavar="URL",
-        help="database URL (default: $DOORWARD_DATABASE_URL, else SQLite under ./var)",
+        help="central database URL, e.g. mysql+pymysql://user@host/doorward "
+        "(default: $DOORWARD_DATABASE_URL, else database.url, else none: the replica is all)",
+    )
+    parser.add_argument(
+        "--replica",
+        dest="replica_path",
+        metavar="PATH",
+        help="local replica the door decides from (default: $DOORWARD_REPLICA_PATH, "
+        "else database.replica_path, else var/doorward.db)",
     )
     parser.add_argument(
         "--log-level", default=os.environ.get("DOORWARD_LOG_LEVEL", "INFO"), help="log level"

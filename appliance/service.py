@@ -51,6 +51,15 @@ from appliance.store.snapshots import SnapshotStore
 log = logging.getLogger(__name__)
 
 TICK_S = 0.1
+# Events that carry no decision and no alert: held in memory and written together, at most
+# BATCH_MAX at a time or BATCH_WAIT_S after the first, or before any other event. A power cut
+# can lose at most those seconds of them; decisions and alerts are always committed at once.
+BATCHED_KINDS = frozenset(
+    {"motion", "heartbeat", "door_opened", "door_closed", "exit", "lockout_ended",
+     "locked_out", "camera_restored"}
+)  # fmt: skip
+BATCH_MAX = 50
+BATCH_WAIT_S = 10.0
 
 
 def policy_from(config: Config) -> Policy:
@@ -98,13 +107,11 @@ def _device_pepper(path: Path) -> str:
     return value
 
 
-def open_replica(config: Config, url: str | None = None) -> Database:
+def open_replica(config: Config) -> Database:
     """The device-local database the door decides from, migrated to the current schema."""
-    from appliance.store.db import sqlite_url
+    from appliance.store.central import open_local_replica
 
-    db = Database.from_url(url or sqlite_url(config.replica_path))
-    db.migrate()
-    return db
+    return open_local_replica(config)
 
 
 @dataclass(frozen=True)
@@ -176,13 +183,18 @@ class Door:
             self.face = face_engine
             self.liveness = liveness
             self.controller = AccessController(
-                policy_from(config), ReplicaCredentials(db, pin_hasher(config)), clock
+                policy_from(config),
+                ReplicaCredentials(db, pin_hasher(config), device_id=config.device.id),
+                clock,
             )
         except Exception:
             self.board.close()
             raise
         self.inline_face = inline_face
         self.listeners: list[Callable[[RecordedEvent], None]] = []
+        self.alert_hooks: list[Callable[[], None]] = []  # e.g. the dispatcher's notify()
+        self._batched: list[AccessEvent] = []
+        self._batch_started = 0.0
         self.recent: list[RecordedEvent] = []
         self.last_frame_snapshot: str | None = None
         self._queue: queue.Queue[Event | ServiceRecord] = queue.Queue()
@@ -313,13 +325,29 @@ class Door:
             detail=cmd.detail or None,
         )
         alert_id = None
-        with self.db.session() as s:  # event and its alert commit together, or not at all
-            s.add(event)
-            if cmd.alert:
-                s.flush()
-                alert_id = enqueue_alert(
-                    s, event=event, detail=_detail_text(cmd), priority=cmd.priority
-                ).id
+        if cmd.kind in BATCHED_KINDS and not cmd.alert:
+            # SD-card care: informational events share one fsync'd commit (see flush_batched)
+            self._batched.append(event)
+            if len(self._batched) == 1:
+                self._batch_started = time.monotonic()
+            if len(self._batched) >= BATCH_MAX:
+                self.flush_batched()
+        else:
+            with self.db.session() as s:  # event and its alert commit together, or not at all
+                for earlier in self._take_batched():  # keep the table in time order
+                    s.add(earlier)
+                s.add(event)
+                if cmd.alert:
+                    s.flush()
+                    alert_id = enqueue_alert(
+                        s, event=event, detail=_detail_text(cmd), priority=cmd.priority
+                    ).id
+            if alert_id is not None:
+                for hook in list(self.alert_hooks):
+                    try:
+                        hook()
+                    except Exception:
+                        log.exception("event=alert_hook_failed")
         recorded = RecordedEvent(
             id=event.id,
             kind=event.kind,
@@ -346,6 +374,25 @@ class Door:
             except Exception:
                 log.exception("event=listener_failed")
 
+    def _take_batched(self) -> list[AccessEvent]:
+        batch, self._batched = self._batched, []
+        return batch
+
+    def flush_batched(self, *, older_than_s: float = 0.0) -> int:
+        """Commit held informational events (all, or only once the oldest is that old)."""
+        if not self._batched:
+            return 0
+        if older_than_s and time.monotonic() - self._batch_started < older_than_s:
+            return 0
+        batch = self._take_batched()
+        try:
+            with self.db.session() as s:
+                s.add_all(batch)
+        except Exception:
+            self._batched = batch + self._batched  # try again on the next flush
+            raise
+        return len(batch)
+
     # ---- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
         if self._thread is not None:
@@ -362,6 +409,7 @@ class Door:
             try:
                 if self.pump(timeout=TICK_S) == 0:
                     self.handle(Tick())
+                    self.flush_batched(older_than_s=BATCH_WAIT_S)
             except Exception:
                 # never leave the door open because of a bug: lock and carry on
                 log.exception("event=door_loop_error")
@@ -385,6 +433,7 @@ class Door:
     def close(self) -> None:
         self.stop()
         try:
+            self.flush_batched()
             self.camera.close()
         finally:
             self.board.close()  # relay locked first inside

@@ -26,7 +26,13 @@ class LoopbackProxyFix:
 
 
 def create_app(
-    config: Any = None, db: Any = None, door: Any = None, test_config: dict | None = None
+    config: Any = None,
+    db: Any = None,
+    door: Any = None,
+    test_config: dict | None = None,
+    *,
+    local_db: Any = None,
+    sync: Any = None,
 ) -> Flask:
     """Application factory: collaborators are handed in, never built at import time.
 
@@ -62,7 +68,13 @@ def create_app(
         app.config.update(test_config)
     if config.admin.proxy_from_loopback:
         app.wsgi_app = LoopbackProxyFix(app.wsgi_app)  # type: ignore[method-assign]
-    app.extensions["doorward"] = {"config": config, "db": db, "door": door}
+    app.extensions["doorward"] = {
+        "config": config,
+        "db": db,
+        "door": door,
+        "local_db": local_db if local_db is not None else (door.db if door is not None else db),
+        "sync": sync,
+    }
     if app.config["BOOTSTRAP_ADMIN"]:
         ensure_initial_admin(db)
 

@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 from appliance.store.models import OutboxAlert, utcnow
 from appliance.store.models_alerts import AlertDelivery
 
-from .common import PAGE_SIZE, audit, get_config, get_db, page_arg
+from .common import PAGE_SIZE, audit, get_config, get_local_db, page_arg
 
 bp = Blueprint("alerts", __name__)
 
@@ -26,7 +26,7 @@ def index() -> Any:
     page = page_arg()
     state = request.args.get("state", "").strip()[:16]
     cond = [OutboxAlert.state == state] if state else []
-    with get_db().session() as s:
+    with get_local_db().session() as s:
         total = s.scalar(select(func.count(OutboxAlert.id)).where(*cond)) or 0
         alerts = list(
             s.scalars(
@@ -76,7 +76,7 @@ def index() -> Any:
 def retry(alert_id: str) -> Any:
     """A failed alert goes back to pending, due now; its failed channels are tried again."""
     now = utcnow()
-    with get_db().session() as s:
+    with get_local_db().session() as s:
         alert = s.get(OutboxAlert, alert_id[:36])
         if alert is None:
             abort(404)

@@ -46,9 +46,9 @@ def register(subparsers: Any) -> None:
 
 
 def _db(args: argparse.Namespace) -> Any:
-    from appliance.cli import open_door_db
+    from appliance.cli import open_central_db
 
-    return open_door_db(args)
+    return open_central_db(args)
 
 
 def _new_password(username: str) -> str:

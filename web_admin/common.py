@@ -29,6 +29,17 @@ def get_db() -> Database:
     return ext()["db"]
 
 
+def get_local_db() -> Database:
+    """The device-local database: alert outbox and sync state. It is the same database as
+    get_db() in the embedded default and whenever the page runs without a door beside it."""
+    return ext().get("local_db") or ext()["db"]
+
+
+def get_sync() -> Any:
+    """The running sync worker (None in the embedded default or when served alone)."""
+    return ext().get("sync")
+
+
 def get_door() -> Any:
     return ext()["door"]
 
@@ -73,6 +84,9 @@ def audit(action: str, target: str | None = None, **detail: Any) -> None:
             )
         )
     log.info("event=admin_%s actor=%s target=%s", action, actor(), target or "-")
+    sync = get_sync()
+    if sync is not None and action.startswith("user"):
+        sync.trigger()  # the door sees the change in a fraction of a second, not an interval
 
 
 def require_admin() -> None:

@@ -22,9 +22,9 @@ from flask import (
 from sqlalchemy import func, select
 
 from appliance.store.models import Device, OutboxAlert, utcnow
-from appliance.store.models_sync import SyncState
+from appliance.store.sync import sync_status
 
-from .common import audit, get_config, get_db, get_door
+from .common import audit, get_config, get_db, get_door, get_local_db, get_sync
 from .uploads import Limits, UploadError, check_image, encode_jpeg
 
 bp = Blueprint("device", __name__, url_prefix="/device")
@@ -69,20 +69,13 @@ def status() -> dict[str, Any]:
     with get_db().session() as s:
         dev = s.get(Device, config.device.id)
         out["last_heartbeat"] = dev.last_seen.isoformat() if dev and dev.last_seen else None
+    with get_local_db().session() as s:
         out["queue_depth"] = s.scalar(
             select(func.count(OutboxAlert.id)).where(OutboxAlert.state == "pending")
         )
-        sync = dict(s.execute(select(SyncState.key, SyncState.value)).all())
-    last_ok = next((v for k, v in sync.items() if "success" in k or k.endswith("_ok")), None)
-    out["sync"] = sync
-    out["sync_lag_s"] = None
-    if last_ok:
-        try:
-            from datetime import datetime
-
-            out["sync_lag_s"] = round((now - datetime.fromisoformat(last_ok)).total_seconds(), 1)
-        except ValueError:
-            pass
+    out["sync"] = sync_status(get_local_db(), now)
+    out["sync_lag_s"] = out["sync"]["lag_s"]
+    out["sync_running"] = get_sync() is not None
     gsm = config.alerts.gsm
     out["modem"] = "not configured" if gsm is None else f"{gsm.port} (checked by doorward doctor)"
     return out

@@ -89,7 +89,12 @@ def run_bench(args: argparse.Namespace) -> int:
 
 def _load_sections() -> None:
     """Import the modules that register sections (vision's own is registered below)."""
-    for mod in ("appliance.alerts.bench", "appliance.store.bench", "web_admin.bench"):
+    for mod in (
+        "appliance.alerts.bench",
+        "appliance.store.bench",
+        "appliance.health.bench",
+        "web_admin.bench",
+    ):
         try:
             __import__(mod)
         except ModuleNotFoundError as exc:
