@@ -340,7 +340,12 @@ class Door:
                 if cmd.alert:
                     s.flush()
                     alert_id = enqueue_alert(
-                        s, event=event, detail=_detail_text(cmd), priority=cmd.priority
+                        s,
+                        event=event,
+                        detail=_detail_text(cmd),
+                        priority=cmd.priority,
+                        window_s=self.config.alerts.incident_window_s,
+                        hold_s=self.config.alerts.incident_hold_s,
                     ).id
             if alert_id is not None:
                 for hook in list(self.alert_hooks):

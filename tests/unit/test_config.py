@@ -114,3 +114,17 @@ def test_simulate_rejects_keys_that_are_not_on_the_keypad(
     p = write(tmp_path, f'[device]\ndata_dir = "{tmp_path / "var"}"\n')
     assert main(["--config", str(p), "simulate", "--keys", "1*12x4#", "--camera", str(img)]) == 2
     assert "'X' is not a keypad key" in capsys.readouterr().err
+
+
+def test_readme_config_examples_are_valid() -> None:
+    """The configuration reference in the README must stay true to the validator."""
+    import re
+    import tomllib
+
+    from appliance.config import parse_config
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```toml\n(.*?)```", readme, re.S)
+    assert len(blocks) >= 2
+    for block in blocks:
+        parse_config(tomllib.loads(block), source="README.md")
