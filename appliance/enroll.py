@@ -55,56 +55,34 @@ def enroll_user(
     phone: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> EnrolledUser:
+    """Enroll from photo files: every field and every photo is checked before anything is
+    stored; an error names the field or the file."""
     from appliance.vision import FaceError, load_image
 
-    if not 1 <= number <= 999_999_999:
-        raise EnrollError(f"user number must be 1 to 999999999, got {number}")
-    if not name.strip():
-        raise EnrollError("name must not be empty")
-    try:
-        validate_pin(pin)
-        if duress_pin is not None:
-            validate_pin(duress_pin, "duress PIN")
-    except ValueError as exc:
-        raise EnrollError(str(exc)) from None
-    if duress_pin is not None and duress_pin == pin:
-        raise EnrollError("duress PIN must differ from the PIN")
-    validate_contact(email, phone)
+    validate_user_fields(
+        db, number=number, name=name, pin=pin, duress_pin=duress_pin, email=email, phone=phone
+    )
     if not photos:
         raise EnrollError("at least one --photo is needed")
-    with db.session() as s:
-        if s.scalars(select(User.id).where(User.number == number)).first() is not None:
-            raise EnrollError(f"user number {number} already exists")
-
-    templates = []
-    for i, photo in enumerate(photos, 1):
-        if progress:
-            progress(f"encoding photo {i}/{len(photos)}: {photo}")
+    images = []
+    for photo in photos:
         try:
-            image = load_image(photo)
-            result = face_engine.enroll(image)  # type: ignore[attr-defined]
+            images.append((str(photo), load_image(photo)))
         except FaceError as exc:
-            raise EnrollError(f"{photo}: {exc}") from None
-        templates.append(
-            FaceTemplate(
-                encoding=FaceTemplate.pack(result.encoding),
-                quality=float(result.quality),
-                source=Path(photo).name[:255],
-            )
-        )
-    user = User(
+            raise EnrollError(str(exc)) from None
+    return enroll_images(
+        db,
+        face_engine,
+        hasher,
         number=number,
-        name=name.strip(),
+        name=name,
+        pin=pin,
+        images=images,
+        duress_pin=duress_pin,
         email=email,
         phone=phone,
-        pin_hash=hasher.hash(pin),
-        duress_pin_hash=hasher.hash(duress_pin) if duress_pin else None,
-        templates=templates,
+        progress=progress,
     )
-    with db.session() as s:
-        s.add(user)
-    log.info("event=enrolled user=%d templates=%d", number, len(templates))
-    return EnrolledUser(user.id, number, user.name, len(templates))
 
 
 # ---- in-memory images (the admin page's uploads and camera captures) -------------------------
