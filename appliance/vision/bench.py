@@ -88,7 +88,10 @@ def run_bench(args: argparse.Namespace) -> int:
 
 
 def _load_sections() -> None:
-    """Import the modules that register sections (vision's own is registered below)."""
+    """Import the modules that register sections (vision's own is registered below).
+
+    Run as `python -m appliance.vision.bench`, this module is __main__, while the section
+    modules register with `appliance.vision.bench`: both registries are merged here."""
     for mod in (
         "appliance.alerts.bench",
         "appliance.store.bench",
@@ -100,6 +103,10 @@ def _load_sections() -> None:
         except ModuleNotFoundError as exc:
             if exc.name != mod:
                 raise
+    canonical = sys.modules.get("appliance.vision.bench")
+    if canonical is not None and canonical is not sys.modules[__name__]:
+        for name, section in canonical.SECTIONS.items():
+            SECTIONS.setdefault(name, section)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -224,10 +231,26 @@ def _handheld(img: Any, n: int, seed: int) -> list[Any]:
     return frames
 
 
+def camera_frame(img: Any, width: int, height: int) -> Any:
+    """`img` scaled to fit a width x height camera frame, centred on mid grey."""
+    import cv2
+    import numpy as np
+
+    h, w = img.shape[:2]
+    scale = min(width / w, height / h)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(img, (nw, nh), interpolation=interp)
+    frame = np.full((height, width, 3), 128, np.uint8)
+    y0, x0 = (height - nh) // 2, (width - nw) // 2
+    frame[y0 : y0 + nh, x0 : x0 + nw] = resized
+    return frame
+
+
 def face_check_section(ctx: BenchContext) -> tuple[dict[str, Any], str]:  # noqa: C901
     import numpy as np
 
-    from appliance.config import VisionConfig
+    from appliance.config import CameraConfig, VisionConfig
     from appliance.hardware.camera.replay import ReplayCamera
 
     from .engine import FaceEngine
@@ -255,6 +278,10 @@ def face_check_section(ctx: BenchContext) -> tuple[dict[str, Any], str]:  # noqa
                 cases.append((photos[(i + 1) % len(photos)], frame))
     images = {p: load_image(p) for case in cases for p in case}
     templates = {e: engine.enroll(images[e], name=str(e)).encoding[None, :] for e, _ in cases}
+    # What the door camera delivers: each probe photo framed in a camera-sized image
+    # (camera.width x camera.height of the embedded default, 1280x720).
+    cam_w, cam_h = CameraConfig().width, CameraConfig().height
+    frames = {f: camera_frame(images[f], cam_w, cam_h) for _, f in cases}
     ctx.log(f"{len(cases)} frames with an enrolled photo of the same person")
 
     check_ms: list[float] = []
@@ -263,12 +290,12 @@ def face_check_section(ctx: BenchContext) -> tuple[dict[str, Any], str]:  # noqa
     for _ in range(reps):
         for e, f in cases:
             t0 = time.perf_counter()
-            d = engine.verify(_Still([images[f]]), templates[e], liveness=False)
+            d = engine.verify(_Still([frames[f]]), templates[e], liveness=False)
             check_ms.append((time.perf_counter() - t0) * 1000.0)
             matched += d.matched
     for _e, f in cases:  # the floor: one bare encoder pass on the same crop
-        face = engine.detect(images[f])[0]
-        crop, x0, y0 = engine._crop(images[f], face.box, face.enhanced)
+        face = engine.detect(frames[f])[0]
+        crop, x0, y0 = engine._crop(frames[f], face.box, face.enhanced)
         import dlib
 
         top, right, bottom, left = face.box
@@ -283,8 +310,28 @@ def face_check_section(ctx: BenchContext) -> tuple[dict[str, Any], str]:  # noqa
     seed_cases = cases[:: 3 if ctx.quick else 1]
     for e, f in seed_cases:
         t0 = time.perf_counter()
-        seed_check(images[e], images[f])
+        seed_check(images[e], frames[f])
         seed_ms.append((time.perf_counter() - t0) * 1000.0)
+    # the same comparison on other frame sizes: the photos at their own (often small) size,
+    # 1080p video and a full 8 MP sensor still (what the prototype's design implies)
+    other_sizes: dict[str, dict[str, Any]] = {}
+    for label, size in (("native", None), ("1920x1080", (1920, 1080)), ("3280x2464", (3280, 2464))):
+        ctx.log(f"face check vs prototype on {label} frames")
+        alt_check: list[float] = []
+        alt_seed: list[float] = []
+        for e, f in seed_cases:
+            frame = images[f] if size is None else camera_frame(images[f], *size)
+            t0 = time.perf_counter()
+            engine.verify(_Still([frame]), templates[e], liveness=False)
+            alt_check.append((time.perf_counter() - t0) * 1000.0)
+            t0 = time.perf_counter()
+            seed_check(images[e], frame)
+            alt_seed.append((time.perf_counter() - t0) * 1000.0)
+        other_sizes[label] = {
+            "face_check_ms": _pct(alt_check),
+            "seed_pipeline_ms": _pct(alt_seed),
+            "speedup_vs_seed": round(float(np.median(alt_seed) / np.median(alt_check)), 1),
+        }
 
     # 1:N over 10,000 templates
     from .engine import nearest
@@ -304,7 +351,7 @@ def face_check_section(ctx: BenchContext) -> tuple[dict[str, Any], str]:  # noqa
     id_total = []
     for _ in range(reps):
         t0 = time.perf_counter()
-        engine.identify(images[f0], gallery, labels)
+        engine.identify(frames[f0], gallery, labels)
         id_total.append((time.perf_counter() - t0) * 1000.0)
 
     # accuracy on the pairs, three light conditions, door vs prototype
@@ -395,6 +442,8 @@ def face_check_section(ctx: BenchContext) -> tuple[dict[str, Any], str]:  # noqa
         "seed_pipeline_ms": sd,
         "speedup_vs_seed": round(sd["median"] / fc["median"], 1),
         "face_check_over_encoder": round(fc["median"] / enc["median"], 3),
+        "frame_size": f"{cam_w}x{cam_h}",
+        "other_frame_sizes": other_sizes,
         "identify_ms": _pct(id_ms),
         "identify_with_encode_ms": _pct(id_total),
         "peak_rss_mb": rss["peak_rss_mb"],
@@ -454,7 +503,25 @@ def _face_markdown(
         f"- face check is **{f['speedup_vs_seed']}x** faster than the prototype "
         f"(target ≥ 10x) and **{f['face_check_over_encoder']}x** the bare encoder "
         "(target ≤ 1.3x).",
-        f"- frames: {n_frames} photos of ../shared/faces/people, each checked against a template "
+        f"- frames: what the door camera delivers, {f['frame_size']} (the default "
+        "`camera.width` x `camera.height`): each probe photo scaled to fit and centred on a "
+        "grey frame. The prototype runs HOG with one upsampling on that full frame; Doorward "
+        "detects on a 320 px wide copy and encodes from the full-resolution crop.",
+        "- the same comparison on other frame sizes (medians, ms):",
+        "",
+        "| frames | Doorward face check | prototype | speed-up |",
+        "|---|---|---|---|",
+        *[
+            f"| {k} | {v['face_check_ms']['median']} | {v['seed_pipeline_ms']['median']} "
+            f"| {v['speedup_vs_seed']}x |"
+            for k, v in f["other_frame_sizes"].items()
+        ],
+        "",
+        "  Doorward's cost hardly depends on the frame (it detects on a 320 px copy); the "
+        "prototype's grows with the pixels it upsamples. Below about 10x the encoder pass "
+        "(a frame under ~1080p) no pipeline that encodes once can be 10x faster than the "
+        "prototype, because one encoder pass is already more than a tenth of the prototype.",
+        f"- {n_frames} photos of ../shared/faces/people, each checked against a template "
         f"enrolled from another photo of the same person, {reps} repetition(s); "
         f"{f['genuine_matched']} matched.",
         f"- `peak_rss_mb`: **{f['peak_rss_mb']} MB** for a process that loads the door's models "
