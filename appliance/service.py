@@ -34,6 +34,7 @@ from appliance.core import (
     Policy,
     Record,
     Signal,
+    SleepCamera,
     TamperTriggered,
     Tick,
     Unlock,
@@ -264,6 +265,11 @@ class Door:
                     self.camera.start()
                 except CameraError as exc:
                     log.warning("event=camera_wake_failed error=%r", str(exc))
+            case SleepCamera():
+                try:
+                    self.camera.stop()
+                except CameraError as exc:
+                    log.warning("event=camera_sleep_failed error=%r", str(exc))
             case CheckFace():
                 if self.inline_face:
                     self.post(self._check_face(command))
@@ -503,6 +509,11 @@ class HealthWorker:
             self._next_device_check = now + s.device_check_interval_s
             if self.door.controller.state.value == "idle":
                 change = self.camera_watch.check()
+                if not self.door.controller.camera_awake:
+                    try:  # the probe started the stream; nobody is at the door
+                        self.door.camera.stop()
+                    except Exception:
+                        log.warning("event=camera_stop_failed")
                 if change is not None:
                     kind = change.alert_kind or f"{change.device}_restored"
                     self.door.post(

@@ -95,7 +95,12 @@ class CheckFace:
 
 @dataclass(frozen=True)
 class WakeCamera:
-    pass
+    """Start streaming, so that a fresh frame is ready when the code is entered."""
+
+
+@dataclass(frozen=True)
+class SleepCamera:
+    """Nobody has been at the door for a while: the camera may stop streaming."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,6 @@ class Record:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-Command = Unlock | Lock | CheckFace | WakeCamera | Signal | Record
+Command = Unlock | Lock | CheckFace | WakeCamera | SleepCamera | Signal | Record
 
 CAPTURE = "capture"

@@ -24,6 +24,7 @@ from .events import (
     MotionDetected,
     Record,
     Signal,
+    SleepCamera,
     TamperTriggered,
     Tick,
     Unlock,
@@ -111,6 +112,7 @@ class AccessController:
         self._door_opened_at = 0.0
         self._held_alerted = False
         self._awake_until = float("-inf")
+        self._camera_awake = False
 
     # ---- read-only views ------------------------------------------------------------------
     @property
@@ -137,6 +139,10 @@ class AccessController:
         return max(0.0, self._lockout_until - self._clock())
 
     @property
+    def camera_awake(self) -> bool:
+        return self._camera_awake
+
+    @property
     def entered_length(self) -> int:
         return len(self._buffer)
 
@@ -160,8 +166,8 @@ class AccessController:
                 out.append(Record("tamper", snapshot=CAPTURE, alert=True, priority=1))
             case MotionDetected():
                 if now >= self._awake_until:
-                    out += [WakeCamera(), Signal(Feedback.WAKE), Record("motion")]
-                self._awake_until = now + self.policy.motion_wake_s
+                    out += [Signal(Feedback.WAKE), Record("motion")]
+                self._wake_camera(now, out)
             case Tick():
                 pass
             case _:
@@ -187,6 +193,14 @@ class AccessController:
                 now,
                 out,
             )
+        if (
+            self._camera_awake
+            and now >= self._awake_until
+            and self._pending is None
+            and not self._buffer
+        ):
+            self._camera_awake = False
+            out.append(SleepCamera())
         if (
             self._door_open
             and not self._held_alerted
@@ -216,6 +230,7 @@ class AccessController:
         if self._pending is not None:
             return  # a face check is running; keys wait for its answer
         self._last_key_at = now
+        self._wake_camera(now, out)
         if key in "ABCD":
             return
         if key == "*" and self._buffer.endswith("*"):
@@ -261,11 +276,9 @@ class AccessController:
         self._pending = _Pending(
             self._attempts, result.user_id, number, duress, now + self.policy.face_timeout_s
         )
-        out += [
-            Signal(Feedback.WORKING),
-            WakeCamera(),
-            CheckFace(self._attempts, result.user_id, number),
-        ]
+        out.append(Signal(Feedback.WORKING))
+        self._wake_camera(now, out)
+        out.append(CheckFace(self._attempts, result.user_id, number))
 
     def _wrong_code(self, number: int | None, reason: str, now: float, out: list[Command]) -> None:
         p = self.policy
@@ -346,6 +359,13 @@ class AccessController:
             self._start_lockout(
                 now, "face_failures", len(self._face_fails), pending.user_number, out
             )
+
+    def _wake_camera(self, now: float, out: list[Command]) -> None:
+        """Keep the camera streaming for motion_wake_s from now (WakeCamera once per wake)."""
+        self._awake_until = max(self._awake_until, now + self.policy.motion_wake_s)
+        if not self._camera_awake:
+            self._camera_awake = True
+            out.append(WakeCamera())
 
     # ---- relay and door -------------------------------------------------------------------
     def _unlock(self, seconds: float, now: float, out: list[Command]) -> None:

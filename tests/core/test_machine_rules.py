@@ -284,3 +284,24 @@ def test_malformed_codes_count_as_wrong_or_clear(m: AccessController, code: str)
 def test_unknown_key_is_rejected(m: AccessController) -> None:
     with pytest.raises(ValueError, match="unknown key"):
         m.handle(KeyPressed("x"))
+
+
+def test_camera_streams_from_wake_until_the_door_is_quiet(
+    m: AccessController, clock: Clock
+) -> None:
+    from appliance.core import SleepCamera, WakeCamera
+
+    out = m.handle(MotionDetected())
+    assert sum(isinstance(c, WakeCamera) for c in out) == 1 and m.camera_awake
+    clock.t += 20
+    assert not any(isinstance(c, WakeCamera) for c in type_keys(m, "1*12"))  # already awake
+    clock.t += 29  # keys extended the wake: 30 s after the last key
+    assert not any(isinstance(c, SleepCamera) for c in m.handle(Tick()))
+    type_keys(m, "34#")  # face check starts
+    clock.t += 14
+    assert not any(isinstance(c, SleepCamera) for c in m.handle(Tick()))  # never mid-check
+    clock.t += 31
+    out = m.handle(Tick())  # the check timed out long ago; the door is quiet
+    assert any(isinstance(c, SleepCamera) for c in out) and not m.camera_awake
+    out = type_keys(m, "2")
+    assert any(isinstance(c, WakeCamera) for c in out)  # typing wakes it even without PIR
