@@ -189,6 +189,7 @@ ALERT_KINDS = (
     "tamper",
     "unknown_person",
     "camera_lost",
+    "modem_lost",
     "test",
 )
 _TEMPLATE_FIELDS = {

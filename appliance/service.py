@@ -57,7 +57,7 @@ TICK_S = 0.1
 # can lose at most those seconds of them; decisions and alerts are always committed at once.
 BATCHED_KINDS = frozenset(
     {"motion", "heartbeat", "door_opened", "door_closed", "exit", "lockout_ended",
-     "locked_out", "camera_restored"}
+     "locked_out", "camera_restored", "modem_restored"}
 )  # fmt: skip
 BATCH_MAX = 50
 BATCH_WAIT_S = 10.0
@@ -486,7 +486,7 @@ class HealthWorker:
 
     def __init__(self, door: Door, clock: Callable[[], float] = time.monotonic) -> None:
         from appliance.health.settings import health_settings
-        from appliance.health.watch import DeviceWatch, Heartbeat, camera_probe
+        from appliance.health.watch import DeviceWatch, Heartbeat, camera_probe, modem_probe
 
         self.door = door
         self.settings = health_settings(door.config)
@@ -494,6 +494,12 @@ class HealthWorker:
         self.heartbeat = Heartbeat(self.settings.heartbeat_interval_s, clock)
         self.camera_watch = DeviceWatch(
             "camera", camera_probe(door.camera), self.settings.device_loss_after
+        )
+        gsm = door.config.alerts.gsm
+        self.modem_watch = (
+            DeviceWatch("modem", modem_probe(gsm.port, gsm.baud), self.settings.device_loss_after)
+            if gsm is not None and gsm.enabled
+            else None
         )
         self._next_device_check = clock()
         self._next_prune = clock()
@@ -508,24 +514,14 @@ class HealthWorker:
         if now >= self._next_device_check:
             self._next_device_check = now + s.device_check_interval_s
             if self.door.controller.state.value == "idle":
-                change = self.camera_watch.check()
+                self._report(self.camera_watch.check())
                 if not self.door.controller.camera_awake:
                     try:  # the probe started the stream; nobody is at the door
                         self.door.camera.stop()
                     except Exception:
                         log.warning("event=camera_stop_failed")
-                if change is not None:
-                    kind = change.alert_kind or f"{change.device}_restored"
-                    self.door.post(
-                        ServiceRecord(
-                            Record(
-                                kind,
-                                reason=change.error[:64] or None,
-                                alert=change.alert_kind is not None,
-                                detail={"failures": change.failures},
-                            )
-                        )
-                    )
+            if self.modem_watch is not None:
+                self._report(self.modem_watch.check())
         if now >= self._next_prune:
             self._next_prune = now + s.snapshot_prune_interval_s
             from appliance.health.retention import prune_snapshots
@@ -540,6 +536,22 @@ class HealthWorker:
                 )
             except Exception:
                 log.exception("event=snapshot_prune_failed")
+
+    def _report(self, change: Any) -> None:
+        """A device was lost (alert) or came back (event), as the door loop records it."""
+        if change is None:
+            return
+        kind = change.alert_kind or f"{change.device}_restored"
+        self.door.post(
+            ServiceRecord(
+                Record(
+                    kind,
+                    reason=change.error[:64] or None,
+                    alert=change.alert_kind is not None,
+                    detail={"failures": change.failures},
+                )
+            )
+        )
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="health", daemon=True)

@@ -55,6 +55,7 @@ KIND_TITLES = {
     "tamper": "Tamper switch triggered",
     "unknown_person": "Unknown person at the door",
     "camera_lost": "Camera not delivering frames",
+    "modem_lost": "GSM modem not answering",
     "test": "Test message",
 }
 

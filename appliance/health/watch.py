@@ -109,9 +109,11 @@ def modem_probe(port: str, baud: int = 115200, timeout_s: float = 3.0) -> Callab
     def probe() -> object:
         import serial
 
+        from appliance.alerts.channels.gsm import port_lock
+
         from .doctor import _at
 
-        with serial.serial_for_url(port, baudrate=baud, timeout=0.1) as ser:
+        with port_lock(port), serial.serial_for_url(port, baudrate=baud, timeout=0.1) as ser:
             reply = _at(ser, "AT", time.monotonic() + timeout_s)
         if "OK" not in reply:
             raise RuntimeError(f"modem answered {reply.strip()!r}")

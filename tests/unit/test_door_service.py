@@ -187,3 +187,47 @@ def test_watchdog_health_needs_a_turning_loop(config, db, camera) -> None:  # no
     finally:
         door.close()
     assert not door.healthy
+
+
+def test_health_worker_alerts_when_the_gsm_modem_stops_answering(config, db, camera) -> None:  # noqa: ANN001
+    from appliance.alerts.sim_modem import SimModem
+    from appliance.config import GsmConfig
+    from appliance.service import HealthWorker
+
+    with SimModem() as modem:
+        cfg = config.model_copy(
+            update={
+                "alerts": config.alerts.model_copy(
+                    update={
+                        "gsm": GsmConfig.model_validate(
+                            {"port": modem.port, "to": ["+447700900123"], "timeout_s": 2}
+                        )
+                    }
+                ),
+                "health": config.health.model_copy(
+                    update={
+                        "device_check_interval_s": 1,
+                        "device_loss_after": 2,
+                        "heartbeat_interval_s": 3600,
+                    }  # fmt: skip
+                ),
+            }
+        )
+        door = Door(cfg, db, factory=MockFactory(), camera=camera, face_engine=NoFaceEngine())
+        now = [0.0]
+        worker = HealthWorker(door, clock=lambda: now[0])
+        try:
+            worker.run_once()  # modem answers AT
+            modem.mode = "no_answer"
+            for _ in range(2):
+                now[0] += 1
+                worker.run_once()
+            modem.mode = "ok"
+            now[0] += 1
+            worker.run_once()
+            door.pump()
+        finally:
+            door.close()
+    kinds = [k for (k,) in rows(cfg, "SELECT kind FROM access_events ORDER BY ts")]
+    assert kinds == ["heartbeat", "modem_lost", "modem_restored"]
+    assert rows(cfg, "SELECT kind FROM outbox") == [("modem_lost",)]

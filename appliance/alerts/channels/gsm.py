@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 import unicodedata
 
@@ -192,6 +193,16 @@ def _modem_error(final: str, what: str) -> ChannelError:
     return ChannelError(f"gsm {what}: {final}")
 
 
+_PORT_LOCKS: dict[str, threading.Lock] = {}
+_PORT_LOCKS_GUARD = threading.Lock()
+
+
+def port_lock(port: str) -> threading.Lock:
+    """One lock per serial port in this process: the channel and the health probe take turns."""
+    with _PORT_LOCKS_GUARD:
+        return _PORT_LOCKS.setdefault(port, threading.Lock())
+
+
 class GsmChannel:
     """Sends the alert as text-mode SMS through a serial GSM modem to every configured number."""
 
@@ -210,14 +221,15 @@ class GsmChannel:
             raise ChannelError(f"alerts.gsm has no recipient for {message.kind}", transient=False)
         modem = GsmModem(c.port, c.baud, c.timeout_s, self.pin)
         refs: list[int] = []
-        try:
-            modem.open()
-            rssi = modem.check_network()
-            for number in numbers:
-                for part in parts:
-                    refs.append(modem.send_sms(number, part))
-        finally:
-            modem.close()
+        with port_lock(c.port):
+            try:
+                modem.open()
+                rssi = modem.check_network()
+                for number in numbers:
+                    for part in parts:
+                        refs.append(modem.send_sms(number, part))
+            finally:
+                modem.close()
         self.last_refs = refs
         log.info("event=gsm_sent alert=%s parts=%d recipients=%d rssi=%d refs=%s",
                  message.id, len(parts), len(numbers), rssi, refs)  # fmt: skip
