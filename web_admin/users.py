@@ -28,8 +28,21 @@ from appliance.enroll import (
 )
 from appliance.security import validate_pin
 from appliance.store.models import AccessEvent, FaceTemplate, User, utcnow
+from appliance.store.models_sync import UserAccess
 from appliance.store.snapshots import SnapshotStore
 
+from .access import (
+    DAY_NAMES,
+    MAX_RULES_PER_USER,
+    AccessFormError,
+    describe,
+    describe_days,
+    hhmm,
+    known_doors,
+    parse_rule,
+    rules_of,
+    summarize,
+)
 from .common import (
     PAGE_SIZE,
     audit,
@@ -191,9 +204,12 @@ def index() -> Any:
             .offset((page - 1) * PAGE_SIZE)
         ).all()
     pages = max(1, -(-total // PAGE_SIZE))
+    rules = rules_of(get_db(), [u.id for u, _ in rows])
+    access = {u.id: summarize(rules.get(u.id, [])) for u, _ in rows}
     return render_template(
-        "users.html", rows=rows, q=q, page=page, pages=pages, total=total, now=utcnow()
-    )
+        "users.html", rows=rows, q=q, page=page, pages=pages, total=total, now=utcnow(),
+        access=access,
+    )  # fmt: skip
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -245,7 +261,6 @@ def new() -> Any:
 @bp.route("/<int:user_id>", methods=["GET", "POST"])
 def edit(user_id: int) -> Any:
     user = _get_user(user_id)
-    door = get_door()
     if request.method == "POST":
         try:
             form = _fields(new=False)
@@ -279,10 +294,7 @@ def edit(user_id: int) -> Any:
                     raise FormError(f"user number {form['number']} already exists")
                 s.execute(update(User).where(User.id == user_id).values(**values))
         except (FormError, EnrollError, ValueError) as exc:
-            return render_template(
-                "user_form.html", user=user, form=_form_of(user), error=str(exc),
-                camera=door is not None,
-            ), 400  # fmt: skip
+            return _render_edit(user, error=str(exc)), 400
         changes = sorted(k for k in values if k not in ("pin_hash", "duress_pin_hash"))
         audit(
             "user_changed",
@@ -294,9 +306,26 @@ def edit(user_id: int) -> Any:
         )
         flash(f"User {form['number']} saved.", "ok")
         return redirect(url_for("users.edit", user_id=user_id))
+    return _render_edit(user)
+
+
+def _render_edit(
+    user: User,
+    *,
+    error: str | None = None,
+    access_error: str | None = None,
+    access_form: Any = None,
+) -> str:
+    """The edit page, with the user's door access rules and the doors to choose from."""
+    rules = rules_of(get_db(), [user.id]).get(user.id, [])
+    form = access_form or {"door": "", "days": [str(d) for d in range(7)], "from": "", "until": ""}
     return render_template(
-        "user_form.html", user=user, form=_form_of(user), error=None, camera=door is not None
-    )
+        "user_form.html", user=user, form=_form_of(user), error=error,
+        camera=get_door() is not None, rules=[(r, describe(r)) for r in rules],
+        access_summary=summarize(rules), doors=known_doors(get_db()), day_names=DAY_NAMES,
+        access_error=access_error, access_form=form, hhmm=hhmm, days_of=describe_days,
+        max_rules=MAX_RULES_PER_USER,
+    )  # fmt: skip
 
 
 def _form_of(user: User) -> dict[str, Any]:
@@ -344,6 +373,69 @@ def delete_photo(user_id: int, template_id: int) -> Any:
     audit("user_photo_removed", f"user {user.number}", template=template_id)
     flash("Photo removed.", "ok")
     return redirect(url_for("users.edit", user_id=user_id))
+
+
+@bp.post("/<int:user_id>/access")
+def add_access(user_id: int) -> Any:
+    """Add a door access rule (door or every door, weekdays, from/until in the door's time)."""
+    user = _get_user(user_id)
+    f = request.form
+    try:
+        rule = parse_rule(f, [d for d, _ in known_doors(get_db())])
+        with get_db().session() as s:
+            have = list(s.scalars(select(UserAccess).where(UserAccess.user_id == user_id)))
+            if len(have) >= MAX_RULES_PER_USER:
+                raise AccessFormError(
+                    f"user {user.number} has {MAX_RULES_PER_USER} access rules already; "
+                    "remove one first"
+                )
+            if any((r.device_id, r.weekdays, r.start_minute, r.end_minute) == rule.key()
+                   for r in have):  # fmt: skip
+                raise AccessFormError(f"this rule exists already: {describe(rule)}")
+            row = UserAccess(
+                user_id=user_id,
+                device_id=rule.device_id,
+                weekdays=rule.weekdays,
+                start_minute=rule.start_minute,
+                end_minute=rule.end_minute,
+            )
+            s.add(row)  # through the ORM: the flush stamps the sync version
+            s.flush()
+            rule_id = row.id
+    except AccessFormError as exc:
+        form = {"door": f.get("door", ""), "days": f.getlist("days"),
+                "from": f.get("from", ""), "until": f.get("until", "")}  # fmt: skip
+        return _render_edit(user, access_error=str(exc), access_form=form), 400
+    audit(
+        "user_access_added",
+        f"user {user.number}",
+        rule=rule_id,
+        door=rule.device_id or "*",
+        weekdays=rule.weekdays,
+        start=hhmm(rule.start_minute),
+        until=hhmm(rule.end_minute),
+    )
+    flash(f"User {user.number} may now enter: {describe(rule)}.", "ok")
+    return redirect(url_for("users.edit", user_id=user_id) + "#access")
+
+
+@bp.post("/<int:user_id>/access/<int:rule_id>/delete")
+def remove_access(user_id: int, rule_id: int) -> Any:
+    user = _get_user(user_id)
+    with get_db().session() as s:
+        row = s.get(UserAccess, rule_id)
+        if row is None or row.user_id != user_id:
+            abort(404, f"user {user.number} has no access rule {rule_id}")
+        what = describe(row)
+        s.delete(row)  # through the ORM: the flush writes the sync tombstone
+        left = s.scalar(select(func.count(UserAccess.id)).where(UserAccess.user_id == user_id))
+    audit("user_access_removed", f"user {user.number}", rule=rule_id, was=what)
+    if left:
+        flash(f"Access rule removed: {what}.", "ok")
+    else:
+        flash(f"Access rule removed: {what}. With no rules left, user {user.number} may use "
+              "every door at any time.", "warning")  # fmt: skip
+    return redirect(url_for("users.edit", user_id=user_id) + "#access")
 
 
 @bp.get("/<int:user_id>/photos/<int:template_id>.jpg")
@@ -402,6 +494,10 @@ def _delete_user(user: User) -> int:
         s.execute(
             update(AccessEvent).where(AccessEvent.user_id == user.id).values(snapshot_path=None)
         )
+        # rules first and one by one, so each leaves a sync tombstone for the replicas
+        for rule in s.scalars(select(UserAccess).where(UserAccess.user_id == user.id)):
+            s.delete(rule)
+        s.flush()
         obj = s.get(User, user.id)
         if obj is not None:
             s.delete(obj)
