@@ -110,6 +110,9 @@ class AccessConfig(_Section):
     entry_grace_s: Annotated[float, Field(ge=0)] = 2.0
     exit_pulse_s: Annotated[float, Field(gt=0, le=60)] = 5.0
     motion_wake_s: Seconds = 30.0
+    # someone the PIR saw who enters no code for this long is identified 1:N against every
+    # template; a face that matches nobody raises an "unknown_person" alert. 0 = never.
+    unknown_person_after_s: Annotated[float, Field(ge=0)] = 20.0
 
 
 class PinsConfig(_Section):

@@ -28,6 +28,8 @@ from appliance.core import (
     Event,
     ExitPressed,
     FaceChecked,
+    FaceIdentified,
+    IdentifyFace,
     KeyPressed,
     Lock,
     MotionDetected,
@@ -79,6 +81,7 @@ def policy_from(config: Config) -> Policy:
         entry_grace_s=a.entry_grace_s,
         exit_pulse_s=a.exit_pulse_s,
         motion_wake_s=a.motion_wake_s,
+        unknown_person_after_s=a.unknown_person_after_s,
     )
 
 
@@ -271,16 +274,53 @@ class Door:
                 except CameraError as exc:
                     log.warning("event=camera_sleep_failed error=%r", str(exc))
             case CheckFace():
-                if self.inline_face:
-                    self.post(self._check_face(command))
-                else:
-                    threading.Thread(
-                        target=lambda: self.post(self._check_face(command)),
-                        name="face-check",
-                        daemon=True,
-                    ).start()
+                self._run_face_job(lambda: self.post(self._check_face(command)), "face-check")
+            case IdentifyFace():
+                self._run_face_job(lambda: self.post(self._identify(command)), "face-identify")
             case Record():
                 self._record(command)
+
+    def _run_face_job(self, job: Callable[[], None], name: str) -> None:
+        """Face work runs off the loop thread (inline in scripted simulations)."""
+        if self.inline_face:
+            job()
+        else:
+            threading.Thread(target=job, name=name, daemon=True).start()
+
+    def _identify(self, cmd: IdentifyFace) -> FaceIdentified:
+        """1:N over every template: is the person lingering at the door anyone we know?"""
+        from appliance.vision import nearest
+
+        with self._face_lock:
+            try:
+                frame = self.camera.read()
+                encoding = self.face.encode_largest(frame)
+            except Exception:
+                log.exception("event=identify_failed")
+                return FaceIdentified(cmd.attempt, face_seen=False)
+            if encoding is None:
+                return FaceIdentified(cmd.attempt, face_seen=False)
+            gallery, labels = self.templates.gallery()
+            hit = None
+            if len(labels):
+                hit = nearest(gallery, labels, encoding, float("inf"))
+        user_id = None
+        distance = None if hit is None else hit[1]
+        if hit is not None and hit[1] <= self.face.config.threshold:
+            user_id = hit[0]
+        snapshot = None
+        if user_id is None:
+            try:
+                snapshot = self.snapshots.save(frame)
+            except Exception:
+                log.exception("event=snapshot_failed")
+        log.info(
+            "event=face_identified known=%s user_id=%s distance=%s",
+            user_id is not None,
+            user_id,
+            None if distance is None else round(distance, 3),
+        )
+        return FaceIdentified(cmd.attempt, True, user_id, distance, snapshot)
 
     def _check_face(self, cmd: CheckFace) -> FaceChecked:
         with self._face_lock:

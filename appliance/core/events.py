@@ -51,12 +51,23 @@ class FaceChecked:
 
 
 @dataclass(frozen=True)
+class FaceIdentified:
+    """The answer to IdentifyFace: was there a face, and did it belong to anyone enrolled?"""
+
+    attempt: int
+    face_seen: bool
+    user_id: int | None = None
+    distance: float | None = None
+    snapshot: str | None = None
+
+
+@dataclass(frozen=True)
 class Tick:
     """Time passes; the machine fires any deadline that is due."""
 
 
 Event = KeyPressed | MotionDetected | DoorOpened | DoorClosed | ExitPressed | TamperTriggered
-Event = Event | FaceChecked | Tick
+Event = Event | FaceChecked | FaceIdentified | Tick
 
 # ---- outputs --------------------------------------------------------------------------------
 
@@ -94,6 +105,13 @@ class CheckFace:
 
 
 @dataclass(frozen=True)
+class IdentifyFace:
+    """Someone lingers at the door without a code: who is it (1:N over every template)?"""
+
+    attempt: int
+
+
+@dataclass(frozen=True)
 class WakeCamera:
     """Start streaming, so that a fresh frame is ready when the code is entered."""
 
@@ -126,6 +144,6 @@ class Record:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-Command = Unlock | Lock | CheckFace | WakeCamera | SleepCamera | Signal | Record
+Command = Unlock | Lock | CheckFace | IdentifyFace | WakeCamera | SleepCamera | Signal | Record
 
 CAPTURE = "capture"

@@ -18,7 +18,9 @@ from .events import (
     Event,
     ExitPressed,
     FaceChecked,
+    FaceIdentified,
     Feedback,
+    IdentifyFace,
     KeyPressed,
     Lock,
     MotionDetected,
@@ -68,6 +70,8 @@ class Policy:
     entry_grace_s: float = 2.0
     exit_pulse_s: float = 5.0
     motion_wake_s: float = 30.0
+    # someone seen by the PIR who types nothing for this long is identified 1:N (0 = never)
+    unknown_person_after_s: float = 20.0
 
 
 class State(Enum):
@@ -113,6 +117,8 @@ class AccessController:
         self._held_alerted = False
         self._awake_until = float("-inf")
         self._camera_awake = False
+        self._loiter_check_at: float | None = None
+        self._identify_attempt: int | None = None
 
     # ---- read-only views ------------------------------------------------------------------
     @property
@@ -167,7 +173,11 @@ class AccessController:
             case MotionDetected():
                 if now >= self._awake_until:
                     out += [Signal(Feedback.WAKE), Record("motion")]
+                    if self.policy.unknown_person_after_s > 0:
+                        self._loiter_check_at = now + self.policy.unknown_person_after_s
                 self._wake_camera(now, out)
+            case FaceIdentified():
+                self._on_identified(event, out)
             case Tick():
                 pass
             case _:
@@ -193,6 +203,19 @@ class AccessController:
                 now,
                 out,
             )
+        if self._loiter_check_at is not None and now >= self._loiter_check_at:
+            self._loiter_check_at = None
+            quiet = (
+                not self._buffer
+                and self._pending is None
+                and self._lockout_until is None
+                and self._relay_until is None
+                and not self._door_open
+            )
+            if quiet:
+                self._attempts += 1
+                self._identify_attempt = self._attempts
+                out.append(IdentifyFace(self._attempts))
         if (
             self._camera_awake
             and now >= self._awake_until
@@ -230,6 +253,8 @@ class AccessController:
         if self._pending is not None:
             return  # a face check is running; keys wait for its answer
         self._last_key_at = now
+        self._loiter_check_at = None  # a person typing a code is not loitering
+        self._identify_attempt = None
         self._wake_camera(now, out)
         if key in "ABCD":
             return
@@ -358,6 +383,20 @@ class AccessController:
         if len(self._face_fails) >= p.face_fail_limit:
             self._start_lockout(
                 now, "face_failures", len(self._face_fails), pending.user_number, out
+            )
+
+    def _on_identified(self, result: FaceIdentified, out: list[Command]) -> None:
+        if result.attempt != self._identify_attempt:
+            return  # a code was typed meanwhile, or an old answer
+        self._identify_attempt = None
+        if result.face_seen and result.user_id is None:
+            out.append(
+                Record(
+                    "unknown_person",
+                    distance=result.distance,
+                    snapshot=result.snapshot or CAPTURE,
+                    alert=True,
+                )
             )
 
     def _wake_camera(self, now: float, out: list[Command]) -> None:

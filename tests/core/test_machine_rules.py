@@ -305,3 +305,59 @@ def test_camera_streams_from_wake_until_the_door_is_quiet(
     assert any(isinstance(c, SleepCamera) for c in out) and not m.camera_awake
     out = type_keys(m, "2")
     assert any(isinstance(c, WakeCamera) for c in out)  # typing wakes it even without PIR
+
+
+def test_someone_lingering_without_a_code_is_identified(m: AccessController, clock: Clock) -> None:
+    from appliance.core import FaceIdentified, IdentifyFace
+
+    m.handle(MotionDetected())
+    clock.t += 19.9
+    assert not any(isinstance(c, IdentifyFace) for c in m.handle(Tick()))
+    clock.t += 0.1
+    ident = only(m.handle(Tick()), IdentifyFace)
+    out = m.handle(FaceIdentified(ident.attempt, True, None, 0.81, "s.jpg"))
+    rec = only(out, Record)
+    assert (rec.kind, rec.alert, rec.snapshot, rec.distance) == (
+        "unknown_person",
+        True,
+        "s.jpg",
+        0.81,
+    )
+    assert m.handle(FaceIdentified(ident.attempt, True, None, 0.8)) == []  # answered once
+
+
+def test_known_face_or_no_face_raises_nothing(m: AccessController, clock: Clock) -> None:
+    from appliance.core import FaceIdentified, IdentifyFace
+
+    for answer in (dict(face_seen=True, user_id=101, distance=0.3), dict(face_seen=False)):
+        clock.t += 100
+        m.handle(MotionDetected())
+        clock.t += 20
+        ident = only(m.handle(Tick()), IdentifyFace)
+        assert m.handle(FaceIdentified(ident.attempt, **answer)) == []
+
+
+def test_typing_a_code_is_not_lingering(m: AccessController, clock: Clock) -> None:
+    from appliance.core import FaceIdentified, IdentifyFace
+
+    m.handle(MotionDetected())
+    clock.t += 5
+    type_keys(m, "1*")
+    clock.t += 30
+    assert not any(isinstance(c, IdentifyFace) for c in m.handle(Tick()))
+    # and an identification already asked for is dropped when someone starts typing
+    clock.t += 100
+    m.handle(MotionDetected())
+    clock.t += 20
+    ident = only(m.handle(Tick()), IdentifyFace)
+    type_keys(m, "2")
+    assert m.handle(FaceIdentified(ident.attempt, True, None, 0.9)) == []
+
+
+def test_lingering_check_can_be_switched_off(creds: FakeCredentials, clock: Clock) -> None:
+    from appliance.core import IdentifyFace
+
+    m = AccessController(Policy(unknown_person_after_s=0), creds, clock)
+    m.handle(MotionDetected())
+    clock.t += 60
+    assert not any(isinstance(c, IdentifyFace) for c in m.handle(Tick()))

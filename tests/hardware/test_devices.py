@@ -213,3 +213,14 @@ def test_replay_camera_plays_video_frames(faces_dir: Path) -> None:
     assert a.ndim == 3 and a.shape == b.shape
     assert not np.array_equal(a, b) or a.mean() > 0
     cam.close()
+
+
+def test_replay_camera_without_sources_sees_an_empty_doorstep(tmp_path: Path) -> None:
+    cam = ReplayCamera([], empty_size=(320, 240))
+    frame = cam.read()
+    assert frame.shape == (240, 320, 3) and frame.std() == 0
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "a.png"), np.full((10, 20, 3), 200, np.uint8))
+    cam.set_sources([tmp_path / "a.png"])
+    assert cam.read().shape == (10, 20, 3)

@@ -10,7 +10,7 @@ from .replay import ReplayCamera
 
 def open_camera(config: CameraConfig) -> Camera:
     if config.kind == "replay":
-        return ReplayCamera(config.sources)
+        return ReplayCamera(config.sources, empty_size=(config.width, config.height))
     if config.kind == "opencv":
         from .opencv import OpenCVCamera
 

@@ -45,9 +45,17 @@ class ReplayCamera:
     """Plays images (each once per cycle) and videos (frame by frame) in order, looping.
 
     `set_sources()` swaps what the camera "sees" while it runs (the simulator's door panel).
+    With no sources at all it sees an empty doorstep: a plain grey frame of `empty_size`.
     """
 
-    def __init__(self, sources: Sequence[Path], *, loop: bool = True) -> None:
+    def __init__(
+        self,
+        sources: Sequence[Path],
+        *,
+        loop: bool = True,
+        empty_size: tuple[int, int] = (640, 480),
+    ) -> None:
+        self._empty = np.full((empty_size[1], empty_size[0], 3), 96, np.uint8)
         self._mutex = threading.Lock()
         self._loop = loop
         self._items: list[Path] = []
@@ -93,7 +101,7 @@ class ReplayCamera:
         self._started = True
         with self._mutex:
             if not self._items:
-                raise CameraError("replay camera has no sources")
+                return self._empty.copy()
             for _ in range(len(self._items) + 1):
                 if self._index >= len(self._items):
                     if not self._loop:
