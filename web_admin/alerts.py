@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import email
 import email.policy
+import io
 import re
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from sqlalchemy import func, select, update
 
 from appliance.store.models import OutboxAlert, utcnow
@@ -117,23 +119,55 @@ def mailbox() -> Any:
     ) if d.is_dir() else []  # fmt: skip
     items = []
     for p in files[:200]:
-        with open(p, "rb") as fh:
-            msg = email.message_from_binary_file(fh, policy=email.policy.default)
+        msg = _read_message(p)
         items.append(
-            {"name": p.name, "subject": msg.get("Subject", ""), "date": msg.get("Date", "")}
+            {
+                "name": p.name,
+                "subject": msg.get("Subject", ""),
+                "date": msg.get("Date", ""),
+                "photos": [i for i, _ in _photos(msg)],
+            }
         )
     return render_template("mailbox.html", items=items, total=len(files), path=d)
 
 
-@bp.get("/mailbox/<name>")
-def message(name: str) -> Any:
+def _read_message(path: Path) -> Any:
+    with open(path, "rb") as fh:
+        return email.message_from_binary_file(fh, policy=email.policy.default)
+
+
+def _message_path(name: str) -> Path:
     if not MAILBOX_NAME.match(name):
         abort(404)
     p = _mailbox() / name
     if not p.is_file():
         abort(404)
-    with open(p, "rb") as fh:
-        msg = email.message_from_binary_file(fh, policy=email.policy.default)
+    return p
+
+
+def _photos(msg: Any) -> list[tuple[int, bytes]]:
+    """(attachment index, bytes) of the JPEG photos attached to a mailbox message."""
+    out = []
+    for i, part in enumerate(msg.iter_attachments()):
+        if part.get_content_type() == "image/jpeg":
+            data = part.get_payload(decode=True) or b""
+            if data[:3] == b"\xff\xd8\xff":  # served as a picture only if it is a JPEG
+                out.append((i, data))
+    return out
+
+
+@bp.get("/mailbox/<name>/photo/<int:index>.jpg")
+def photo(name: str, index: int) -> Any:
+    """The photo attached to a mailbox alert (the snapshot taken at the door)."""
+    photos = dict(_photos(_read_message(_message_path(name))))
+    if index not in photos:
+        abort(404)
+    return send_file(io.BytesIO(photos[index]), mimetype="image/jpeg", max_age=3600)
+
+
+@bp.get("/mailbox/<name>")
+def message(name: str) -> Any:
+    msg = _read_message(_message_path(name))
     body = msg.get_body(preferencelist=("plain",))
     text = body.get_content() if body is not None else ""
     attachments = [
@@ -142,5 +176,6 @@ def message(name: str) -> Any:
         for part in msg.iter_attachments()
     ]  # fmt: skip
     headers = {k: msg.get(k, "") for k in ("From", "To", "Date", "Subject")}
+    photos = [i for i, _ in _photos(msg)]
     return render_template("message.html", name=name, headers=headers, text=text,
-                           attachments=attachments)  # fmt: skip
+                           attachments=attachments, photos=photos)  # fmt: skip
