@@ -100,6 +100,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         sync = start_sync_worker(config, url, db)  # None in the embedded default
         if sync is not None:
             parts.append(sync)
+        if config.mqtt.enabled:
+            from appliance.publish.mqtt import MqttPublisher
+
+            publisher = MqttPublisher(config.mqtt, config.device.id)
+            publisher.start()
+            parts.append(publisher)
+            door.listeners.append(publisher.publish_event)
+            door.listeners.append(lambda _event: publisher.publish_state(door.status()))
         health = HealthWorker(door)
         health.start()
         parts.append(health)

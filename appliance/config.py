@@ -383,10 +383,13 @@ class SyncConfig(_Section):
 
 
 class MqttConfig(_Section):
+    # publish every event and the door's state to an MQTT broker (Home Assistant, Node-RED)
     enabled: bool = False
     host: str = "127.0.0.1"
     port: int = Field(default=1883, ge=1, le=65535)
-    topic_prefix: str = "doorward"
+    username: str | None = None
+    password: SecretRef = SecretRef()
+    topic_prefix: str = Field(default="doorward", min_length=1, pattern=r"^[^#+]+$")
 
 
 class HealthConfig(_Section):

@@ -22,6 +22,12 @@ def require(condition: bool, reason: str) -> None:
 
 
 @pytest.fixture(scope="session")
+def need():  # noqa: ANN201
+    """`need(condition, reason)`: skip on a developer machine, fail in CI."""
+    return require
+
+
+@pytest.fixture(scope="session")
 def faces_dir() -> Path:
     path = Path(os.environ.get("FACES_DIR", REPO.parent / "shared" / "faces"))
     require(
