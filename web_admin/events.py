@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, render_template, request, send_file
 from sqlalchemy import func, select
 
-from appliance.store.models import AccessEvent
+from appliance.store.models import AccessEvent, Device
 from appliance.store.snapshots import SnapshotStore
 
 from .common import PAGE_SIZE, fmt_dt, get_config, get_db, page_arg, parse_local_dt
@@ -68,7 +68,10 @@ def index() -> Any:
             )
         )
         kinds = sorted(s.scalars(select(AccessEvent.kind).distinct()))
-        doors = sorted(s.scalars(select(AccessEvent.device_id).distinct()))
+        # every door that has events or is registered, with its name where it has one
+        names = dict(s.execute(select(Device.id, Device.name)).all())
+        ids = set(s.scalars(select(AccessEvent.device_id).distinct())) | set(names)
+        doors = [(d, names.get(d) or d) for d in sorted(ids)]
     pages = max(1, -(-total // PAGE_SIZE))
     args = {k: v for k, v in f.items() if v}
     return render_template(
