@@ -37,6 +37,7 @@ from .access import (
     AccessFormError,
     describe,
     describe_days,
+    describe_times,
     hhmm,
     known_doors,
     parse_rule,
@@ -323,7 +324,8 @@ def _render_edit(
         "user_form.html", user=user, form=_form_of(user), error=error,
         camera=get_door() is not None, rules=[(r, describe(r)) for r in rules],
         access_summary=summarize(rules), doors=known_doors(get_db()), day_names=DAY_NAMES,
-        access_error=access_error, access_form=form, hhmm=hhmm, days_of=describe_days,
+        access_error=access_error, access_form=form, days_of=describe_days,
+        times_of=describe_times,
         max_rules=MAX_RULES_PER_USER,
     )  # fmt: skip
 

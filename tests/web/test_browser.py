@@ -162,3 +162,45 @@ def test_person_flows(server, browser, faces_dir, view: str) -> None:  # noqa: A
     ctx.close()
     assert not [e for e in errors if "Content Security Policy" in e], errors
     assert os.path.exists(ARTIFACTS / f"{view}-events.png")
+
+
+@pytest.mark.parametrize("view", list(VIEWPORTS))
+def test_door_access_rule_flow(server, browser, config, view: str) -> None:  # noqa: ANN001
+    """Limit a user to the front door on weekdays 07:00-19:00, see it summarised, remove it."""
+    from appliance.service import pin_hasher
+    from appliance.store.models import Device, User
+
+    url, db = server["url"], server["db"]
+    with db.session() as s:
+        s.add(Device(id="front-door", name="Front door"))
+        user = User(number=5, name="Ada Lovelace", pin_hash=pin_hasher(config).hash("2468"))
+        s.add(user)
+        s.flush()
+        uid = user.id
+    ctx = browser.new_context(viewport=VIEWPORTS[view])
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    _login(page, url)
+    page.goto(f"{url}/users/{uid}")
+    assert page.locator("#access-summary").inner_text() == "all doors, any time"
+    page.select_option("#access-door", "front-door")
+    for day in ("Sat", "Sun"):
+        page.locator("#access-form").get_by_label(day).uncheck()
+    page.locator("#access-form").get_by_label("From").fill("07:00")
+    page.locator("#access-form").get_by_label("Until").fill("19:00")
+    page.get_by_role("button", name="Add rule").click()
+    page.wait_for_load_state()
+    summary = "front-door Mon–Fri 07:00–19:00"
+    assert page.locator("#access-summary").inner_text() == summary, page.content()[-2500:]
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    page.locator("#access").scroll_into_view_if_needed()
+    _shot(page, f"{view}-door-access")
+    page.goto(url + "/users/")
+    assert page.locator("#users td.access").first.inner_text() == summary
+    page.goto(f"{url}/users/{uid}")
+    page.get_by_role("button", name=f"Remove rule {summary}").click()
+    page.wait_for_load_state()
+    assert page.locator("#access-summary").inner_text() == "all doors, any time"
+    ctx.close()
+    assert not [e for e in errors if "Content Security Policy" in e], errors
