@@ -9,9 +9,11 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-# OWASP's argon2id baseline: m=19 MiB, t=2, p=1.
+# OWASP's argon2id baseline, m=19 MiB, t=2, p=1, for both. Admin logins are hashed inside the
+# door process on a Pi, so a bigger m would be a bigger memory spike there; older, stronger
+# hashes still verify and are re-hashed at the next login (password_needs_rehash).
 _PIN_HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
-_PASSWORD_HASHER = PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=1)
+_PASSWORD_HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
 PIN_MIN, PIN_MAX = 4, 12
 

@@ -449,6 +449,9 @@ class Door:
         if self._thread is not None:
             return
         self.templates.refresh()
+        warm_up = getattr(self.face, "warm_up", None)
+        if warm_up is not None:  # load the models now, not while the first visitor waits
+            warm_up(liveness=self.liveness)
         self._stop.clear()
         self.board.keypad.start()
         self._thread = threading.Thread(target=self._run, name="door-loop", daemon=True)

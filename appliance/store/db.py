@@ -76,9 +76,12 @@ class Database:
             yield s
 
     def migrate(self) -> None:
-        from .migrate import upgrade
+        """Upgrade to every head; a database already there costs one query (alembic, and
+        its memory, is only loaded when there is something to do)."""
+        from .migrate import is_current, upgrade
 
-        upgrade(self.engine)
+        if not is_current(self.engine):
+            upgrade(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
