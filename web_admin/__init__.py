@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask, render_template
-from werkzeug.exceptions import HTTPException
-from werkzeug.middleware.proxy_fix import ProxyFix
+if TYPE_CHECKING:  # Flask is imported when an app is built, not when the CLI lists commands
+    from flask import Flask
 
 LOOPBACK = {"127.0.0.1", "::1"}
 
@@ -16,6 +15,8 @@ class LoopbackProxyFix:
     """Honour one proxy's X-Forwarded-* headers, but only from loopback (the nginx front)."""
 
     def __init__(self, app: Any) -> None:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
         self.app = app
         self.fixed = ProxyFix(app, x_for=1, x_proto=1, x_host=1)
 
@@ -40,6 +41,9 @@ def create_app(
     Database (default: the device replica, migrated); door: a running appliance.service.Door
     when the page is served beside the door loop (enables the door panel and camera capture).
     """
+    from flask import Flask, render_template
+    from werkzeug.exceptions import HTTPException
+
     from appliance.config import Config
 
     from . import alerts, audit_log, auth, dashboard, device, events, users
