@@ -128,6 +128,26 @@ def test_lock_relay_command(tmp_path: Path, capsys) -> None:  # noqa: ANN001
     assert '"relay": "locked"' in capsys.readouterr().out
 
 
+def lose_and_restore(door: Door, set_broken, checks: int) -> None:  # noqa: ANN001
+    """Health checks one second apart: fine, then `checks` failures, then fine again."""
+    from appliance.service import HealthWorker
+
+    now = [0.0]
+    worker = HealthWorker(door, clock=lambda: now[0])
+    try:
+        worker.run_once()  # first heartbeat; the device answers
+        set_broken(True)
+        for _ in range(checks):
+            now[0] += 1
+            worker.run_once()
+        set_broken(False)
+        now[0] += 1
+        worker.run_once()
+        door.pump()
+    finally:
+        door.close()
+
+
 class FlakyCamera(ReplayCamera):
     broken = False
 
@@ -141,8 +161,6 @@ class FlakyCamera(ReplayCamera):
 
 def test_health_worker_records_heartbeats_and_camera_loss(config, db, tmp_path) -> None:  # noqa: ANN001
     import cv2
-
-    from appliance.service import HealthWorker
 
     p = tmp_path / "f.png"
     cv2.imwrite(str(p), np.full((50, 50, 3), 10, np.uint8))
@@ -159,20 +177,7 @@ def test_health_worker_records_heartbeats_and_camera_loss(config, db, tmp_path) 
         }
     )
     door = Door(cfg, db, factory=MockFactory(), camera=cam, face_engine=NoFaceEngine())
-    now = [0.0]
-    worker = HealthWorker(door, clock=lambda: now[0])
-    try:
-        worker.run_once()  # first heartbeat, camera fine
-        cam.broken = True
-        for _ in range(3):
-            now[0] += 1
-            worker.run_once()
-        cam.broken = False
-        now[0] += 1
-        worker.run_once()
-        door.pump()
-    finally:
-        door.close()
+    lose_and_restore(door, lambda broken: setattr(cam, "broken", broken), checks=3)
     kinds = [k for (k,) in rows(cfg, "SELECT kind FROM access_events ORDER BY ts")]
     assert kinds == ["heartbeat", "camera_lost", "camera_restored"]
     assert rows(cfg, "SELECT kind FROM outbox") == [("camera_lost",)]
@@ -192,7 +197,6 @@ def test_watchdog_health_needs_a_turning_loop(config, db, camera) -> None:  # no
 def test_health_worker_alerts_when_the_gsm_modem_stops_answering(config, db, camera) -> None:  # noqa: ANN001
     from appliance.alerts.sim_modem import SimModem
     from appliance.config import GsmConfig
-    from appliance.service import HealthWorker
 
     with SimModem() as modem:
         cfg = config.model_copy(
@@ -214,20 +218,9 @@ def test_health_worker_alerts_when_the_gsm_modem_stops_answering(config, db, cam
             }
         )
         door = Door(cfg, db, factory=MockFactory(), camera=camera, face_engine=NoFaceEngine())
-        now = [0.0]
-        worker = HealthWorker(door, clock=lambda: now[0])
-        try:
-            worker.run_once()  # modem answers AT
-            modem.mode = "no_answer"
-            for _ in range(2):
-                now[0] += 1
-                worker.run_once()
-            modem.mode = "ok"
-            now[0] += 1
-            worker.run_once()
-            door.pump()
-        finally:
-            door.close()
+        lose_and_restore(
+            door, lambda broken: setattr(modem, "mode", "no_answer" if broken else "ok"), checks=2
+        )
     kinds = [k for (k,) in rows(cfg, "SELECT kind FROM access_events ORDER BY ts")]
     assert kinds == ["heartbeat", "modem_lost", "modem_restored"]
     assert rows(cfg, "SELECT kind FROM outbox") == [("modem_lost",)]
