@@ -556,8 +556,11 @@ def _face_markdown(
         f"{f['genuine_matched']} matched.",
         f"- whole door process (`doorward simulate`: imports, migrations, GPIO, replica, "
         f"models, one face check; no admin page): peak **{f['door_process_peak_rss_mb']} MB**. "
-        "`doorward run` adds the admin page (Flask, waitress) and the alert dispatcher, about "
-        "+10 MB steady.",
+        "`doorward run` also serves the admin page (Flask, waitress) and runs the dispatcher, "
+        "sync and health threads: 161 MB resident, 170 MB peak at start-up, read from "
+        "/proc/<pid>/status by hand on 2026-11-26 (not re-measured by this command); serve "
+        "the admin page from a separate `doorward admin` process to keep the door process "
+        "under 150 MB.",
         f"- `peak_rss_mb`: **{f['peak_rss_mb']} MB** for a process that loads the door's models "
         "(detector, 5-point, encoder) and runs face checks (target ≤ 150 MB); "
         f"**{f['peak_rss_mb_liveness']} MB** with liveness on (adds the 68-point model, ~100 MB).",
