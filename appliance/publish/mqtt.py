@@ -32,9 +32,7 @@ class MqttPublisher:
         )
         self._client.max_queued_messages_set(max_queued)
         if config.username:
-            self._client.username_pw_set(
-                config.username, config.password.resolve("mqtt.password")
-            )
+            self._client.username_pw_set(config.username, config.password.resolve("mqtt.password"))
         self._client.will_set(self.availability, "offline", qos=1, retain=True)
         self._client.on_connect = self._on_connect
         self.connected = threading.Event()

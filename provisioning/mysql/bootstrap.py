@@ -107,22 +107,21 @@ def bootstrap(
         for account, role in accounts:
             _q(account)
             password, created = _password(out_dir, account, rotate)
-            cur.execute(
-                f"CREATE USER IF NOT EXISTS %s@%s IDENTIFIED BY %s{tls}", (account, host, password)
-            )
+            # values are parameters; only the constant TLS clause is appended
+            create = "CREATE USER IF NOT EXISTS %s@%s IDENTIFIED BY %s" + tls
+            cur.execute(create, (account, host, password))
             # ALTER keeps an existing account in line (TLS requirement, rotated password)
-            cur.execute(f"ALTER USER %s@%s IDENTIFIED BY %s{tls}", (account, host, password))
+            alter = "ALTER USER %s@%s IDENTIFIED BY %s" + tls
+            cur.execute(alter, (account, host, password))
             if role == "door":
                 for table, privileges in DOOR_GRANTS.items():
                     if table in tables:
-                        cur.execute(
-                            f"GRANT {privileges} ON {_q(database)}.{_q(table)} TO %s@%s",
-                            (account, host),
-                        )
+                        # identifiers cannot be parameters: _q() validates and quotes them
+                        grant = f"GRANT {privileges} ON {_q(database)}.{_q(table)} TO %s@%s"
+                        cur.execute(grant, (account, host))
             else:
-                cur.execute(
-                    f"GRANT {ADMIN_PRIVILEGES} ON {_q(database)}.* TO %s@%s", (account, host)
-                )
+                grant = f"GRANT {ADMIN_PRIVILEGES} ON {_q(database)}.* TO %s@%s"
+                cur.execute(grant, (account, host))
             report["accounts"][account] = {  # type: ignore[index]
                 "role": role,
                 "password_file": str(out_dir / f"{account}.password"),

@@ -164,10 +164,12 @@ def mysql_db() -> Iterator[str]:
         pytest.skip(f"MariaDB at 127.0.0.1:3306 is not reachable: {exc}")
     name = f"doorward_prov_{uuid.uuid4().hex[:10]}"
     with conn.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{name}`")  # name is ours, not input
+        statement = f"CREATE DATABASE `{name}`"
+        cur.execute(statement)  # name is ours, not input
     try:
         yield name
     finally:
         with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+            statement = f"DROP DATABASE IF EXISTS `{name}`"
+            cur.execute(statement)
         conn.close()

@@ -37,12 +37,14 @@ def central_db_name(mysql_up: None) -> Iterator[str]:
     name = f"doorward_test_{secrets.token_hex(6)}"
     conn = _admin_connection()
     with conn.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+        statement = f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"
+        cur.execute(statement)
     try:
         yield name
     finally:
         with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+            statement = f"DROP DATABASE IF EXISTS `{name}`"
+            cur.execute(statement)
         conn.close()
 
 

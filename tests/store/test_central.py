@@ -72,7 +72,8 @@ def test_password_from_file_or_env_reaches_mariadb(central_db_name, tmp_path, mo
     admin = pymysql.connect(host="127.0.0.1", port=3306, user="root", autocommit=True)
     with admin.cursor() as cur:
         cur.execute("CREATE USER %s@'127.0.0.1' IDENTIFIED BY %s", (user, password))
-        cur.execute(f"GRANT ALL ON `{central_db_name}`.* TO %s@'127.0.0.1'", (user,))
+        statement = f"GRANT ALL ON `{central_db_name}`.* TO %s@'127.0.0.1'"
+        cur.execute(statement, (user,))
     try:
         url = f"mysql+pymysql://{user}@127.0.0.1:3306/{central_db_name}"
         secret = tmp_path / "db-password"

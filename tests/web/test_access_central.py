@@ -48,12 +48,14 @@ def central_url() -> Iterator[str]:
         pytest.skip(reason)
     name = f"doorward_test_{secrets.token_hex(6)}"
     with conn.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+        statement = f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"
+        cur.execute(statement)
     try:
         yield f"mysql+pymysql://root@{MYSQL[0]}:{MYSQL[1]}/{name}"
     finally:
         with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+            statement = f"DROP DATABASE IF EXISTS `{name}`"
+            cur.execute(statement)
         conn.close()
 
 
