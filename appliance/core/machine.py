@@ -343,6 +343,7 @@ class AccessController:
             self._face_denied(pending, result, now, out)
             return
         detail = {"duress": True} if pending.duress else {}
+        self._unlock(self.policy.relay_pulse_s, now, out)  # open first: the record can follow
         out.append(
             Record(
                 "granted",
@@ -355,7 +356,6 @@ class AccessController:
             )
         )
         out.append(Signal(Feedback.GRANTED))
-        self._unlock(self.policy.relay_pulse_s, now, out)
 
     def _face_denied(
         self, pending: _Pending, result: FaceChecked, now: float, out: list[Command]
