@@ -237,6 +237,7 @@ class SimClock:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from gpiozero.pins.mock import MockFactory
 
+    from appliance.core import Tick
     from appliance.hardware.camera import ReplayCamera
     from appliance.service import Door
 
@@ -272,7 +273,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             while t < seconds:
                 clock.advance(step)
                 t += step
-                door.handle(_tick())
+                door.handle(Tick())
                 door.pump()
 
         if args.door == "forced":
@@ -303,12 +304,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     }
     print(json.dumps(summary), flush=True)
     return 0
-
-
-def _tick() -> Any:
-    from appliance.core import Tick
-
-    return Tick()
 
 
 # ---- lock-relay -----------------------------------------------------------------------------

@@ -70,18 +70,17 @@ def enroll_user(
             images.append((str(photo), load_image(photo)))
         except FaceError as exc:
             raise EnrollError(str(exc)) from None
-    return enroll_images(
+    templates = encode_images(face_engine, images, progress=progress)
+    return create_user(
         db,
-        face_engine,
         hasher,
         number=number,
         name=name,
         pin=pin,
-        images=images,
+        templates=templates,
         duress_pin=duress_pin,
         email=email,
         phone=phone,
-        progress=progress,
     )
 
 

@@ -111,13 +111,6 @@ def _device_pepper(path: Path) -> str:
     return value
 
 
-def open_replica(config: Config) -> Database:
-    """The device-local database the door decides from, migrated to the current schema."""
-    from appliance.store.central import open_local_replica
-
-    return open_local_replica(config)
-
-
 @dataclass(frozen=True)
 class ServiceRecord:
     """An event the service itself records on the loop thread (heartbeat, device lost)."""
@@ -200,7 +193,6 @@ class Door:
         self._batched: list[AccessEvent] = []
         self._batch_started = 0.0
         self.recent: list[RecordedEvent] = []
-        self.last_frame_snapshot: str | None = None
         self._queue: queue.Queue[Event | ServiceRecord] = queue.Queue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

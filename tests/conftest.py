@@ -55,9 +55,9 @@ def config(data_dir: Path):  # noqa: ANN201
 
 @pytest.fixture
 def db(config) -> Iterator:  # noqa: ANN001
-    from appliance.service import open_replica
+    from appliance.store.central import open_local_replica
 
-    database = open_replica(config)
+    database = open_local_replica(config)
     yield database
     database.close()
 

@@ -53,9 +53,9 @@ def create_app(
     if config is None:
         config = Config()
     if db is None:
-        from appliance.service import open_replica
+        from appliance.store.central import open_local_replica
 
-        db = open_replica(config)
+        db = open_local_replica(config)
     app = Flask(__name__)
     secret = config.admin.secret_key.resolve("admin.secret_key") or secrets.token_urlsafe(32)
     app.config.update(

@@ -40,7 +40,8 @@ def measure(n_events: int, batched: bool) -> dict[str, float]:
     from appliance.config import Config
     from appliance.core import Record
     from appliance.hardware.camera import ReplayCamera
-    from appliance.service import Door, open_replica
+    from appliance.service import Door
+    from appliance.store.central import open_local_replica
 
     with tempfile.TemporaryDirectory(prefix="doorward-sd-") as tmp:
         import cv2
@@ -50,7 +51,7 @@ def measure(n_events: int, batched: bool) -> dict[str, float]:
         config = Config.model_validate(
             {"device": {"data_dir": str(Path(tmp) / "var")}, "hardware": {"pin_factory": "mock"}}
         )
-        db = open_replica(config)
+        db = open_local_replica(config)
         door = Door(config, db, factory=MockFactory(), camera=ReplayCamera([frame]),
                     face_engine=object())  # fmt: skip
         saved = service.BATCHED_KINDS
