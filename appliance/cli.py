@@ -235,9 +235,8 @@ class SimClock:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from gpiozero.pins.mock import MockFactory
-
     from appliance.core import Tick
+    from appliance.hardware.board import mock_factory
     from appliance.hardware.camera import ReplayCamera
     from appliance.service import Door
 
@@ -246,7 +245,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if bad:
         raise CliError(f"--keys: {bad[0]!r} is not a keypad key (0-9 * # A-D)")
     db = open_door_db(args)
-    factory = MockFactory()
+    factory = mock_factory()
     clock = SimClock()
     camera = ReplayCamera(args.camera)
     liveness = None if args.liveness is None else args.liveness == "on"

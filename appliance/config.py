@@ -160,8 +160,11 @@ class CameraConfig(_Section):
     # replay: image files, folders or videos, cycled in order
     sources: list[Path] = []
     device: int = Field(default=0, ge=0)
-    width: int = Field(default=1280, ge=160)
-    height: int = Field(default=720, ge=120)
+    # 1080p: full field of view from the binned sensor modes of the Pi cameras, and 2.25x the
+    # pixels of 720p on a face for the encoder crop; detection runs on a 320 px copy, so the
+    # face check costs about the same (docs/BENCHMARKS.md "Face check").
+    width: int = Field(default=1920, ge=160)
+    height: int = Field(default=1080, ge=120)
     fps: float = Field(default=10.0, gt=0, le=60)
 
 

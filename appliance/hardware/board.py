@@ -32,15 +32,20 @@ def is_raspberry_pi() -> bool:
         return False
 
 
+def mock_factory() -> Factory:
+    """Simulated pins (gpiozero MockFactory) whose state history is bounded."""
+    from .simulator import bounded_mock_factory
+
+    return bounded_mock_factory()
+
+
 def make_pin_factory(kind: str) -> Factory:
     """The pin factory for config `hardware.pin_factory` ("auto": real on a Pi, mock elsewhere)."""
     if kind == "auto":
         env = os.environ.get("GPIOZERO_PIN_FACTORY")
         kind = env if env else ("lgpio" if is_raspberry_pi() else "mock")
     if kind == "mock":
-        from gpiozero.pins.mock import MockFactory
-
-        return MockFactory()
+        return mock_factory()
     try:
         if kind == "lgpio":
             from gpiozero.pins.lgpio import LGPIOFactory

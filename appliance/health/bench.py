@@ -34,11 +34,10 @@ def _write_bytes() -> int:
 
 def measure(n_events: int, batched: bool) -> dict[str, float]:
     """Record `n_events` of MIX through the real Door._record on a fresh replica."""
-    from gpiozero.pins.mock import MockFactory
-
     from appliance import service
     from appliance.config import Config
     from appliance.core import Record
+    from appliance.hardware.board import mock_factory
     from appliance.hardware.camera import ReplayCamera
     from appliance.service import Door
     from appliance.store.central import open_local_replica
@@ -52,7 +51,7 @@ def measure(n_events: int, batched: bool) -> dict[str, float]:
             {"device": {"data_dir": str(Path(tmp) / "var")}, "hardware": {"pin_factory": "mock"}}
         )
         db = open_local_replica(config)
-        door = Door(config, db, factory=MockFactory(), camera=ReplayCamera([frame]),
+        door = Door(config, db, factory=mock_factory(), camera=ReplayCamera([frame]),
                     face_engine=object())  # fmt: skip
         saved = service.BATCHED_KINDS
         if not batched:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import cv2
 import numpy as np
+import simplejpeg
 
 from .models import new_uuid, utcnow
 
@@ -22,16 +22,17 @@ class SnapshotStore:
         rel = Path("snapshots") / now.strftime("%Y/%m/%d") / f"{name or new_uuid()}.jpg"
         path = self.data_dir / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        ok, buf = cv2.imencode(
-            ".jpg",
-            cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR),
-            [cv2.IMWRITE_JPEG_QUALITY, self.quality],
-        )
-        if not ok:
-            raise ValueError("frame could not be encoded as JPEG")
+        # simplejpeg (libjpeg-turbo, as picamera2 uses) encodes the RGB frame in place: no
+        # BGR copy of a full frame at the moment the door is busiest.
+        try:
+            data = simplejpeg.encode_jpeg(
+                np.ascontiguousarray(frame_rgb), quality=self.quality, colorspace="RGB"
+            )
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"frame could not be encoded as JPEG ({exc})") from None
         tmp = path.with_suffix(".tmp")
         with open(tmp, "wb") as fh:
-            fh.write(buf.tobytes())
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

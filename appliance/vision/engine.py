@@ -120,22 +120,25 @@ class FaceEngine:
         image = check_frame(image)
         h, w = image.shape[:2]
         target = width or self.config.detect_width
+        # Grey first: converting the full frame then shrinking one channel costs about half of
+        # shrinking three channels, and the same grey frame serves every pass and the blur
+        # measure of the face.
+        full_gray = to_gray(image)
         enhanced: bool | None = None
         rects: list[Any] = []
-        scale = 1.0
+        best_scale = 1.0
         for i, (scale, upsample) in enumerate(self._passes(w, target)):
             if i and thorough and w * scale * 2**upsample > THOROUGH_MAX_WIDTH:
                 break
-            small = (
-                image
+            gray = (
+                full_gray
                 if scale >= 1.0
                 else cv2.resize(
-                    image,
+                    full_gray,
                     (max(1, round(w * scale)), max(1, round(h * scale))),
                     interpolation=cv2.INTER_AREA,
                 )
             )
-            gray = to_gray(small)
             if enhanced is None:
                 enhanced = self.config.enhance_low_light and is_low_light(gray)
             if enhanced:
@@ -147,7 +150,6 @@ class FaceEngine:
                 break
         scale = best_scale
         enhanced = bool(enhanced)
-        full_gray = to_gray(image) if rects else None
         faces = []
         for r in rects:
             box = (
@@ -159,7 +161,6 @@ class FaceEngine:
             size = min(box[1] - box[3], box[2] - box[0])
             if size <= 0:
                 continue
-            assert full_gray is not None
             faces.append(FaceFound(box, size, sharpness(full_gray, box), enhanced))
         faces.sort(key=lambda f: f.size_px, reverse=True)
         return faces
@@ -269,7 +270,7 @@ class FaceEngine:
         while seen < budget and (seen == 0 or clock() - start < cfg.window_s):
             frame = check_frame(camera.read(), "camera frame")
             seen += 1
-            if fallback_frame is None:
+            if fallback_frame is None and best_frame is None:
                 fallback_frame = frame
             faces = self.detect(frame)
             if not faces:
@@ -278,13 +279,15 @@ class FaceEngine:
             problem = self.quality_problem(face)
             if problem:
                 poor = problem
-                fallback_frame = frame
+                if best_frame is None:
+                    fallback_frame = frame
                 continue
             matched = best_d is not None and best_d <= cfg.threshold
             if not matched:
                 d = float(face_distances(tmpl, self.encode(frame, face)).min())
                 if best_d is None or d < best_d:
                     best_d, best_frame = d, frame
+                    fallback_frame = None  # only needed while no face was encoded
             if live:
                 ears.append(self.eye_aspect_ratio(frame, face))
                 blink = blink or blink_detected(ears, cfg.blink_drop)

@@ -224,3 +224,40 @@ def test_replay_camera_without_sources_sees_an_empty_doorstep(tmp_path: Path) ->
     cv2.imwrite(str(tmp_path / "a.png"), np.full((10, 20, 3), 200, np.uint8))
     cam.set_sources([tmp_path / "a.png"])
     assert cam.read().shape == (10, 20, 3)
+
+
+def test_replay_camera_hands_out_one_read_only_array_per_still(tmp_path: Path) -> None:
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "a.png"), np.full((30, 40, 3), 77, np.uint8))
+    cam = ReplayCamera([tmp_path / "a.png"])
+    a, b = cam.read(), cam.read()
+    assert a is b  # a still image costs one frame of memory, however often it is read
+    with pytest.raises(ValueError, match="read-only"):
+        a[0, 0, 0] = 1
+    mine = np.full((20, 20, 3), 5, np.uint8)
+    cam.set_frame(mine)
+    mine[0, 0, 0] = 6  # the caller's own array stays writable ...
+    assert not cam.read().flags.writeable  # ... while the camera's view of it is not
+
+
+def test_simulated_pins_remember_a_bounded_history() -> None:
+    """The keypad scan toggles row pins forever; their history must not grow with uptime."""
+    from gpiozero import LED
+
+    from appliance.hardware.board import make_pin_factory
+    from appliance.hardware.simulator import MOCK_PIN_HISTORY, KeypadSimulator
+
+    factory = make_pin_factory("mock")
+    sim = KeypadSimulator(factory, [5, 6, 13, 19], [12, 16, 20, 21])
+    row = factory.pin(5)
+    row.function = "output"  # as the keypad scanner drives it
+    led = LED(26, pin_factory=factory)
+    for _ in range(MOCK_PIN_HISTORY + 500):
+        led.toggle()
+        row.state = not row.state
+    assert len(led.pin.states) == MOCK_PIN_HISTORY
+    assert len(row.states) == MOCK_PIN_HISTORY
+    assert led.pin.states[-1].state == led.pin.state  # the newest change is the one kept
+    assert sim is not None
+    led.close()

@@ -163,3 +163,16 @@ def test_identify_finds_the_right_label(engine: FaceEngine, photo) -> None:
     assert engine.identify(np.full((100, 100, 3), 50, np.uint8), gallery, labels) is None
     with pytest.raises(ValueError, match="labels"):
         engine.identify(photo("people/kit_harington/kit2.jpg"), gallery, labels[:2])
+
+
+def test_a_face_frees_the_frame_kept_for_a_faceless_snapshot(
+    frame_camera, engine: FaceEngine, photo, obama
+) -> None:
+    """With a face encoded, the decision's frame is that face's frame, not the empty first one
+    (only one full frame is held besides the one being read)."""
+    wall = np.full((480, 640, 3), 90, np.uint8)
+    own = photo("people/obama/obama3.jpg")
+    d = engine.verify(frame_camera([wall, own]), obama, liveness=False)
+    assert d.matched and d.frame is own
+    d = engine.verify(frame_camera([wall, wall]), obama, liveness=False)
+    assert d.reason == "no_face" and d.frame is wall

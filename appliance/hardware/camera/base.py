@@ -16,7 +16,8 @@ class Camera(Protocol):
     """A source of frames: RGB uint8 arrays of shape (height, width, 3).
 
     start() may be called again while started (no-op); read() on a stopped camera starts it.
-    close() is idempotent.
+    close() is idempotent. A frame may be read-only (the replay camera hands out the same
+    array for a still image): consumers copy before they draw on it.
     """
 
     def start(self) -> None: ...

@@ -11,7 +11,7 @@ from .base import CameraError
 
 
 class OpenCVCamera:
-    def __init__(self, device: int = 0, width: int = 1280, height: int = 720) -> None:
+    def __init__(self, device: int = 0, width: int = 1920, height: int = 1080) -> None:
         self._device, self._width, self._height = device, width, height
         self._cap: cv2.VideoCapture | None = None
         self._mutex = threading.Lock()

@@ -13,7 +13,7 @@ from .base import CameraError
 class PiCamera:
     """picamera2: configure -> start -> capture_array(). Frames come out RGB."""
 
-    def __init__(self, width: int = 1280, height: int = 720) -> None:
+    def __init__(self, width: int = 1920, height: int = 1080) -> None:
         self._size = (width, height)
         self._cam: Any = None
         self._mutex = threading.Lock()

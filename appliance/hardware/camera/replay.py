@@ -33,6 +33,12 @@ def _expand(sources: Sequence[Path]) -> list[Path]:
     return items
 
 
+def _read_only(frame: np.ndarray) -> np.ndarray:
+    view = np.ascontiguousarray(frame).view()  # the caller's own array stays writable
+    view.setflags(write=False)
+    return view
+
+
 def read_image_rgb(path: Path) -> np.ndarray:
     data = np.fromfile(str(path), dtype=np.uint8)
     bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
@@ -55,7 +61,7 @@ class ReplayCamera:
         loop: bool = True,
         empty_size: tuple[int, int] = (640, 480),
     ) -> None:
-        self._empty = np.full((empty_size[1], empty_size[0], 3), 96, np.uint8)
+        self._empty = _read_only(np.full((empty_size[1], empty_size[0], 3), 96, np.uint8))
         self._mutex = threading.Lock()
         self._loop = loop
         self._items: list[Path] = []
@@ -79,7 +85,7 @@ class ReplayCamera:
             self._release_video()
             key = Path(f"<frame:{id(frame)}>")
             self._items = [key]
-            self._cache = {key: frame}
+            self._cache = {key: _read_only(frame)}
             self._index = 0
 
     @property
@@ -101,7 +107,7 @@ class ReplayCamera:
         self._started = True
         with self._mutex:
             if not self._items:
-                return self._empty.copy()
+                return self._empty
             for _ in range(len(self._items) + 1):
                 if self._index >= len(self._items):
                     if not self._loop:
@@ -116,8 +122,10 @@ class ReplayCamera:
                     continue
                 self._index += 1
                 if item not in self._cache:
-                    self._cache[item] = read_image_rgb(item)
-                return self._cache[item].copy()
+                    self._cache[item] = _read_only(read_image_rgb(item))
+                # The same read-only array every time (as a camera buffer would be): a still
+                # image costs one frame of memory however often it is read.
+                return self._cache[item]
         raise CameraError("replay camera could not read any frame from its sources")
 
     def _next_video_frame(self, path: Path) -> np.ndarray | None:
