@@ -171,25 +171,12 @@ def _start_dispatcher(config: Config, db: Any) -> Any:
     return dispatcher
 
 
-class _AdminServer:
-    def __init__(self, server: Any, thread: threading.Thread) -> None:
-        self.server, self.thread = server, thread
-
-    def stop(self) -> None:
-        self.server.close()
-        self.thread.join(timeout=5)
-
-
-def _start_admin(config: Config, db: Any, door: Any, sync: Any) -> _AdminServer:
-    from waitress import create_server
-
+def _start_admin(config: Config, db: Any, door: Any, sync: Any) -> Any:
     from web_admin import create_app
+    from web_admin.serving import AdminServer
 
     app = create_app(config=config, db=db, door=door, local_db=door.db, sync=sync)
-    server = create_server(app, host=config.admin.host, port=config.admin.port, threads=4)
-    thread = threading.Thread(target=server.run, name="admin-http", daemon=True)
-    thread.start()
-    return _AdminServer(server, thread)
+    return AdminServer(app, config.admin.host, config.admin.port).start()
 
 
 # ---- enroll ---------------------------------------------------------------------------------
@@ -395,6 +382,10 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    if args.func in (cmd_run, cmd_simulate):  # the door process: frames come and go
+        from appliance.malloc import tune_malloc
+
+        tune_malloc()
     try:
         args.config = load_config(args.config)
         return int(args.func(args) or 0)

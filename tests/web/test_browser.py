@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,23 +28,20 @@ def _free_port() -> int:
 @pytest.fixture
 def server(config, db, accounts, face_engine, faces_dir) -> Iterator[dict]:  # noqa: ANN001
     from gpiozero.pins.mock import MockFactory
-    from waitress import create_server
 
     from appliance.hardware.camera import ReplayCamera
     from appliance.service import Door
     from web_admin import create_app
+    from web_admin.serving import AdminServer
 
     door = Door(config, db, factory=MockFactory(), face_engine=face_engine,
                 camera=ReplayCamera([faces_dir / "people/rose_leslie/rose1.jpg"]))  # fmt: skip
     door.start()
     app = create_app(config=config, db=db, door=door, test_config={"BOOTSTRAP_ADMIN": False})
-    port = _free_port()
-    srv = create_server(app, host="127.0.0.1", port=port, threads=4)
-    t = threading.Thread(target=srv.run, daemon=True)
-    t.start()
-    yield {"url": f"http://127.0.0.1:{port}", "door": door, "db": db}
-    srv.close()
-    t.join(timeout=5)
+    srv = AdminServer(app, "127.0.0.1", 0).start()
+    yield {"url": f"http://127.0.0.1:{srv.port}", "door": door, "db": db}
+    srv.stop()
+    assert not srv.thread.is_alive()
     door.close()
 
 

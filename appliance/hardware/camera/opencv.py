@@ -36,7 +36,7 @@ class OpenCVCamera:
             ok, bgr = self._cap.read()
         if not ok:
             raise CameraError(f"camera device {self._device} returned no frame")
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=bgr)  # in place: no second frame
 
     def stop(self) -> None:
         with self._mutex:

@@ -44,7 +44,7 @@ def read_image_rgb(path: Path) -> np.ndarray:
     bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if bgr is None:
         raise CameraError(f"{path} is not a readable image")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=bgr)  # in place: no second frame
 
 
 class ReplayCamera:
@@ -138,7 +138,7 @@ class ReplayCamera:
         if not ok:
             self._release_video()
             return None
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=bgr)
 
     def _release_video(self) -> None:
         if self._video is not None:

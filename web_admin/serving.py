@@ -1,0 +1,50 @@
+"""Owns running the admin page on waitress in a thread, and stopping it without a race.
+
+waitress's `server.close()` called from another thread closes the sockets under the
+select() its loop thread is sitting in, which then fails with EBADF. Here the closing runs
+on the loop thread itself (through waitress's trigger), so the loop ends cleanly.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+
+class AdminServer:
+    """A waitress server running `app` on its own thread."""
+
+    def __init__(self, app: Any, host: str, port: int, threads: int = 4) -> None:
+        from waitress import create_server
+
+        self.server = create_server(app, host=host, port=port, threads=threads)
+        self.port: int = self.server.effective_port
+        self.thread = threading.Thread(target=self.server.run, name="admin-http", daemon=True)
+
+    def start(self) -> AdminServer:
+        self.thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        stop_waitress(self.server, self.thread, timeout)
+
+
+def stop_waitress(server: Any, thread: threading.Thread | None, timeout: float = 5.0) -> None:
+    """Stop `server` whose run() loop runs on `thread` (None: the loop is not running)."""
+    from waitress import wasyncore
+
+    socket_map = getattr(server, "_map", None)
+    trigger = getattr(server, "trigger", None)
+    if thread is None or not thread.is_alive() or trigger is None or socket_map is None:
+        server.close()
+        return
+
+    def close_on_loop_thread() -> None:
+        server.task_dispatcher.shutdown(timeout=timeout)
+        wasyncore.close_all(socket_map)  # listening socket, open connections, the trigger
+
+    trigger.pull_trigger(close_on_loop_thread)
+    thread.join(timeout)
+    if thread.is_alive():  # the loop did not turn in time; fall back to waitress's own close
+        server.close()
+        thread.join(timeout)
