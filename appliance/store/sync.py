@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
-from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
@@ -123,6 +122,8 @@ def _insert_ignoring_duplicates(
     """INSERT rows; a row whose primary key already exists is left untouched (no error)."""
     pk = [c.name for c in table.primary_key.columns]
     if conn.dialect.name in ("mysql", "mariadb"):
+        from sqlalchemy.dialects.mysql import insert as mysql_insert
+
         stmt = mysql_insert(table)
         conn.execute(stmt.on_duplicate_key_update({pk[0]: stmt.inserted[pk[0]]}), rows)
     elif conn.dialect.name == "sqlite":
@@ -138,6 +139,8 @@ def _upsert(
     pk = [c.name for c in table.primary_key.columns]
     cols = [c for c in rows[0] if c not in pk and c not in keep]
     if conn.dialect.name in ("mysql", "mariadb"):
+        from sqlalchemy.dialects.mysql import insert as mysql_insert
+
         stmt = mysql_insert(table)
         conn.execute(stmt.on_duplicate_key_update({c: stmt.inserted[c] for c in cols}), rows)
     else:
