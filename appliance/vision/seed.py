@@ -1,8 +1,9 @@
 """Owns the prototype's face check ("seed pipeline"), kept only as the benchmark baseline.
 
 It loads face_recognition.api (every dlib model, ~200 MB) on first use, runs the HOG detector
-with one upsampling on the full frame, and re-encodes the enrolled photo on every check, with
-the default 68-point "large" landmarks. Its 3 s capture delay is left out.
+with one upsampling on the full frame, and re-encodes the enrolled photo on every check with
+face_recognition's defaults (5-point landmarks, num_jitters=1: one encoder pass per face).
+Its 3 s capture delay is left out.
 """
 
 from __future__ import annotations
