@@ -7,14 +7,9 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+import msgspec
+from msgspec import Meta, field
+from msgspec.structs import force_setattr
 
 ENV_CONFIG = "DOORWARD_CONFIG"
 ENV_DATABASE_URL = "DOORWARD_DATABASE_URL"
@@ -26,25 +21,48 @@ class ConfigError(ValueError):
     """The configuration is invalid; the message names every offending key."""
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+class _Section(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """A config section: strict (unknown keys are errors), immutable.
+
+    msgspec, not pydantic: the whole configuration costs ~1.5 MB of the door process instead
+    of ~17 MB (docs/BENCHMARKS.md "Face check", memory). The model_* methods keep the names
+    the rest of the code uses.
+    """
+
+    @classmethod
+    def model_validate(cls, data: Any, source: str = "<dict>") -> Any:
+        """Validate `data` (a dict as TOML gives it); ConfigError names every bad key."""
+        return _validate(cls, data, source)
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return cls.__struct_fields__
+
+    def model_copy(self, *, update: dict[str, Any] | None = None) -> Any:
+        """A copy with some attributes replaced (not validated, like pydantic's)."""
+        return msgspec.structs.replace(self, **(update or {}))
+
+    def model_dump(
+        self, *, mode: str = "python", by_alias: bool = True, exclude_none: bool = False
+    ) -> dict[str, Any]:
+        """Plain data under the file's key names (paths as strings)."""
+        data = msgspec.to_builtins(self, enc_hook=_encode)
+        return _drop_none(data) if exclude_none else data
 
 
-BcmPin = Annotated[int, Field(ge=0, le=27)]
-Seconds = Annotated[float, Field(gt=0)]
+BcmPin = Annotated[int, Meta(ge=0, le=27)]
+Seconds = Annotated[float, Meta(gt=0)]
 
 
-class SecretRef(_Section):
+class SecretRef(_Section, kw_only=True):
     """Where a secret lives: an environment variable, or a file (e.g. a systemd credential)."""
 
     env: str | None = None
     file: Path | None = None
 
-    @model_validator(mode="after")
-    def _one_source(self) -> SecretRef:
+    def __post_init__(self) -> None:
         if self.env and self.file:
             raise ValueError("give either env or file, not both")
-        return self
 
     def resolve(self, key: str) -> str | None:
         """The secret's value, or None when no source is configured.
@@ -64,13 +82,13 @@ class SecretRef(_Section):
         return None
 
 
-class DeviceConfig(_Section):
-    id: str = Field(default="door-1", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+class DeviceConfig(_Section, kw_only=True):
+    id: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")] = "door-1"
     name: str = "Front door"
     data_dir: Path = Path("var")
 
 
-class DatabaseConfig(_Section):
+class DatabaseConfig(_Section, kw_only=True):
     # Central database (MySQL in production), e.g. mysql+pymysql://door@db.lan:3306/doorward
     # (no password in the URL: see `password`). None = embedded default: the replica file is
     # also the central database and no sync runs.
@@ -89,37 +107,41 @@ class DatabaseConfig(_Section):
     io_timeout_s: Seconds = 30.0
 
 
-class SecurityConfig(_Section):
+class SecurityConfig(_Section, kw_only=True):
     # HMAC key ("pepper") mixed into PIN hashes; kept on the device, never in the database.
     # Unset: $DOORWARD_PEPPER if set, else <data_dir>/pepper (created once, mode 0600).
     # Every door and admin page sharing one central database must use the same pepper.
     pepper: SecretRef = SecretRef()
 
 
-class AccessConfig(_Section):
+class AccessConfig(_Section, kw_only=True):
     code_timeout_s: Seconds = 10.0
-    max_code_length: int = Field(default=16, ge=4, le=32)
-    relay_pulse_s: Annotated[float, Field(gt=0, le=60)] = 5.0
-    wrong_code_limit: int = Field(default=5, ge=1)
+    max_code_length: Annotated[int, Meta(ge=4, le=32)] = 16
+    relay_pulse_s: Annotated[float, Meta(gt=0, le=60)] = 5.0
+    wrong_code_limit: Annotated[int, Meta(ge=1)] = 5
     wrong_code_window_s: Seconds = 600.0
     lockout_s: Seconds = 300.0
-    face_fail_limit: int = Field(default=3, ge=1)
+    face_fail_limit: Annotated[int, Meta(ge=1)] = 3
     face_fail_window_s: Seconds = 600.0
     held_open_s: Seconds = 30.0
     # after the relay locks again, the door may still be opened this long without a forced alert
-    entry_grace_s: Annotated[float, Field(ge=0)] = 2.0
-    exit_pulse_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+    entry_grace_s: Annotated[float, Meta(ge=0)] = 2.0
+    exit_pulse_s: Annotated[float, Meta(gt=0, le=60)] = 5.0
     motion_wake_s: Seconds = 30.0
     # someone the PIR saw who enters no code for this long is identified 1:N against every
     # template; a face that matches nobody raises an "unknown_person" alert. 0 = never.
-    unknown_person_after_s: Annotated[float, Field(ge=0)] = 20.0
+    unknown_person_after_s: Annotated[float, Meta(ge=0)] = 20.0
 
 
-class PinsConfig(_Section):
+class PinsConfig(_Section, kw_only=True):
     """BCM pin numbers. Defaults follow the wiring table in the README."""
 
-    keypad_rows: list[BcmPin] = Field(default=[5, 6, 13, 19], min_length=4, max_length=4)
-    keypad_cols: list[BcmPin] = Field(default=[12, 16, 20, 21], min_length=4, max_length=4)
+    keypad_rows: Annotated[list[BcmPin], Meta(min_length=4, max_length=4)] = field(
+        default_factory=lambda: [5, 6, 13, 19]
+    )
+    keypad_cols: Annotated[list[BcmPin], Meta(min_length=4, max_length=4)] = field(
+        default_factory=lambda: [12, 16, 20, 21]
+    )
     pir: BcmPin = 4
     relay: BcmPin = 17
     relay_active_high: bool = True
@@ -129,10 +151,9 @@ class PinsConfig(_Section):
     status_led: BcmPin = 24
     buzzer: BcmPin = 25
 
-    @model_validator(mode="after")
-    def _distinct(self) -> PinsConfig:
+    def __post_init__(self) -> None:
         seen: dict[int, str] = {}
-        for name in type(self).model_fields:
+        for name in self.__struct_fields__:
             value = getattr(self, name)
             for pin in value if isinstance(value, list) else [value]:
                 if isinstance(pin, bool):
@@ -140,48 +161,47 @@ class PinsConfig(_Section):
                 if pin in seen:
                     raise ValueError(f"BCM pin {pin} is used by both {seen[pin]} and {name}")
                 seen[pin] = name
-        return self
 
 
-class HardwareConfig(_Section):
+class HardwareConfig(_Section, kw_only=True):
     # "auto": real pins on a Pi, gpiozero MockFactory elsewhere. "mock": always simulated.
     pin_factory: Literal["auto", "mock", "lgpio", "rpigpio", "native"] = "auto"
     pins: PinsConfig = PinsConfig()
-    keypad_layout: list[str] = Field(
-        default=["123A", "456B", "789C", "*0#D"], min_length=4, max_length=4
+    keypad_layout: Annotated[list[str], Meta(min_length=4, max_length=4)] = field(
+        default_factory=lambda: ["123A", "456B", "789C", "*0#D"]
     )
-    debounce_ms: int = Field(default=30, ge=0, le=500)
+    debounce_ms: Annotated[int, Meta(ge=0, le=500)] = 30
     door_contact_closed_when: Literal["low", "high"] = "low"
     tamper_alarm_when: Literal["low", "high"] = "high"
 
 
-class CameraConfig(_Section):
+class CameraConfig(_Section, kw_only=True):
     kind: Literal["replay", "opencv", "picamera2"] = "replay"
     # replay: image files, folders or videos, cycled in order
     sources: list[Path] = []
-    device: int = Field(default=0, ge=0)
+    device: Annotated[int, Meta(ge=0)] = 0
     # 1080p: full field of view from the binned sensor modes of the Pi cameras, and 2.25x the
     # pixels of 720p on a face for the encoder crop; detection runs on a 320 px copy, so the
     # face check costs about the same (docs/BENCHMARKS.md "Face check").
-    width: int = Field(default=1920, ge=160)
-    height: int = Field(default=1080, ge=120)
-    fps: float = Field(default=10.0, gt=0, le=60)
+    width: Annotated[int, Meta(ge=160)] = 1920
+    height: Annotated[int, Meta(ge=120)] = 1080
+    fps: Annotated[float, Meta(gt=0, le=60)] = 10.0
 
 
-class VisionConfig(_Section):
+class VisionConfig(_Section, kw_only=True):
     # calibrated on ../shared/faces/pairs.csv, see docs/BENCHMARKS.md "Face check"
-    threshold: Annotated[float, Field(gt=0, lt=1.5)] = 0.59
-    detect_width: int = Field(default=320, ge=80, le=4096)
-    max_frames: int = Field(default=5, ge=1, le=100)
+    threshold: Annotated[float, Meta(gt=0, lt=1.5)] = 0.59
+    detect_width: Annotated[int, Meta(ge=80, le=4096)] = 320
+    max_frames: Annotated[int, Meta(ge=1, le=100)] = 5
     window_s: Seconds = 3.0
-    min_face_px: int = Field(default=60, ge=16)
-    min_sharpness: float = Field(default=15.0, ge=0)
+    min_face_px: Annotated[int, Meta(ge=16)] = 60
+    min_sharpness: Annotated[float, Meta(ge=0)] = 15.0
     liveness: bool = False
     enhance_low_light: bool = True
     # with liveness on, more frames are read within window_s so that a blink is caught
-    liveness_max_frames: int = Field(default=30, ge=3, le=300)
+    liveness_max_frames: Annotated[int, Meta(ge=3, le=300)] = 30
     # a blink = eye aspect ratio falls below (1 - blink_drop) x its open level, then recovers
-    blink_drop: float = Field(default=0.3, gt=0, lt=1)
+    blink_drop: Annotated[float, Meta(gt=0, lt=1)] = 0.3
 
 
 ALERT_KINDS = (
@@ -213,59 +233,64 @@ _TEMPLATE_FIELDS = {
 }
 
 
-def _check_kinds(kinds: list[str] | None) -> list[str] | None:
+_FIELD_MARK = "\x00"  # "<mark>key<mark>message": a __post_init__ error about one key
+
+
+def _key_error(key: str, message: str) -> ValueError:
+    """An error raised in __post_init__ that names the key it is about."""
+    return ValueError(f"{_FIELD_MARK}{key}{_FIELD_MARK}{message}")
+
+
+def _check_kinds(kinds: list[str] | None, key: str = "kinds") -> list[str] | None:
     if kinds is not None:
         unknown = sorted(set(kinds) - set(ALERT_KINDS))
         if unknown:
-            raise ValueError(f"unknown alert kind(s) {unknown}; known: {list(ALERT_KINDS)}")
+            raise _key_error(key, f"unknown alert kind(s) {unknown}; known: {list(ALERT_KINDS)}")
     return kinds
 
 
-def _check_template(template: str | None) -> str | None:
+def _check_template(template: str | None, key: str) -> str | None:
     if template is not None:
         try:
             template.format(**_TEMPLATE_FIELDS)
         except (KeyError, IndexError, ValueError) as exc:
-            raise ValueError(
-                f"bad template placeholder {exc}; allowed: {sorted(_TEMPLATE_FIELDS)}"
+            raise _key_error(
+                key, f"bad template placeholder {exc}; allowed: {sorted(_TEMPLATE_FIELDS)}"
             ) from None
     return template
 
 
-class Recipient(_Section):
+class Recipient(_Section, kw_only=True):
     """One recipient with its own alert kinds: to = [{ to = "+4470...", kinds = ["duress"] }]."""
 
-    to: str = Field(min_length=1)
+    to: Annotated[str, Meta(min_length=1)]
     kinds: list[str] | None = None
 
-    @field_validator("kinds")
-    @classmethod
-    def _kinds(cls, v: list[str] | None) -> list[str] | None:
-        return _check_kinds(v)
+    def __post_init__(self) -> None:
+        _check_kinds(self.kinds)
 
 
 def _gets(kinds: list[str] | None, kind: str) -> bool:
     return kinds is None or kind in kinds or kind == "test"
 
 
-class _ChannelSection(_Section):
+class _ChannelSection(_Section, kw_only=True):
     enabled: bool = True
     # which alert kinds this channel's recipients get; None = every kind
     kinds: list[str] | None = None
     # plain addresses/numbers, or { to = ..., kinds = [...] } for per-recipient kinds
-    to: list[Recipient] = Field(min_length=1)
+    to: Annotated[list[Recipient | str], Meta(min_length=1)]
 
-    @field_validator("kinds")
-    @classmethod
-    def _kinds(cls, v: list[str] | None) -> list[str] | None:
-        return _check_kinds(v)
-
-    @field_validator("to", mode="before")
-    @classmethod
-    def _plain_recipients(cls, v: Any) -> Any:
-        if isinstance(v, list):
-            return [{"to": r} if isinstance(r, str) else r for r in v]
-        return v
+    def __post_init__(self) -> None:
+        _check_kinds(self.kinds)
+        recipients = []
+        for i, r in enumerate(self.to):
+            if isinstance(r, str):
+                if not r.strip():
+                    raise _key_error(f"to[{i}]", "must not be empty")
+                r = Recipient(to=r)
+            recipients.append(r)
+        force_setattr(self, "to", recipients)  # plain strings become Recipient(to=...)
 
     def recipients(self, kind: str) -> list[str]:
         """Who gets an alert of `kind` on this channel."""
@@ -277,57 +302,56 @@ class _ChannelSection(_Section):
         return bool(self.recipients(kind))
 
 
-class EmailConfig(_ChannelSection):
-    host: str = Field(min_length=1)
-    port: int = Field(default=587, ge=1, le=65535)
+class EmailConfig(_ChannelSection, kw_only=True):
+    host: Annotated[str, Meta(min_length=1)]
+    port: Annotated[int, Meta(ge=1, le=65535)] = 587
     security: Literal["starttls", "tls", "none"] = "starttls"
     username: str | None = None
     password: SecretRef = SecretRef()
     # extra CA bundle to trust (a private mail relay); None = the system store
     ca_file: Path | None = None
-    from_: str = Field(alias="from", min_length=3)
+    from_: Annotated[str, Meta(min_length=3)] = field(name="from")
     timeout_s: Seconds = 10.0
     subject_template: str = "[Doorward] {title} at {door} {time}"
     body_template: str | None = None
 
-    @field_validator("subject_template", "body_template")
-    @classmethod
-    def _template(cls, v: str | None) -> str | None:
-        return _check_template(v)
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_template(self.subject_template, "subject_template")
+        _check_template(self.body_template, "body_template")
 
 
-class TwilioConfig(_ChannelSection):
-    account_sid: str = Field(min_length=1)
+class TwilioConfig(_ChannelSection, kw_only=True):
+    account_sid: Annotated[str, Meta(min_length=1)]
     token: SecretRef = SecretRef(env="DOORWARD_TWILIO_TOKEN")
-    from_: str | None = Field(default=None, alias="from")
+    from_: str | None = field(name="from", default=None)
     messaging_service_sid: str | None = None
     # e.g. a proxy or a Twilio-shaped test server; None = https://api.twilio.com
-    api_base: str | None = Field(default=None, pattern=r"^https?://")
+    api_base: Annotated[str, Meta(pattern=r"^https?://")] | None = None
     timeout_s: Seconds = 10.0
 
-    @model_validator(mode="after")
-    def _sender(self) -> TwilioConfig:
+    def __post_init__(self) -> None:
+        super().__post_init__()
         if not self.from_ and not self.messaging_service_sid:
             raise ValueError("set either from or messaging_service_sid")
-        return self
 
 
-class GsmConfig(_ChannelSection):
-    port: str = Field(min_length=1)
-    baud: int = Field(default=115200, gt=0)
+class GsmConfig(_ChannelSection, kw_only=True):
+    port: Annotated[str, Meta(min_length=1)]
+    baud: Annotated[int, Meta(gt=0)] = 115200
     pin: SecretRef = SecretRef()
     timeout_s: Seconds = 20.0
     # longer texts are split into at most this many SMS; the last part is shortened
-    max_parts: int = Field(default=3, ge=1, le=10)
+    max_parts: Annotated[int, Meta(ge=1, le=10)] = 3
 
 
-class MailboxConfig(_Section):
+class MailboxConfig(_Section, kw_only=True):
     enabled: bool = True
     # None = <data_dir>/mailbox
     path: Path | None = None
 
 
-class AlertsConfig(_Section):
+class AlertsConfig(_Section, kw_only=True):
     email: EmailConfig | None = None
     twilio: TwilioConfig | None = None
     gsm: GsmConfig | None = None
@@ -338,23 +362,23 @@ class AlertsConfig(_Section):
     # SMS moves from Twilio to the GSM modem after Twilio has failed for this long
     twilio_failover_s: Seconds = 120.0
     # per channel (email, sms) deliveries per rolling hour; duress/forced/tamper bypass it
-    hourly_cap: int = Field(default=30, ge=1)
+    hourly_cap: Annotated[int, Meta(ge=1)] = 30
     # events of one burst within this window become one incident
     incident_window_s: Seconds = 180.0
     # a follow-up for an incident already sent waits this long to collect the rest of the burst
-    incident_hold_s: Annotated[float, Field(ge=0)] = 60.0
+    incident_hold_s: Annotated[float, Meta(ge=0)] = 60.0
     poll_interval_s: Seconds = 0.5
     probe_enabled: bool = True
     probe_host: str = "1.1.1.1"
-    probe_port: int = Field(default=53, ge=1, le=65535)
+    probe_port: Annotated[int, Meta(ge=1, le=65535)] = 53
     probe_interval_s: Seconds = 30.0
     probe_timeout_s: Seconds = 3.0
 
 
-class AdminConfig(_Section):
+class AdminConfig(_Section, kw_only=True):
     enabled: bool = True
     host: str = "127.0.0.1"
-    port: int = Field(default=8080, ge=1, le=65535)
+    port: Annotated[int, Meta(ge=1, le=65535)] = 8080
     tls_cert: Path | None = None
     tls_key: Path | None = None
     secret_key: SecretRef = SecretRef()
@@ -363,56 +387,56 @@ class AdminConfig(_Section):
     proxy_from_loopback: bool = True
     # a session ends this long after login however active it is
     session_max_s: Seconds = 43200.0
-    max_upload_mb: float = Field(default=10.0, gt=0, le=100)
+    max_upload_mb: Annotated[float, Meta(gt=0, le=100)] = 10.0
     # a photo may declare at most this many pixels (checked from its header, before decoding)
-    max_image_pixels: int = Field(default=40_000_000, ge=10_000)
-    max_image_side: int = Field(default=12_000, ge=100)
+    max_image_pixels: Annotated[int, Meta(ge=10_000)] = 40_000_000
+    max_image_side: Annotated[int, Meta(ge=100)] = 12_000
     # failed logins in a row that lock an account, and for how long
-    login_max_failures: int = Field(default=5, ge=1)
+    login_max_failures: Annotated[int, Meta(ge=1)] = 5
     login_lockout_s: Seconds = 900.0
     # failed logins from one address within the window before it gets 429
-    login_ip_limit: int = Field(default=20, ge=1)
+    login_ip_limit: Annotated[int, Meta(ge=1)] = 20
     login_window_s: Seconds = 900.0
     # warn when a new face is this close to another user's (family members)
-    similar_face_distance: Annotated[float, Field(gt=0, lt=1.5)] = 0.55
+    similar_face_distance: Annotated[float, Meta(gt=0, lt=1.5)] = 0.55
 
 
-class SyncConfig(_Section):
+class SyncConfig(_Section, kw_only=True):
     # with a central database configured, `doorward run` syncs the replica every interval_s
     enabled: bool = True
     interval_s: Seconds = 5.0
     # rows per pull batch and events per push batch
-    batch_size: int = Field(default=500, ge=1, le=10000)
+    batch_size: Annotated[int, Meta(ge=1, le=10000)] = 500
 
 
-class MqttConfig(_Section):
+class MqttConfig(_Section, kw_only=True):
     # publish every event and the door's state to an MQTT broker (Home Assistant, Node-RED)
     enabled: bool = False
     host: str = "127.0.0.1"
-    port: int = Field(default=1883, ge=1, le=65535)
+    port: Annotated[int, Meta(ge=1, le=65535)] = 1883
     username: str | None = None
     password: SecretRef = SecretRef()
-    topic_prefix: str = Field(default="doorward", min_length=1, pattern=r"^[^#+]+$")
+    topic_prefix: Annotated[str, Meta(min_length=1, pattern=r"^[^#+]+$")] = "doorward"
 
 
-class HealthConfig(_Section):
+class HealthConfig(_Section, kw_only=True):
     # a heartbeat event (log line + access_events row of kind "heartbeat") every N seconds
     heartbeat_interval_s: Seconds = 900.0
     # camera probed this often; "lost" after this many failed probes in a row
     device_check_interval_s: Seconds = 60.0
-    device_loss_after: int = Field(default=3, ge=1, le=100)
+    device_loss_after: Annotated[int, Meta(ge=1, le=100)] = 3
     # snapshot retention: older than this many days, and oldest first above this total size
-    snapshot_max_age_days: Annotated[float, Field(gt=0)] | None = 90.0
-    snapshot_max_total_mb: Annotated[float, Field(gt=0)] | None = 2048.0
+    snapshot_max_age_days: Annotated[float, Meta(gt=0)] | None = 90.0
+    snapshot_max_total_mb: Annotated[float, Meta(gt=0)] | None = 2048.0
     snapshot_prune_interval_s: Seconds = 3600.0
     # doctor: free space on the data dir's filesystem
-    disk_min_free_mb: Annotated[float, Field(ge=0)] = 200.0
-    disk_warn_free_mb: Annotated[float, Field(ge=0)] = 1024.0
+    disk_min_free_mb: Annotated[float, Meta(ge=0)] = 200.0
+    disk_warn_free_mb: Annotated[float, Meta(ge=0)] = 1024.0
     # doctor: TCP connect timeout for SMTP/Twilio/MySQL reachability
-    probe_timeout_s: Annotated[float, Field(gt=0, le=30)] = 3.0
+    probe_timeout_s: Annotated[float, Meta(gt=0, le=30)] = 3.0
 
 
-class Config(_Section):
+class Config(_Section, kw_only=True):
     device: DeviceConfig = DeviceConfig()
     database: DatabaseConfig = DatabaseConfig()
     security: SecurityConfig = SecurityConfig()
@@ -451,24 +475,154 @@ class Config(_Section):
         return parse_config(data, source="overrides")
 
 
-def _format_errors(exc: ValidationError, source: str) -> str:
-    lines = [f"invalid configuration in {source}:"]
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        elif err["type"] == "missing":
-            msg = "required key is missing"
-        lines.append(f"  {key}: {msg}")
-    return "\n".join(lines)
+# ---- validation: every bad key named at once, in plain words -----------------------------
+def _encode(obj: Any) -> Any:
+    if isinstance(obj, Path):
+        return str(obj)
+    raise NotImplementedError(f"cannot encode {type(obj).__name__}")
+
+
+def _decode(typ: Any, obj: Any) -> Any:
+    if typ is Path:
+        if isinstance(obj, str):
+            return Path(obj)
+        raise ValueError(f"Expected `path`, got `{type(obj).__name__}`")
+    raise NotImplementedError
+
+
+def _drop_none(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _drop_none(v) for k, v in data.items() if v is not None}
+    if isinstance(data, list):
+        return [_drop_none(v) for v in data]
+    return data
+
+
+def _section_type(typ: Any) -> type[_Section] | None:
+    """The section class of a field typed `Section` or `Section | None`, else None."""
+    import typing
+
+    candidates = [typ]
+    if typing.get_origin(typ) in (typing.Union, __import__("types").UnionType):
+        candidates = [t for t in typing.get_args(typ) if t is not type(None)]
+    for t in candidates:
+        if isinstance(t, type) and issubclass(t, _Section):
+            return t
+    return None
+
+
+_TYPE_WORDS = {
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "str": "a string",
+    "array": "a list",
+    "object": "a table",
+    "null": "absent",
+    "path": "a path",
+}
+_BOUNDS = {
+    ">=": "greater than or equal to",
+    ">": "greater than",
+    "<=": "less than or equal to",
+    "<": "less than",
+}
+
+
+def _plain(msg: str, typ: Any) -> str:
+    """msgspec's message in the words the README uses."""
+    import re
+    import typing
+
+    if m := re.fullmatch(r"Expected `(\w+)`, got `(\w+)`", msg):
+        want = _TYPE_WORDS.get(m.group(1), m.group(1))
+        if _section_type(typ) is SecretRef:
+            return (
+                'must be a secret reference (SecretRef): { env = "VAR" } or '
+                '{ file = "/path" }, never the secret itself'
+            )
+        return f"must be {want}, not {_TYPE_WORDS.get(m.group(2), m.group(2))}"
+    if m := re.fullmatch(r"Expected `(\w+)` (>=|>|<=|<) (\S+)", msg):
+        return f"must be {_BOUNDS[m.group(2)]} {m.group(3).removesuffix('.0')}"
+    if m := re.fullmatch(r"Expected `(array|str)` of length (>=|<=) (\d+)", msg):
+        unit = "item(s)" if m.group(1) == "array" else "character(s)"
+        return f"must have {'at least' if m.group(2) == '>=' else 'at most'} {m.group(3)} {unit}"
+    if m := re.fullmatch(r"Expected `str` matching regex (.+)", msg):
+        return f"must match the pattern {m.group(1)}"
+    if msg.startswith("Invalid enum value"):
+        allowed = [a for t in [typ] for a in typing.get_args(t) if isinstance(a, str)]
+        return f"{msg.removeprefix('Invalid enum value ')} is not allowed; use one of " + ", ".join(
+            repr(a) for a in allowed
+        )
+    if m := re.fullmatch(r"Object contains unknown field `(.+)`", msg):
+        return f"unknown key {m.group(1)!r}"
+    if m := re.fullmatch(r"Object missing required field `(.+)`", msg):
+        return f"required key {m.group(1)!r} is missing"
+    return msg
+
+
+def _split(err: msgspec.ValidationError) -> tuple[str, str]:
+    """('Expected ...', '.a.b[0]') from 'Expected ... - at `$.a.b[0]`'."""
+    text = str(err)
+    msg, sep, where = text.rpartition(" - at `$")
+    if not sep:
+        return text, ""
+    return msg, where.rstrip("`")
+
+
+def _error_line(path: str, exc: msgspec.ValidationError, typ: Any) -> str:
+    msg, where = _split(exc)
+    if msg.startswith(_FIELD_MARK):  # raised by _key_error: it names its own key
+        _, key, msg = msg.split(_FIELD_MARK, 2)
+        where += ("" if key.startswith("[") else ".") + key
+        typ = None
+    return f"  {_key(path, where)}: {_plain(msg, typ)}"
+
+
+def _key(path: str, suffix: str) -> str:
+    return (path + suffix).lstrip(".") or "(top level)"
+
+
+def _collect(cls: type[_Section], data: Any, path: str, errors: list[str]) -> None:
+    """Check each key of `data` against section `cls`, recursing into sub-sections, so
+    that every bad key is reported, not only the first."""
+    if not isinstance(data, dict):
+        errors.append(f"  {_key(path, '')}: must be a table, not {type(data).__name__}")
+        return
+    fields = {f.encode_name: f for f in msgspec.structs.fields(cls)}
+    for key in data:
+        if key not in fields:
+            errors.append(f"  {_key(path, '.' + str(key))}: unknown key")
+    for name, f in fields.items():
+        key = f"{path}.{name}"
+        if name not in data:
+            if f.required:
+                errors.append(f"  {_key(key, '')}: required key is missing")
+            continue
+        value = data[name]
+        sub = _section_type(f.type)
+        if sub is not None and isinstance(value, dict):
+            _collect(sub, value, key, errors)
+            continue
+        try:
+            msgspec.convert(value, f.type, dec_hook=_decode)
+        except msgspec.ValidationError as exc:
+            errors.append(_error_line(key, exc, f.type))
+
+
+def _validate(cls: type[Any], data: Any, source: str) -> Any:
+    errors: list[str] = []
+    _collect(cls, data, "", errors)
+    if not errors:
+        try:
+            return msgspec.convert(data, cls, dec_hook=_decode)
+        except msgspec.ValidationError as exc:  # a rule in __post_init__
+            errors.append(_error_line("", exc, None))
+    raise ConfigError("\n".join([f"invalid configuration in {source}:", *errors]))
 
 
 def parse_config(data: dict[str, Any], source: str = "<dict>") -> Config:
-    try:
-        return Config.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(_format_errors(exc, source)) from None
+    return _validate(Config, data, source)
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:

@@ -118,7 +118,7 @@ def check_pins(config: Config) -> str:
     pins = config.hardware.pins
     used: dict[int, str] = {}
     problems: list[str] = []
-    for name in type(pins).model_fields:
+    for name in type(pins).field_names():
         value = getattr(pins, name)
         if isinstance(value, bool):
             continue

@@ -288,7 +288,7 @@ def test_recipients_get_only_their_kinds(
 def test_unknown_kind_in_config_is_rejected_by_name(tmp_path: Path) -> None:
     from appliance.config import ConfigError
 
-    with pytest.raises(ConfigError, match=r"alerts.email.to.0.kinds.*'burglary'"):
+    with pytest.raises(ConfigError, match=r"alerts\.email\.to\[0\]\.kinds.*'burglary'"):
         make_config(tmp_path, email=email_section(25, to=[{"to": "x@y.z", "kinds": ["burglary"]}]))
 
 
