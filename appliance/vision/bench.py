@@ -217,6 +217,20 @@ def _write_frame(img: Any, width: int, height: int, path: Path) -> Path:
     return path
 
 
+def _door_with_one_user(tmp: str, enroll_photo: Path, toml: str = "") -> list[str]:
+    """Write a config (data dir in `tmp`, plus `toml`), enroll user 1 (PIN 1234) from
+    `enroll_photo`, and return the `doorward --config ...` command prefix."""
+    cfg = Path(tmp) / "c.toml"
+    cfg.write_text(f'[device]\ndata_dir = "{Path(tmp) / "var"}"\n{toml}', encoding="utf-8")
+    base = [sys.executable, "-m", "appliance", "--config", str(cfg)]
+    subprocess.run(
+        [*base, "enroll", "--number", "1", "--name", "R", "--pin", "1234",
+         "--photo", str(enroll_photo)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return base
+
+
 def _door_process_rss(enroll_photo: Path, frame_file: Path) -> float:
     """Peak RSS (MB) of a whole `doorward simulate` process: imports, migrations, models,
     GPIO on MockFactory, replica and one face check on a camera-size frame (the door without
@@ -224,14 +238,7 @@ def _door_process_rss(enroll_photo: Path, frame_file: Path) -> float:
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="doorward-rss-") as tmp:
-        cfg = Path(tmp) / "c.toml"
-        cfg.write_text(f'[device]\ndata_dir = "{Path(tmp) / "var"}"\n', encoding="utf-8")
-        base = [sys.executable, "-m", "appliance", "--config", str(cfg)]
-        subprocess.run(
-            [*base, "enroll", "--number", "1", "--name", "R", "--pin", "1234",
-             "--photo", str(enroll_photo)],
-            check=True, capture_output=True,
-        )  # fmt: skip
+        base = _door_with_one_user(tmp, enroll_photo)
         drop_library_cache()
         # a wrapper whose only child is the simulate process reports that child's peak
         wrapper = (
@@ -267,19 +274,12 @@ def _run_process_rss(enroll_photo: Path, frame_file: Path, admin: bool) -> dict[
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with tempfile.TemporaryDirectory(prefix="doorward-rss-") as tmp:
-        cfg = Path(tmp) / "c.toml"
-        cfg.write_text(
-            f'[device]\ndata_dir = "{Path(tmp) / "var"}"\n'
+        base = _door_with_one_user(
+            tmp,
+            enroll_photo,
             f'[camera]\nsources = ["{frame_file}"]\n'
             f"[admin]\nenabled = {'true' if admin else 'false'}\nport = {port}\n",
-            encoding="utf-8",
         )
-        base = [sys.executable, "-m", "appliance", "--config", str(cfg)]
-        subprocess.run(
-            [*base, "enroll", "--number", "1", "--name", "R", "--pin", "1234",
-             "--photo", str(enroll_photo)],
-            check=True, capture_output=True,
-        )  # fmt: skip
         drop_library_cache()
         master, slave = pty.openpty()
         log_path = Path(tmp) / "run.log"
@@ -578,6 +578,7 @@ def face_check_section(ctx: BenchContext) -> tuple[dict[str, Any], str]:  # noqa
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
     step = max(1, round(fps / 10.0))  # the door camera runs at ~10 fps
     ears: list[float | None] = []
+    eye_pairs: list[tuple[float, float] | None] = []
     idx = 0
     while True:
         ok, bgr = cap.read()
@@ -586,13 +587,15 @@ def face_check_section(ctx: BenchContext) -> tuple[dict[str, Any], str]:  # noqa
         if idx % step == 0:
             rgb = np.ascontiguousarray(bgr[:, :, ::-1])
             found = live_engine.detect(rgb)
-            ears.append(live_engine.eye_aspect_ratio(rgb, found[0]) if found else None)
+            pair = live_engine.eye_aspect_ratios(rgb, found[0]) if found else None
+            eye_pairs.append(pair)
+            ears.append(None if pair is None else 0.5 * (pair[0] + pair[1]))
         idx += 1
     cap.release()
     win = cfg.liveness_max_frames
     windows = []
     for s in range(0, max(1, len(ears) - win + 1), 10):  # 3 s windows every 1 s
-        series = [x for x in ears[s : s + win] if x is not None]
+        series = [x for x in eye_pairs[s : s + win] if x is not None]
         if len(series) >= win // 2:  # a face was in view for most of the window
             windows.append(blink_detected(series, cfg.blink_drop))
     bona_fide = len(windows)
@@ -782,6 +785,11 @@ def _face_markdown(
     lines += [
         "",
         "### Liveness (blink by eye aspect ratio)",
+        "",
+        "A blink is open -> closed -> open within the window, at least 5 frames with a face; a "
+        "frame counts as closed only when BOTH eyes' EAR fall below their own open level "
+        f"x (1 - {cfg.blink_drop}) and 4 robust standard deviations, so landmark errors on one "
+        "eye (a partial or tilted face on a print) do not pass for a blink.",
         "",
         f"- **APCER {lv['apcer']:.3f}** over {lv['attacks']} still-photo attacks, each with a "
         "template of the same person so that only liveness can stop it: "

@@ -14,7 +14,7 @@ import numpy as np
 
 from .errors import MultipleFacesError, NoFaceError, PoorQualityError
 from .image import check_frame, enhance_gray, enhance_rgb, is_low_light, to_gray
-from .liveness import blink_detected, ear_from_landmarks
+from .liveness import EyePair, blink_detected, ears_from_landmarks
 from .models import Models, shared_models
 
 if TYPE_CHECKING:
@@ -205,12 +205,18 @@ class FaceEngine:
             desc = self.models.encoder.compute_face_descriptor(crop, shape, num_jitters)
         return np.asarray(desc, dtype=np.float64)
 
-    def eye_aspect_ratio(self, image: np.ndarray, face: FaceFound) -> float:
+    def eye_aspect_ratios(self, image: np.ndarray, face: FaceFound) -> EyePair:
+        """(right, left) eye aspect ratio from the 68-point landmarks of the face crop."""
         crop, x0, y0 = self._crop(image, face.box, face.enhanced)
         with self._encode_lock:
             shape = self.models.shape68(crop, _rect(face.box, x0, y0))
         pts = np.array([(shape.part(i).x, shape.part(i).y) for i in range(68)], dtype=np.float64)
-        return ear_from_landmarks(pts)
+        return ears_from_landmarks(pts)
+
+    def eye_aspect_ratio(self, image: np.ndarray, face: FaceFound) -> float:
+        """Mean EAR of both eyes."""
+        right, left = self.eye_aspect_ratios(image, face)
+        return 0.5 * (right + left)
 
     # ---- public API -------------------------------------------------------------------------
     def enroll(self, image: np.ndarray, *, name: str = "image", num_jitters: int = 1) -> Enrollment:
@@ -264,7 +270,7 @@ class FaceEngine:
         best_frame: np.ndarray | None = None
         fallback_frame: np.ndarray | None = None
         poor: str | None = None
-        ears: list[float] = []
+        ears: list[EyePair] = []
         blink = False
         seen = 0
         while seen < budget and (seen == 0 or clock() - start < cfg.window_s):
@@ -289,7 +295,7 @@ class FaceEngine:
                     best_d, best_frame = d, frame
                     fallback_frame = None  # only needed while no face was encoded
             if live:
-                ears.append(self.eye_aspect_ratio(frame, face))
+                ears.append(self.eye_aspect_ratios(frame, face))
                 blink = blink or blink_detected(ears, cfg.blink_drop)
             if best_d is not None and best_d <= cfg.threshold and (not live or blink):
                 break
@@ -297,7 +303,7 @@ class FaceEngine:
         ms = (clock() - start) * 1000.0
         detail: dict[str, Any] = {"liveness": live}
         if live:
-            detail["ears"] = [round(e, 3) for e in ears]
+            detail["ears"] = [round(0.5 * (r + left), 3) for r, left in ears]
         if best_d is None:
             reason = "poor_quality" if poor else "no_face"
             if poor:

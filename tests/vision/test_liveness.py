@@ -26,3 +26,22 @@ def test_eye_aspect_ratio_of_a_known_eye() -> None:
 )
 def test_blink_detected(series: list[float], expected: bool) -> None:
     assert blink_detected(series) is expected
+
+
+def test_a_blink_shuts_both_eyes_at_once() -> None:
+    right = [0.30, 0.31, 0.30, 0.11, 0.29, 0.30]
+    left = [0.29, 0.30, 0.30, 0.12, 0.30, 0.29]
+    assert blink_detected(list(zip(right, left, strict=True))) is True
+
+
+def test_one_eye_jumping_is_a_landmark_error_not_a_blink() -> None:
+    """The pattern a partial face on a moving print produced: one eye's landmarks jump."""
+    mean = [0.263, 0.209, 0.175, 0.241, 0.472, 0.249, 0.261, 0.230, 0.256, 0.257]  # recorded
+    left = [0.25] * len(mean)
+    right = [2 * m - lv for m, lv in zip(mean, left, strict=True)]  # only the right eye moves
+    assert blink_detected(mean) is True  # the mean of both eyes alone was fooled
+    assert blink_detected(list(zip(right, left, strict=True))) is False
+
+
+def test_too_few_frames_to_judge() -> None:
+    assert blink_detected([(0.30, 0.30), (0.10, 0.10), (0.30, 0.30)]) is False
