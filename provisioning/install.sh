@@ -197,12 +197,14 @@ if [ "$DO_VENV" -eq 1 ]; then
         || die "$CONFIG does not validate (see above); fix it and run install.sh again"
 fi
 
-# ---- 8. systemd unit -------------------------------------------------------------------
+# ---- 8. systemd units: the door, and the admin page in a process of its own -------------
 install -d -m 0755 "$UNIT_DIR"
-sed -e "s|@PREFIX@|$PREFIX|g" -e "s|@CONFIG@|/etc/doorward/doorward.toml|g" \
-    "$SRC/provisioning/systemd/doorward.service" >"$UNIT_DIR/doorward.service.new"
-chmod 0644 "$UNIT_DIR/doorward.service.new"
-mv "$UNIT_DIR/doorward.service.new" "$UNIT_DIR/doorward.service"
+for unit in doorward.service doorward-admin.service; do
+    sed -e "s|@PREFIX@|$PREFIX|g" -e "s|@CONFIG@|/etc/doorward/doorward.toml|g" \
+        "$SRC/provisioning/systemd/$unit" >"$UNIT_DIR/$unit.new"
+    chmod 0644 "$UNIT_DIR/$unit.new"
+    mv "$UNIT_DIR/$unit.new" "$UNIT_DIR/$unit"
+done
 
 # ---- 9. nginx: HTTPS in front of the admin page, HTTP redirected ------------------------
 if [ "$DO_NGINX" -eq 1 ]; then
@@ -224,8 +226,8 @@ if [ "$DO_VENV" -eq 1 ] && [ -z "$ROOT" ]; then
 fi
 if [ "$DO_SYSTEMD" -eq 1 ] && [ -z "$ROOT" ]; then
     systemctl daemon-reload
-    systemctl enable doorward.service
-    systemctl restart doorward.service
+    systemctl enable doorward.service doorward-admin.service
+    systemctl restart doorward.service doorward-admin.service
     if [ "$DO_NGINX" -eq 1 ]; then
         nginx -t
         systemctl enable nginx

@@ -70,10 +70,12 @@ def test_install_into_a_throwaway_root_twice(tmp_path):
     assert mode(etc / "tls/cert.pem") == 0o644
     assert mode(root / "var/lib/doorward") == 0o750
     unit = (root / "etc/systemd/system/doorward.service").read_text()
-    assert (
-        "ExecStart=/opt/doorward/venv/bin/doorward --config /etc/doorward/doorward.toml run" in unit
-    )
+    cmd = "ExecStart=/opt/doorward/venv/bin/doorward --config /etc/doorward/doorward.toml"
+    assert f"{cmd} run --no-admin" in unit.splitlines()
     assert "@" not in unit.split("[Unit]", 1)[1].replace("@system-service", "")
+    admin_unit = (root / "etc/systemd/system/doorward-admin.service").read_text()
+    assert f"{cmd} admin" in admin_unit.splitlines()
+    assert "@" not in admin_unit.split("[Unit]", 1)[1].replace("@system-service", "")
     site = (root / "etc/nginx/sites-available/doorward").read_text()
     assert "return 301 https://$host$request_uri;" in site
     assert os.readlink(root / "etc/nginx/sites-enabled/doorward") == "../sites-available/doorward"
@@ -183,13 +185,16 @@ def test_make_cert_provided_certificate_must_match_its_key(tmp_path):
     assert mode(out / "key.pem") == 0o600
 
 
-def _render_unit(tmp_path: Path, unit_text: str | None = None) -> Path:
+def _render_unit(
+    tmp_path: Path, unit_text: str | None = None, name: str = "doorward.service"
+) -> Path:
     prefix = tmp_path / "opt"
-    (prefix / "venv/bin").mkdir(parents=True)
-    (prefix / "venv/bin/doorward").symlink_to(REPO / ".venv/bin/doorward")
-    text = unit_text or (PROV / "systemd/doorward.service").read_text()
+    if not (prefix / "venv/bin/doorward").exists():
+        (prefix / "venv/bin").mkdir(parents=True)
+        (prefix / "venv/bin/doorward").symlink_to(REPO / ".venv/bin/doorward")
+    text = unit_text or (PROV / "systemd" / name).read_text()
     text = text.replace("@PREFIX@", str(prefix)).replace("@CONFIG@", "/etc/doorward/doorward.toml")
-    path = tmp_path / "doorward.service"
+    path = tmp_path / name
     path.write_text(text)
     return path
 
@@ -217,6 +222,31 @@ def test_systemd_analyze_verify_the_unit(tmp_path):
         "ExecStartPre=-@PREFIX@/venv/bin/doorward --config @CONFIG@ lock-relay",
     ):
         assert line in text.splitlines(), line
+
+
+def test_systemd_analyze_verify_the_admin_unit(tmp_path):
+    result = _verify(_render_unit(tmp_path, name="doorward-admin.service"))
+    assert result.returncode == 0 and result.stderr.strip() == "", result.stderr
+    lines = (PROV / "systemd/doorward-admin.service").read_text().splitlines()
+    for line in (
+        "ExecStart=@PREFIX@/venv/bin/doorward --config @CONFIG@ admin",
+        "Restart=on-failure",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "DevicePolicy=closed",
+        "User=doorward",
+    ):
+        assert line in lines, line
+    assert not any(ln.startswith(("DeviceAllow=", "SupplementaryGroups=")) for ln in lines)
+
+
+def test_the_door_unit_leaves_the_admin_page_to_its_own_unit():
+    lines = (PROV / "systemd/doorward.service").read_text().splitlines()
+    assert "ExecStart=@PREFIX@/venv/bin/doorward --config @CONFIG@ run --no-admin" in lines
+    help_text = subprocess.run(
+        [str(REPO / ".venv/bin/doorward"), "admin", "--help"], capture_output=True, text=True
+    )
+    assert help_text.returncode == 0, help_text.stderr
 
 
 def test_systemd_analyze_catches_a_broken_unit(tmp_path):
