@@ -112,6 +112,7 @@ def test_two_doors_in_one_run(tmp_path):
         assert (secrets / "pepper").read_text() == "one-pepper-for-the-fleet\n"
         assert (secrets / "pepper").stat().st_mode & 0o777 == 0o600
         assert (tmp_path / door / "etc/systemd/system/doorward.service").exists()
+        assert (tmp_path / door / "etc/systemd/system/doorward-admin.service").exists()
         assert (tmp_path / door / "etc/doorward/tls/cert.pem").exists()
     assert (tmp_path / "b/etc/doorward/secrets/db_password").read_text() == "s3cret\n"
     # a second run is harmless: it succeeds and leaves the pepper as it was
