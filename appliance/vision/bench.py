@@ -735,8 +735,10 @@ def _face_markdown(
         f"| face pipeline with liveness (adds the 68-point model) "
         f"| {f['peak_rss_mb_liveness']} | |",
         "",
-        "Serve the admin page from a separate `doorward admin` process (or from the central "
-        "server) when the door process has to stay under 150 MB with it.",
+        "On the Pi the admin page is its own service (`doorward admin`, "
+        "provisioning/systemd/doorward-admin.service) and the door unit runs `doorward run "
+        "--no-admin`: the first row is the process that drives the lock. `make run` keeps the "
+        "page in the door process (second row) for the simulated door panel.",
         "",
         f"### Accuracy on ../shared/faces/pairs.csv (threshold {cfg.threshold}; prototype 0.6)",
         "",
