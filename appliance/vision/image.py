@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 # face check, which gets its frames from the camera: ~2 MB less in the door process.
 
 ACCEPTED_FORMATS = ("JPEG", "PNG")
+# Photos are decoded at most this large on their long side. A face photo gains nothing above
+# it (the encoder sees a 150 px chip), and a 40 MP upload decoded whole took ~740 MB of memory:
+# JPEGs are decoded at a reduced DCT scale (draft), other formats are resized after decoding.
+MAX_PHOTO_SIDE = 3000
 
 # A frame is underexposed when even its brightest 1 % stays below half scale, or flat when its
 # luminance barely varies (0-255 scale). Normal photos have highlights near 255.
@@ -27,14 +31,26 @@ FLAT_STD = 12.0
 TARGET_MEAN = 0.45  # gamma brings the mean luminance of a dark frame to this (0-1)
 
 
+def _draft(img: Image.Image) -> None:
+    """Ask the JPEG decoder for the smallest DCT scale that still covers MAX_PHOTO_SIDE."""
+    w, h = img.size
+    scale = MAX_PHOTO_SIDE / max(w, h, 1)
+    if img.format == "JPEG" and scale < 1:
+        img.draft("RGB", (max(1, int(w * scale)), max(1, int(h * scale))))
+
+
 def _to_rgb_array(img: Image.Image, name: str) -> np.ndarray:
-    from PIL import ImageOps
+    from PIL import Image, ImageOps
 
     if img.format not in ACCEPTED_FORMATS:
         raise FaceError(f"{name}: {img.format or 'unknown'} image; only JPEG and PNG are accepted")
     try:
         img = ImageOps.exif_transpose(img)
-        arr = np.asarray(img.convert("RGB"), dtype=np.uint8)
+        if img.mode != "RGB":
+            img = img.convert("RGB")
+        if max(img.size) > MAX_PHOTO_SIDE:
+            img.thumbnail((MAX_PHOTO_SIDE, MAX_PHOTO_SIDE), Image.Resampling.LANCZOS)
+        arr = np.asarray(img, dtype=np.uint8)
     except (OSError, ValueError, SyntaxError) as exc:
         raise FaceError(f"{name}: image is damaged or truncated ({exc})") from None
     if arr.ndim != 3 or arr.shape[0] < 16 or arr.shape[1] < 16:
@@ -52,6 +68,7 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
     p = Path(path)
     try:
         with Image.open(p) as img:
+            _draft(img)
             img.load()
             return _to_rgb_array(img, str(p))
     except FileNotFoundError:
@@ -72,6 +89,7 @@ def decode_image(data: bytes, name: str = "upload") -> np.ndarray:
 
     try:
         with Image.open(io.BytesIO(data)) as img:
+            _draft(img)
             img.load()
             return _to_rgb_array(img, name)
     except UnidentifiedImageError:

@@ -74,3 +74,29 @@ def test_darkened_frame_is_detected_as_low_light_and_enhanced(photo) -> None:
     lifted = enhance_rgb(dark)
     assert to_gray(lifted).mean() > 2 * to_gray(dark).mean()
     assert to_gray(lifted).std() > to_gray(dark).std()
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_large_photos_are_decoded_at_most_max_photo_side(tmp_path: Path, fmt: str) -> None:
+    """A big upload is decoded small (JPEG at a reduced DCT scale), keeping its aspect and
+    orientation; a photo within the limit keeps its size."""
+    from appliance.vision.image import MAX_PHOTO_SIDE
+
+    w, h = MAX_PHOTO_SIDE + 1000, (MAX_PHOTO_SIDE + 1000) * 3 // 4
+    img = Image.new("RGB", (w, h), (200, 30, 30))
+    img.paste((30, 30, 200), (0, 0, w // 4, h))  # blue on the left quarter
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90° clockwise when shown
+    buf = io.BytesIO()
+    img.save(buf, fmt, **({"exif": exif} if fmt == "JPEG" else {}))
+    arr = decode_image(buf.getvalue(), "big")
+    if fmt == "JPEG":  # EXIF applied: the photo stands upright, the blue band now on top
+        assert arr.shape == (MAX_PHOTO_SIDE, MAX_PHOTO_SIDE * 3 // 4, 3)
+        assert arr[5, arr.shape[1] // 2, 2] > 150 and arr[-5, arr.shape[1] // 2, 0] > 150
+    else:
+        assert arr.shape == (MAX_PHOTO_SIDE * 3 // 4, MAX_PHOTO_SIDE, 3)
+        assert arr[arr.shape[0] // 2, 5, 2] > 150 and arr[arr.shape[0] // 2, -5, 0] > 150
+    small = Image.new("RGB", (640, 480), (10, 200, 10))
+    buf = io.BytesIO()
+    small.save(buf, fmt)
+    assert decode_image(buf.getvalue()).shape == (480, 640, 3)
