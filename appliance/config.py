@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
+import types
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -42,10 +45,9 @@ class _Section(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=
         """A copy with some attributes replaced (not validated, like pydantic's)."""
         return msgspec.structs.replace(self, **(update or {}))
 
-    def model_dump(
-        self, *, mode: str = "python", by_alias: bool = True, exclude_none: bool = False
-    ) -> dict[str, Any]:
-        """Plain data under the file's key names (paths as strings)."""
+    def model_dump(self, *, exclude_none: bool = False) -> dict[str, Any]:
+        """Plain data under the file's key names ("from", not from_), paths as strings:
+        what parse_config() takes back."""
         data = msgspec.to_builtins(self, enc_hook=_encode)
         return _drop_none(data) if exclude_none else data
 
@@ -469,7 +471,7 @@ class Config(_Section, kw_only=True):
 
     def with_overrides(self, **sections: dict[str, Any]) -> Config:
         """A copy with some keys replaced, validated like the file (e.g. CLI flags)."""
-        data = self.model_dump(by_alias=True, exclude_none=True)
+        data = self.model_dump(exclude_none=True)
         for section, values in sections.items():
             data.setdefault(section, {}).update(values)
         return parse_config(data, source="overrides")
@@ -500,10 +502,8 @@ def _drop_none(data: Any) -> Any:
 
 def _section_type(typ: Any) -> type[_Section] | None:
     """The section class of a field typed `Section` or `Section | None`, else None."""
-    import typing
-
     candidates = [typ]
-    if typing.get_origin(typ) in (typing.Union, __import__("types").UnionType):
+    if typing.get_origin(typ) in (typing.Union, types.UnionType):
         candidates = [t for t in typing.get_args(typ) if t is not type(None)]
     for t in candidates:
         if isinstance(t, type) and issubclass(t, _Section):
@@ -531,9 +531,6 @@ _BOUNDS = {
 
 def _plain(msg: str, typ: Any) -> str:
     """msgspec's message in the words the README uses."""
-    import re
-    import typing
-
     if m := re.fullmatch(r"Expected `(\w+)`, got `(\w+)`", msg):
         want = _TYPE_WORDS.get(m.group(1), m.group(1))
         if _section_type(typ) is SecretRef:

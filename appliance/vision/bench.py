@@ -73,7 +73,7 @@ def run_bench(args: argparse.Namespace) -> int:
     """`doorward bench`: re-run this module in a child pinned to one core, then relay its output."""
     cpu = sorted(os.sched_getaffinity(0))[-1]
     env = dict(os.environ, **{k: "1" for k in THREAD_ENV}, **{PINNED_ENV: str(cpu)})
-    env[VISION_ENV] = json.dumps(args.config.vision.model_dump(mode="json"))
+    env[VISION_ENV] = json.dumps(args.config.vision.model_dump())
     cmd = [sys.executable, "-m", "appliance.vision.bench"]
     if args.quick:
         cmd.append("--quick")

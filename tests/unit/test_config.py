@@ -128,3 +128,24 @@ def test_readme_config_examples_are_valid() -> None:
     assert len(blocks) >= 2
     for block in blocks:
         parse_config(tomllib.loads(block), source="README.md")
+
+
+def test_overrides_keep_every_other_key_through_a_round_trip(tmp_path: Path) -> None:
+    p = write(
+        tmp_path,
+        "[device]\ndata_dir = '/srv/door'\n"
+        "[alerts.email]\nhost = 'mx'\nfrom = 'door@x.y'\n"
+        "to = ['a@b.c', { to = 'd@e.f', kinds = ['duress'] }]\n"
+        "[camera]\nsources = ['a.jpg', 'b']\n",
+    )  # fmt: skip
+    cfg = load_config(p)
+    over = cfg.with_overrides(hardware={"pin_factory": "mock"})
+    assert over.hardware.pin_factory == "mock" and cfg.hardware.pin_factory == "auto"
+    assert over.data_dir == Path("/srv/door") and over.camera.sources == [Path("a.jpg"), Path("b")]
+    assert over.alerts.email is not None and over.alerts.email.from_ == "door@x.y"
+    assert [r.to for r in over.alerts.email.to] == ["a@b.c", "d@e.f"]
+    assert over.alerts.email.recipients("duress") == ["a@b.c", "d@e.f"]
+    assert over.alerts.email.recipients("forced") == ["a@b.c"]
+    assert over == cfg.model_copy(update={"hardware": over.hardware})
+    with pytest.raises(ConfigError, match="hardware.pin_factory"):
+        cfg.with_overrides(hardware={"pin_factory": "gpio"})
