@@ -626,9 +626,12 @@ def face_check_section(ctx: BenchContext) -> tuple[dict[str, Any], str]:  # noqa
         "other_frame_sizes": other_sizes,
         "identify_ms": _pct(id_ms),
         "identify_with_encode_ms": _pct(id_total),
-        "peak_rss_mb": rss["peak_rss_mb"],
-        "peak_rss_mb_liveness": rss_live["peak_rss_mb"],
-        "door_process_peak_rss_mb": door_rss,
+        # the door process (what the Pi's door unit runs) after its models are loaded and a
+        # visit has been decided: the figure the 150 MB target is about
+        "peak_rss_mb": run_rss["peak"],
+        "face_pipeline_peak_rss_mb": rss["peak_rss_mb"],
+        "face_pipeline_peak_rss_mb_liveness": rss_live["peak_rss_mb"],
+        "simulate_peak_rss_mb": door_rss,
         "run_peak_rss_mb": run_rss["peak"],
         "run_resident_mb": run_rss["resident"],
         "run_with_admin_peak_rss_mb": run_admin_rss["peak"],
@@ -725,15 +728,15 @@ def _face_markdown(
         "| process | peak | resident after the visit |",
         "|---|---|---|",
         f"| `doorward run` without the admin page (door, dispatcher, health; one code typed, "
-        f"granted) | **{f['run_peak_rss_mb']}** | {f['run_resident_mb']} |",
+        f"granted): `peak_rss_mb` | **{f['run_peak_rss_mb']}** | {f['run_resident_mb']} |",
         f"| `doorward run` with the admin page in the same process (Flask, waitress) "
         f"| {f['run_with_admin_peak_rss_mb']} | {f['run_with_admin_resident_mb']} |",
         f"| `doorward simulate` (imports, migrations, GPIO, replica, models, one face check) "
-        f"| {f['door_process_peak_rss_mb']} | |",
+        f"| {f['simulate_peak_rss_mb']} | |",
         f"| face pipeline alone (detector, 5-point, encoder; three checks) "
-        f"| {f['peak_rss_mb']} | |",
+        f"| {f['face_pipeline_peak_rss_mb']} | |",
         f"| face pipeline with liveness (adds the 68-point model) "
-        f"| {f['peak_rss_mb_liveness']} | |",
+        f"| {f['face_pipeline_peak_rss_mb_liveness']} | |",
         "",
         "On the Pi the admin page is its own service (`doorward admin`, "
         "provisioning/systemd/doorward-admin.service) and the door unit runs `doorward run "
