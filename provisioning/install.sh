@@ -226,8 +226,17 @@ if [ "$DO_VENV" -eq 1 ] && [ -z "$ROOT" ]; then
 fi
 if [ "$DO_SYSTEMD" -eq 1 ] && [ -z "$ROOT" ]; then
     systemctl daemon-reload
-    systemctl enable doorward.service doorward-admin.service
-    systemctl restart doorward.service doorward-admin.service
+    units=(doorward.service)
+    # With a central MySQL the admin page is served centrally (the door's least-privilege
+    # account has no rights on the admin tables): the door's own admin unit stays off.
+    if "$VENV/bin/python" -c 'import sys; from appliance.config import load_config; sys.exit(0 if load_config(sys.argv[1]).database.url else 1)' "$CONFIG"; then
+        say "central database configured: doorward-admin stays disabled (serve the admin page centrally)"
+        systemctl disable --now doorward-admin.service >/dev/null 2>&1 || true
+    else
+        units+=(doorward-admin.service)
+    fi
+    systemctl enable "${units[@]}"
+    systemctl restart "${units[@]}"
     if [ "$DO_NGINX" -eq 1 ]; then
         nginx -t
         systemctl enable nginx
