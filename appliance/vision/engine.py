@@ -213,11 +213,6 @@ class FaceEngine:
         pts = np.array([(shape.part(i).x, shape.part(i).y) for i in range(68)], dtype=np.float64)
         return ears_from_landmarks(pts)
 
-    def eye_aspect_ratio(self, image: np.ndarray, face: FaceFound) -> float:
-        """Mean EAR of both eyes."""
-        right, left = self.eye_aspect_ratios(image, face)
-        return 0.5 * (right + left)
-
     # ---- public API -------------------------------------------------------------------------
     def enroll(self, image: np.ndarray, *, name: str = "image", num_jitters: int = 1) -> Enrollment:
         """Exactly one adequate face, else NoFaceError / MultipleFacesError / PoorQualityError."""

@@ -30,12 +30,6 @@ def ears_from_landmarks(points: np.ndarray) -> EyePair:
     return eye_aspect_ratio(points[RIGHT_EYE]), eye_aspect_ratio(points[LEFT_EYE])
 
 
-def ear_from_landmarks(points: np.ndarray) -> float:
-    """Mean EAR of both eyes from a (68, 2) landmark array."""
-    right, left = ears_from_landmarks(points)
-    return 0.5 * (right + left)
-
-
 def _states(values: np.ndarray, drop: float) -> tuple[np.ndarray, np.ndarray]:
     """Per frame: (open, closed) for one eye's EAR series, judged against its own median.
 
