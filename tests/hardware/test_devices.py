@@ -261,3 +261,43 @@ def test_simulated_pins_remember_a_bounded_history() -> None:
     assert led.pin.states[-1].state == led.pin.state  # the newest change is the one kept
     assert sim is not None
     led.close()
+
+
+def test_pi_camera_asks_picamera2_for_rgb_frames_in_three_buffers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No Pi here: a stand-in picamera2 module records what the adapter asks for. On the Pi,
+    picamera2's "BGR888" is R, G, B in memory (DRM fourcc naming)."""
+    import sys
+    import types
+
+    from appliance.hardware.camera.picamera import PiCamera
+
+    asked: dict = {}
+
+    class FakePicamera2:
+        def create_video_configuration(self, **kwargs):  # noqa: ANN003, ANN201
+            asked.update(kwargs)
+            return kwargs
+
+        def configure(self, config) -> None:  # noqa: ANN001
+            asked["configured"] = config
+
+        def start(self) -> None:
+            asked["started"] = True
+
+        def capture_array(self, name: str) -> np.ndarray:
+            h, w = asked["main"]["size"][1], asked["main"]["size"][0]
+            return np.zeros((h, w, 3), np.uint8)
+
+        def stop(self) -> None: ...
+
+        def close(self) -> None: ...
+
+    monkeypatch.setitem(sys.modules, "picamera2", types.SimpleNamespace(Picamera2=FakePicamera2))
+    cam = PiCamera(1920, 1080)
+    frame = cam.read()
+    assert asked["main"] == {"size": (1920, 1080), "format": "BGR888"}
+    assert asked["buffer_count"] == 3 and asked["started"]
+    assert frame.shape == (1080, 1920, 3) and frame.flags.c_contiguous
+    cam.close()
