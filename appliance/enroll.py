@@ -59,9 +59,10 @@ def enroll_user(
     stored; an error names the field or the file."""
     from appliance.vision import FaceError, load_image
 
-    validate_user_fields(
-        db, number=number, name=name, pin=pin, duress_pin=duress_pin, email=email, phone=phone
+    fields = dict(
+        number=number, name=name, pin=pin, duress_pin=duress_pin, email=email, phone=phone
     )
+    validate_user_fields(db, **fields)
     if not photos:
         raise EnrollError("at least one --photo is needed")
     images = []
@@ -71,17 +72,7 @@ def enroll_user(
         except FaceError as exc:
             raise EnrollError(str(exc)) from None
     templates = encode_images(face_engine, images, progress=progress)
-    return create_user(
-        db,
-        hasher,
-        number=number,
-        name=name,
-        pin=pin,
-        templates=templates,
-        duress_pin=duress_pin,
-        email=email,
-        phone=phone,
-    )
+    return create_user(db, hasher, templates=templates, **fields)
 
 
 # ---- in-memory images (the admin page's uploads and camera captures) -------------------------
@@ -199,18 +190,9 @@ def enroll_images(
     progress: Callable[[str], None] | None = None,
 ) -> EnrolledUser:
     """Like enroll_user for images already in memory, as (label, RGB uint8 array) pairs."""
-    validate_user_fields(
-        db, number=number, name=name, pin=pin, duress_pin=duress_pin, email=email, phone=phone
+    fields = dict(
+        number=number, name=name, pin=pin, duress_pin=duress_pin, email=email, phone=phone
     )
+    validate_user_fields(db, **fields)
     templates = encode_images(face_engine, images, progress=progress)
-    return create_user(
-        db,
-        hasher,
-        number=number,
-        name=name,
-        pin=pin,
-        templates=templates,
-        duress_pin=duress_pin,
-        email=email,
-        phone=phone,
-    )
+    return create_user(db, hasher, templates=templates, **fields)

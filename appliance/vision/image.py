@@ -58,37 +58,12 @@ def _to_rgb_array(img: Image.Image, name: str) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def load_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read a JPEG or PNG file as an RGB uint8 array (EXIF orientation applied).
-
-    Raises FaceError naming the file when it is missing, unreadable or not a JPEG/PNG image.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    p = Path(path)
-    try:
-        with Image.open(p) as img:
-            _draft(img)
-            img.load()
-            return _to_rgb_array(img, str(p))
-    except FileNotFoundError:
-        raise FaceError(f"{p}: no such file") from None
-    except IsADirectoryError:
-        raise FaceError(f"{p}: is a directory, not an image") from None
-    except UnidentifiedImageError:
-        raise FaceError(f"{p}: not a readable JPEG or PNG image") from None
-    except Image.DecompressionBombError:
-        raise FaceError(f"{p}: image is too large") from None
-    except OSError as exc:
-        raise FaceError(f"{p}: cannot read image ({exc.strerror or exc})") from None
-
-
-def decode_image(data: bytes, name: str = "upload") -> np.ndarray:
-    """Like load_image, for bytes already in memory (e.g. an uploaded file)."""
+def _open_rgb(source: str | os.PathLike[str] | io.BytesIO, name: str) -> np.ndarray:
+    """Decode a JPEG or PNG (at most MAX_PHOTO_SIDE); other OSErrors are the caller's."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with Image.open(source) as img:
             _draft(img)
             img.load()
             return _to_rgb_array(img, name)
@@ -96,6 +71,28 @@ def decode_image(data: bytes, name: str = "upload") -> np.ndarray:
         raise FaceError(f"{name}: not a readable JPEG or PNG image") from None
     except Image.DecompressionBombError:
         raise FaceError(f"{name}: image is too large") from None
+
+
+def load_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read a JPEG or PNG file as an RGB uint8 array (EXIF orientation applied).
+
+    Raises FaceError naming the file when it is missing, unreadable or not a JPEG/PNG image.
+    """
+    p = Path(path)
+    try:
+        return _open_rgb(p, str(p))
+    except FileNotFoundError:
+        raise FaceError(f"{p}: no such file") from None
+    except IsADirectoryError:
+        raise FaceError(f"{p}: is a directory, not an image") from None
+    except OSError as exc:
+        raise FaceError(f"{p}: cannot read image ({exc.strerror or exc})") from None
+
+
+def decode_image(data: bytes, name: str = "upload") -> np.ndarray:
+    """Like load_image, for bytes already in memory (e.g. an uploaded file)."""
+    try:
+        return _open_rgb(io.BytesIO(data), name)
     except OSError as exc:
         raise FaceError(f"{name}: cannot read image ({exc})") from None
 

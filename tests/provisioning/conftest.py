@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prov_helpers import IN_CI
+from mariadb_scratch import scratch_database
 
 from appliance.config import Config, parse_config
 
@@ -146,30 +146,8 @@ def pty_modem() -> Iterator[type[PtyModem]]:
         m.close()
 
 
-MYSQL = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
-
-
 @pytest.fixture()
 def mysql_db() -> Iterator[str]:
     """A fresh MariaDB database for this test; its name. Fails under CI when MariaDB is down."""
-    import uuid
-
-    import pymysql
-
-    try:
-        conn = pymysql.connect(**MYSQL, connect_timeout=3, autocommit=True)
-    except pymysql.err.OperationalError as exc:
-        if IN_CI:
-            pytest.fail(f"MariaDB at 127.0.0.1:3306 is not reachable: {exc}")
-        pytest.skip(f"MariaDB at 127.0.0.1:3306 is not reachable: {exc}")
-    name = f"doorward_prov_{uuid.uuid4().hex[:10]}"
-    with conn.cursor() as cur:
-        statement = f"CREATE DATABASE `{name}`"
-        cur.execute(statement)  # name is ours, not input
-    try:
+    with scratch_database("doorward_prov") as name:
         yield name
-    finally:
-        with conn.cursor() as cur:
-            statement = f"DROP DATABASE IF EXISTS `{name}`"
-            cur.execute(statement)
-        conn.close()

@@ -2,55 +2,31 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sync_helpers import require
+from mariadb_scratch import MYSQL_HOST, MYSQL_PORT, admin_connection, scratch_database, url_of
 
-MYSQL_HOST, MYSQL_PORT = "127.0.0.1", 3306
 PEPPER = "test-pepper-not-secret"
-
-
-def _admin_connection():  # noqa: ANN202
-    import pymysql
-
-    return pymysql.connect(
-        host=MYSQL_HOST, port=MYSQL_PORT, user="root", password="", connect_timeout=3,
-        autocommit=True,
-    )  # fmt: skip
 
 
 @pytest.fixture(scope="session")
 def mysql_up() -> None:
-    try:
-        _admin_connection().close()
-    except Exception as exc:
-        require(False, f"MariaDB not reachable at {MYSQL_HOST}:{MYSQL_PORT}: {exc}")
+    admin_connection().close()
 
 
 @pytest.fixture
 def central_db_name(mysql_up: None) -> Iterator[str]:
     """A database of its own on the real server (parallel runs never collide), dropped after."""
-    name = f"doorward_test_{secrets.token_hex(6)}"
-    conn = _admin_connection()
-    with conn.cursor() as cur:
-        statement = f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"
-        cur.execute(statement)
-    try:
+    with scratch_database() as name:
         yield name
-    finally:
-        with conn.cursor() as cur:
-            statement = f"DROP DATABASE IF EXISTS `{name}`"
-            cur.execute(statement)
-        conn.close()
 
 
 @pytest.fixture
 def central_url(central_db_name: str) -> str:
-    return f"mysql+pymysql://root@{MYSQL_HOST}:{MYSQL_PORT}/{central_db_name}"
+    return url_of(central_db_name)
 
 
 @pytest.fixture

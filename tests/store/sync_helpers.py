@@ -2,21 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
-import pytest
-
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def require(condition: bool, reason: str) -> None:
-    """Skip with `reason` on a developer machine; fail under CI=true, where nothing may skip."""
-    if condition:
-        return
-    if IN_CI:
-        pytest.fail(f"required in CI: {reason}")
-    pytest.skip(reason)
 
 
 def random_encoding(rng: np.random.Generator) -> bytes:

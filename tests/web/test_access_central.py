@@ -7,13 +7,12 @@ door's SQLite replica, where ReplicaCredentials applies it.
 
 from __future__ import annotations
 
-import os
-import secrets
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
+from mariadb_scratch import scratch_database, url_of
 from werkzeug.datastructures import MultiDict
 
 from appliance.core import Verdict
@@ -24,39 +23,15 @@ from .conftest import ADMIN_PW, csrf_of, login
 
 pytestmark = pytest.mark.mysql
 
-MYSQL = ("127.0.0.1", 3306)
 MON_08 = datetime(2025, 6, 2, 8, 0, tzinfo=UTC)  # a Monday
 MON_20 = datetime(2025, 6, 2, 20, 0, tzinfo=UTC)
-
-
-def _admin_connection():  # noqa: ANN202
-    import pymysql
-
-    return pymysql.connect(host=MYSQL[0], port=MYSQL[1], user="root", password="",
-                           connect_timeout=3, autocommit=True)  # fmt: skip
 
 
 @pytest.fixture
 def central_url() -> Iterator[str]:
     """A private database on the real MariaDB (dropped afterwards)."""
-    try:
-        conn = _admin_connection()
-    except Exception as exc:
-        reason = f"MariaDB not reachable at {MYSQL[0]}:{MYSQL[1]}: {exc}"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"required in CI: {reason}")
-        pytest.skip(reason)
-    name = f"doorward_test_{secrets.token_hex(6)}"
-    with conn.cursor() as cur:
-        statement = f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"
-        cur.execute(statement)
-    try:
-        yield f"mysql+pymysql://root@{MYSQL[0]}:{MYSQL[1]}/{name}"
-    finally:
-        with conn.cursor() as cur:
-            statement = f"DROP DATABASE IF EXISTS `{name}`"
-            cur.execute(statement)
-        conn.close()
+    with scratch_database() as name:
+        yield url_of(name)
 
 
 def _wait(cond: Callable[[], bool], timeout: float = 10.0) -> None:
