@@ -4,15 +4,16 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench lint fmt clean venv lock
+.PHONY: run test bench check lint types contracts fmt clean venv lock
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "setuptools>=68,<81" wheel
-	$(PY) -m pip install --quiet -e ".[dev]" -c constraints.txt
-	# face_recognition declares a dependency on the source `dlib`; dlib-bin provides the module.
+	$(PY) -m pip install --quiet -e ".[dev,bench]" -c constraints.txt
+	# the benchmarks' baseline (the prototype's pipeline); it declares the source `dlib`,
+	# which dlib-bin provides, so it goes in without its dependencies. Never on a door.
 	$(PY) -m pip install --quiet --no-deps "face_recognition==1.3.0"
 	touch $(STAMP)
 
@@ -25,11 +26,20 @@ test: $(STAMP)
 	$(VENV)/bin/pytest
 
 bench: $(STAMP)
-	$(VENV)/bin/doorward bench
+	$(PY) -m bench
+
+# Every gate CI runs besides the tests: lint, format, types, import contracts.
+check: lint types contracts
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+types: $(STAMP)
+	$(VENV)/bin/mypy
+
+contracts: $(STAMP)
+	$(VENV)/bin/lint-imports
 
 fmt: $(STAMP)
 	$(VENV)/bin/ruff check --fix .

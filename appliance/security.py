@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+if TYPE_CHECKING:
+    from appliance.config import Config
 
 # argon2id at OWASP's recommended strength. PINs use the equivalent low-memory setting
 # (m=7 MiB, t=5, p=1), since every code typed at the door is verified inside the door process;
@@ -77,3 +83,35 @@ def verify_password(password_hash: str, password: str) -> bool:
 
 def password_needs_rehash(password_hash: str) -> bool:
     return _PASSWORD_HASHER.check_needs_rehash(password_hash)
+
+
+def _env_pepper() -> str:
+    from appliance.config import ENV_PEPPER
+
+    return ENV_PEPPER
+
+
+def pin_hasher(config: Config) -> PinHasher:
+    """The PIN hasher with this installation's pepper (see SecurityConfig.pepper)."""
+    pepper = config.security.pepper.resolve("security.pepper") or os.environ.get(_env_pepper())
+    if not pepper:
+        pepper = _device_pepper(config.data_dir / "pepper")
+    return PinHasher(pepper)
+
+
+def _device_pepper(path: Path) -> str:
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_hex(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process created it first: use theirs
+        return path.read_text(encoding="ascii").strip()
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(value)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return value

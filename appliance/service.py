@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import logging
-import os
 import queue
-import secrets
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from gpiozero.pins import Factory
 from gpiozero.pins.mock import MockFactory
 
 from appliance.alerts.outbox import enqueue_alert
-from appliance.config import ENV_PEPPER, Config, ConfigError
+from appliance.config import Config
 from appliance.core import (
     CAPTURE,
     AccessController,
@@ -45,7 +42,7 @@ from appliance.core import (
 from appliance.hardware.board import Board, InputCallbacks, make_pin_factory
 from appliance.hardware.camera import Camera, CameraError, open_camera
 from appliance.hardware.simulator import DoorSimulator
-from appliance.security import PinHasher
+from appliance.security import pin_hasher
 from appliance.store.db import Database
 from appliance.store.models import AccessEvent, Device, new_uuid, utcnow
 from appliance.store.repository import ReplicaCredentials, TemplateCache
@@ -83,32 +80,6 @@ def policy_from(config: Config) -> Policy:
         motion_wake_s=a.motion_wake_s,
         unknown_person_after_s=a.unknown_person_after_s,
     )
-
-
-def pin_hasher(config: Config) -> PinHasher:
-    """The PIN hasher with this installation's pepper (see SecurityConfig.pepper)."""
-    pepper = config.security.pepper.resolve("security.pepper") or os.environ.get(ENV_PEPPER)
-    if not pepper:
-        pepper = _device_pepper(config.data_dir / "pepper")
-    return PinHasher(pepper)
-
-
-def _device_pepper(path: Path) -> str:
-    try:
-        return path.read_text(encoding="ascii").strip()
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_hex(32)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process created it first: use theirs
-        return path.read_text(encoding="ascii").strip()
-    with os.fdopen(fd, "w", encoding="ascii") as fh:
-        fh.write(value)
-        fh.flush()
-        os.fsync(fh.fileno())
-    return value
 
 
 @dataclass(frozen=True)
@@ -502,13 +473,6 @@ def _detail_text(cmd: Record) -> str:
     if cmd.reason:
         parts.insert(0, f"reason={cmd.reason}")
     return " ".join(parts)
-
-
-def check_data_dir(path: Path) -> None:
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"device.data_dir: cannot create {path}: {exc.strerror}") from None
 
 
 class HealthWorker:

@@ -189,10 +189,8 @@ if [ "$DO_VENV" -eq 1 ]; then
     fi
     say "installing Doorward from $SRC into $VENV"
     # shellcheck disable=SC2086  # PIP_ARGS is a list of words on purpose
-    "$VENV/bin/pip" install --quiet $PIP_ARGS "$SRC"
-    # face_recognition declares the source `dlib`; dlib-bin provides the module
-    # shellcheck disable=SC2086
-    "$VENV/bin/pip" install --quiet $PIP_ARGS --no-deps "face_recognition==1.3.0"
+    # the versions tested together (constraints.txt), not whatever is newest on install day
+    "$VENV/bin/pip" install --quiet $PIP_ARGS -c "$SRC/constraints.txt" "$SRC"
     "$VENV/bin/python" -c "import sys; from appliance.config import load_config; load_config(sys.argv[1])" "$CONFIG" \
         || die "$CONFIG does not validate (see above); fix it and run install.sh again"
 fi

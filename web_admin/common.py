@@ -60,7 +60,7 @@ def face_engine() -> Any:
 def pin_hasher() -> Any:
     e = ext()
     if e.get("hasher") is None:
-        from appliance.service import pin_hasher as make
+        from appliance.security import pin_hasher as make
 
         e["hasher"] = make(get_config())
     return e["hasher"]

@@ -66,8 +66,17 @@ class Tick:
     """Time passes; the machine fires any deadline that is due."""
 
 
-Event = KeyPressed | MotionDetected | DoorOpened | DoorClosed | ExitPressed | TamperTriggered
-Event = Event | FaceChecked | FaceIdentified | Tick
+Event = (
+    KeyPressed
+    | MotionDetected
+    | DoorOpened
+    | DoorClosed
+    | ExitPressed
+    | TamperTriggered
+    | FaceChecked
+    | FaceIdentified
+    | Tick
+)
 
 # ---- outputs --------------------------------------------------------------------------------
 

@@ -272,7 +272,7 @@ def _schema_detail(engine: Any, label: str) -> str:
     try:
         have = current(engine)
     except SQLAlchemyError as exc:
-        msg = str(exc.orig if getattr(exc, "orig", None) else exc).splitlines()[0]
+        msg = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         raise CheckFailed(f"{label}: cannot connect: {msg}") from None
     want = _expected_heads()
     if not have:

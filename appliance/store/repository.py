@@ -98,7 +98,7 @@ def _refusal(
     if not rules:
         return None  # no rules: every door, any time
     local = now.astimezone(tz)
-    if any(access_allows(*rule, device_id, local) for rule in rules):
+    if any(access_allows(r[0], r[1], r[2], r[3], device_id, local) for r in rules):
         return None
     return "schedule"
 

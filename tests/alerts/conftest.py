@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from appliance.alerts.loopback import SmtpServer, TwilioServer
-from appliance.alerts.sim_modem import SimModem
 from appliance.store.db import Database, sqlite_url
+from tests.support.loopback import SmtpServer, TwilioServer
+from tests.support.sim_modem import SimModem
 
 from .support import TOKEN_ENV
 

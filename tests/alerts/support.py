@@ -10,12 +10,12 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from appliance.alerts.loopback import TwilioServer
 from appliance.alerts.outbox import enqueue_alert
-from appliance.alerts.sim_modem import SimModem
 from appliance.config import Config, parse_config
 from appliance.store.db import Database
 from appliance.store.models import AccessEvent, OutboxAlert, new_uuid, utcnow
+from tests.support.loopback import TwilioServer
+from tests.support.sim_modem import SimModem
 
 TOKEN_ENV = "DOORWARD_TEST_TWILIO_TOKEN"
 

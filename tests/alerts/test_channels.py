@@ -11,10 +11,11 @@ from PIL import Image
 from appliance.alerts.channels.email import EmailChannel
 from appliance.alerts.channels.gsm import SMS_LIMIT, GsmChannel, split_sms
 from appliance.alerts.channels.twilio_sms import TwilioChannel
-from appliance.alerts.loopback import SmtpServer, TwilioServer, free_port
 from appliance.alerts.message import AlertMessage, ChannelError
-from appliance.alerts.sim_modem import SimModem
 from appliance.config import ConfigError, EmailConfig, GsmConfig, TwilioConfig, parse_config
+from tests.support.loopback import SmtpServer, TwilioServer
+from tests.support.sim_modem import SimModem
+from tests.support.waiting import free_port
 
 from .support import email_section, gsm_section, jpeg_bytes, twilio_section
 

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from appliance.alerts.loopback import SmtpServer, TwilioServer, free_port
-from appliance.alerts.sim_modem import SimModem
 from appliance.cli import main
 from appliance.store.db import Database, sqlite_url
+from tests.support.loopback import SmtpServer, TwilioServer
+from tests.support.sim_modem import SimModem
+from tests.support.waiting import free_port
 
 from .support import add_alert
 

@@ -11,13 +11,14 @@ import pytest
 from sqlalchemy import select
 
 from appliance.alerts.dispatcher import Dispatcher, build_dispatcher
-from appliance.alerts.loopback import SmtpServer, TwilioServer, free_port
 from appliance.alerts.message import AlertMessage, ChannelError
 from appliance.alerts.probe import ConnectivityProbe, StaticProbe
-from appliance.alerts.sim_modem import SimModem
 from appliance.store.db import Database
 from appliance.store.models import OutboxAlert, utcnow
 from appliance.store.models_alerts import AlertDelivery
+from tests.support.loopback import SmtpServer, TwilioServer
+from tests.support.sim_modem import SimModem
+from tests.support.waiting import free_port
 
 from .support import add_alert, email_section, gsm_section, make_config, twilio_section
 

@@ -12,9 +12,9 @@ import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from appliance.alerts.channels.email import EmailChannel
-from appliance.alerts.loopback import SmtpServer
 from appliance.alerts.message import AlertMessage, ChannelError
 from appliance.config import EmailConfig
+from tests.support.loopback import SmtpServer
 
 from .support import email_section, jpeg_bytes
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from appliance.alerts.loopback import SmtpServer
 from appliance.store.db import Database, sqlite_url
 from appliance.store.models import OutboxAlert
+from tests.support.loopback import SmtpServer
 
 from .support import add_alert
 
@@ -59,7 +59,7 @@ def _spawn(config: Path, db_path: Path, log: Path) -> subprocess.Popen[bytes]:
             [
                 sys.executable,
                 "-m",
-                "appliance.alerts.worker",
+                "tests.support.alert_worker",
                 "--config",
                 str(config),
                 "--db",

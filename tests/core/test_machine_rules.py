@@ -23,6 +23,7 @@ from appliance.core import (
     Unlock,
     Verdict,
 )
+from tests.support.waiting import FakeClock
 
 USERS = {1: ("1234", "9999", 101), 2: ("5678", None, 102)}
 
@@ -43,17 +44,9 @@ class FakeCredentials:
         return CodeCheck(Verdict.WRONG)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = 100.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock(100.0)
 
 
 @pytest.fixture
@@ -62,7 +55,7 @@ def creds() -> FakeCredentials:
 
 
 @pytest.fixture
-def m(clock: Clock, creds: FakeCredentials) -> AccessController:
+def m(clock: FakeClock, creds: FakeCredentials) -> AccessController:
     return AccessController(Policy(), creds, clock)
 
 
@@ -96,7 +89,7 @@ def test_right_code_asks_for_the_face_of_that_user(m: AccessController) -> None:
 
 
 def test_matching_face_grants_one_pulse_of_the_configured_length(
-    m: AccessController, clock: Clock
+    m: AccessController, clock: FakeClock
 ) -> None:
     check = only(type_keys(m, "1*1234#"), CheckFace)
     out = m.handle(FaceChecked(check.attempt, True, 0.31, "match", "snap.jpg"))
@@ -141,7 +134,7 @@ def test_double_star_clears_the_entry(m: AccessController, creds: FakeCredential
 
 
 def test_ten_seconds_of_silence_clears_the_entry(
-    m: AccessController, clock: Clock, creds: FakeCredentials
+    m: AccessController, clock: FakeClock, creds: FakeCredentials
 ) -> None:
     type_keys(m, "1*12")
     clock.t += 9.9
@@ -155,7 +148,7 @@ def test_ten_seconds_of_silence_clears_the_entry(
 
 
 def test_five_wrong_codes_lock_out_for_five_minutes_with_photo_alert(
-    m: AccessController, clock: Clock, creds: FakeCredentials
+    m: AccessController, clock: FakeClock, creds: FakeCredentials
 ) -> None:
     for _ in range(4):
         out = type_keys(m, "1*0000#")
@@ -176,7 +169,9 @@ def test_five_wrong_codes_lock_out_for_five_minutes_with_photo_alert(
     assert any(isinstance(c, CheckFace) for c in type_keys(m, "1*1234#"))
 
 
-def test_wrong_codes_outside_the_window_do_not_add_up(m: AccessController, clock: Clock) -> None:
+def test_wrong_codes_outside_the_window_do_not_add_up(
+    m: AccessController, clock: FakeClock
+) -> None:
     for _ in range(8):
         assert "lockout" not in kinds(type_keys(m, "1*0000#"))
         clock.t += 200  # 4 per 600 s at most
@@ -203,7 +198,7 @@ def test_door_opened_without_grant_is_forced(m: AccessController) -> None:
 
 
 def test_door_opened_during_grant_or_after_exit_is_normal(
-    m: AccessController, clock: Clock
+    m: AccessController, clock: FakeClock
 ) -> None:
     check = only(type_keys(m, "1*1234#"), CheckFace)
     m.handle(FaceChecked(check.attempt, True, 0.3, "match"))
@@ -216,7 +211,7 @@ def test_door_opened_during_grant_or_after_exit_is_normal(
 
 
 def test_door_opened_just_after_relock_is_within_grace_but_not_later(
-    m: AccessController, clock: Clock
+    m: AccessController, clock: FakeClock
 ) -> None:
     m.handle(ExitPressed())
     clock.t += 5.0
@@ -228,7 +223,7 @@ def test_door_opened_just_after_relock_is_within_grace_but_not_later(
     assert kinds(m.handle(DoorOpened())) == ["forced"]
 
 
-def test_door_held_open_past_30_s_alerts_once(m: AccessController, clock: Clock) -> None:
+def test_door_held_open_past_30_s_alerts_once(m: AccessController, clock: FakeClock) -> None:
     m.handle(ExitPressed())
     m.handle(DoorOpened())
     clock.t += 29.9
@@ -245,7 +240,9 @@ def test_tamper_alerts_with_priority(m: AccessController) -> None:
     assert (rec.kind, rec.alert, rec.priority) == ("tamper", True, 1)
 
 
-def test_motion_is_logged_once_per_wake_without_alert(m: AccessController, clock: Clock) -> None:
+def test_motion_is_logged_once_per_wake_without_alert(
+    m: AccessController, clock: FakeClock
+) -> None:
     first = records(m.handle(MotionDetected()))
     assert [(r.kind, r.alert) for r in first] == [("motion", False)]
     clock.t += 10
@@ -254,7 +251,7 @@ def test_motion_is_logged_once_per_wake_without_alert(m: AccessController, clock
     assert kinds(m.handle(MotionDetected())) == ["motion"]
 
 
-def test_late_face_answer_after_timeout_is_ignored(m: AccessController, clock: Clock) -> None:
+def test_late_face_answer_after_timeout_is_ignored(m: AccessController, clock: FakeClock) -> None:
     check = only(type_keys(m, "1*1234#"), CheckFace)
     clock.t += Policy().face_timeout_s
     assert kinds(m.handle(Tick())) == ["denied_no_face"]
@@ -289,7 +286,7 @@ def test_unknown_key_is_rejected(m: AccessController) -> None:
 
 
 def test_camera_streams_from_wake_until_the_door_is_quiet(
-    m: AccessController, clock: Clock
+    m: AccessController, clock: FakeClock
 ) -> None:
     from appliance.core import SleepCamera, WakeCamera
 
@@ -309,7 +306,9 @@ def test_camera_streams_from_wake_until_the_door_is_quiet(
     assert any(isinstance(c, WakeCamera) for c in out)  # typing wakes it even without PIR
 
 
-def test_someone_lingering_without_a_code_is_identified(m: AccessController, clock: Clock) -> None:
+def test_someone_lingering_without_a_code_is_identified(
+    m: AccessController, clock: FakeClock
+) -> None:
     from appliance.core import FaceIdentified, IdentifyFace
 
     m.handle(MotionDetected())
@@ -328,7 +327,7 @@ def test_someone_lingering_without_a_code_is_identified(m: AccessController, clo
     assert m.handle(FaceIdentified(ident.attempt, True, None, 0.8)) == []  # answered once
 
 
-def test_known_face_or_no_face_raises_nothing(m: AccessController, clock: Clock) -> None:
+def test_known_face_or_no_face_raises_nothing(m: AccessController, clock: FakeClock) -> None:
     from appliance.core import FaceIdentified, IdentifyFace
 
     for answer in (dict(face_seen=True, user_id=101, distance=0.3), dict(face_seen=False)):
@@ -339,7 +338,7 @@ def test_known_face_or_no_face_raises_nothing(m: AccessController, clock: Clock)
         assert m.handle(FaceIdentified(ident.attempt, **answer)) == []
 
 
-def test_typing_a_code_is_not_lingering(m: AccessController, clock: Clock) -> None:
+def test_typing_a_code_is_not_lingering(m: AccessController, clock: FakeClock) -> None:
     from appliance.core import FaceIdentified, IdentifyFace
 
     m.handle(MotionDetected())
@@ -356,7 +355,7 @@ def test_typing_a_code_is_not_lingering(m: AccessController, clock: Clock) -> No
     assert m.handle(FaceIdentified(ident.attempt, True, None, 0.9)) == []
 
 
-def test_lingering_check_can_be_switched_off(creds: FakeCredentials, clock: Clock) -> None:
+def test_lingering_check_can_be_switched_off(creds: FakeCredentials, clock: FakeClock) -> None:
     from appliance.core import IdentifyFace
 
     m = AccessController(Policy(unknown_person_after_s=0), creds, clock)

@@ -10,17 +10,11 @@ from gpiozero.pins.mock import MockFactory
 from appliance.core import MotionDetected, Tick
 from appliance.enroll import enroll_user
 from appliance.hardware.camera import ReplayCamera
-from appliance.service import Door, pin_hasher
+from appliance.security import pin_hasher
+from appliance.service import Door
+from tests.support.waiting import FakeClock
 
 pytestmark = pytest.mark.faces
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
 
 
 @pytest.mark.parametrize(
@@ -38,7 +32,7 @@ def test_lingering_face_is_identified(
     people = faces_dir / "people"
     enroll_user(db, face_engine, pin_hasher(config), number=1, name="Barack", pin="1234",
                 photos=[people / "obama" / "obama1.jpg"])  # fmt: skip
-    clock = Clock()
+    clock = FakeClock(1000.0)
     door = Door(config, db, factory=MockFactory(), camera=ReplayCamera([people / seen]),
                 face_engine=face_engine, clock=clock, inline_face=True)  # fmt: skip
     try:

@@ -32,7 +32,7 @@ def central_url(central_db_name: str) -> str:
 @pytest.fixture
 def relay(mysql_up: None) -> Iterator:
     """A loopback relay to MariaDB that the test can cut and restore (a network outage)."""
-    from appliance.store.netproxy import TcpRelay
+    from tests.support.netproxy import TcpRelay
 
     r = TcpRelay(MYSQL_HOST, MYSQL_PORT).start()
     yield r

@@ -8,28 +8,14 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.support.waiting import eventually, free_port
+
 pytestmark = [pytest.mark.mysql, pytest.mark.faces]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(predicate, timeout: float = 30.0) -> bool:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_run_syncs_a_central_enrollment_down_and_events_up(
@@ -69,7 +55,7 @@ def test_run_syncs_a_central_enrollment_down_and_events_up(
             except Exception:
                 return False
 
-        assert wait_until(replica_has_user), "user enrolled centrally never reached the replica"
+        eventually(replica_has_user, timeout=30, what="user enrolled centrally reaches the replica")
 
         def central_has_event() -> bool:
             with central.connect() as c:
@@ -80,7 +66,9 @@ def test_run_syncs_a_central_enrollment_down_and_events_up(
                 )
 
         # the door's own events (its start-up heartbeat) travel up to the central table
-        assert wait_until(central_has_event), "no event of the door reached the central database"
+        eventually(
+            central_has_event, timeout=30, what="an event of the door reaches the central db"
+        )
         with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
             s.sendall(b"GET /login HTTP/1.0\r\nHost: x\r\n\r\n")
             assert b"200 OK" in s.recv(200)

@@ -195,8 +195,8 @@ def test_watchdog_health_needs_a_turning_loop(config, db, camera) -> None:  # no
 
 
 def test_health_worker_alerts_when_the_gsm_modem_stops_answering(config, db, camera) -> None:  # noqa: ANN001
-    from appliance.alerts.sim_modem import SimModem
     from appliance.config import GsmConfig
+    from tests.support.sim_modem import SimModem
 
     with SimModem() as modem:
         cfg = config.model_copy(

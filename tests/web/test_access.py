@@ -34,7 +34,7 @@ SAT_12 = datetime(2025, 6, 7, 12, 0, tzinfo=UTC)
 
 @pytest.fixture
 def hasher(config):  # noqa: ANN001, ANN201
-    from appliance.service import pin_hasher
+    from appliance.security import pin_hasher
 
     return pin_hasher(config)
 

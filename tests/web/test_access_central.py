@@ -8,7 +8,7 @@ door's SQLite replica, where ReplicaCredentials applies it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -18,6 +18,7 @@ from werkzeug.datastructures import MultiDict
 from appliance.core import Verdict
 from appliance.store.models import Device, User
 from appliance.store.repository import ReplicaCredentials
+from tests.support.waiting import eventually
 
 from .conftest import ADMIN_PW, csrf_of, login
 
@@ -34,16 +35,8 @@ def central_url() -> Iterator[str]:
         yield url_of(name)
 
 
-def _wait(cond: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("the door did not see the change in time")
-        time.sleep(0.05)
-
-
 def test_rule_from_the_page_on_mariadb_governs_the_door_replica(config, db, central_url) -> None:  # noqa: ANN001
-    from appliance.service import pin_hasher
+    from appliance.security import pin_hasher
     from appliance.store.central import open_central
     from appliance.store.sync import SyncWorker
     from web_admin import create_app
@@ -72,20 +65,26 @@ def test_rule_from_the_page_on_mariadb_governs_the_door_replica(config, db, cent
                                        tz=UTC)  # fmt: skip
             return creds.check(77, "1357").verdict
 
-        _wait(lambda: verdict(MON_20) is Verdict.OK)  # first round: the user, no rules yet
+        eventually(
+            lambda: verdict(MON_20) is Verdict.OK, what="the door sees the change"
+        )  # first round: the user, no rules yet
         token = csrf_of(c.get(f"/users/{uid}").text)
         form = MultiDict([("csrf_token", token), ("door", "front-door"), ("from", "07:00"),
                           ("until", "19:00")] + [("days", str(d)) for d in range(5)])  # fmt: skip
         t0 = time.monotonic()
         assert c.post(f"/users/{uid}/access", data=form).status_code == 302
-        _wait(lambda: verdict(MON_20) is Verdict.WRONG)  # outside the window: refused
+        eventually(
+            lambda: verdict(MON_20) is Verdict.WRONG, what="the door sees the change"
+        )  # outside the window: refused
         assert time.monotonic() - t0 < 10  # well within one interval (3600 s): triggered
         assert verdict(MON_08) is Verdict.OK  # inside it: accepted
 
         rule_id = c.get(f"/users/{uid}").text.split("/access/")[1].split("/")[0]
         r = c.post(f"/users/{uid}/access/{rule_id}/delete", data={"csrf_token": token})
         assert r.status_code == 302
-        _wait(lambda: verdict(MON_20) is Verdict.OK)  # the tombstone removed it at the door
+        eventually(
+            lambda: verdict(MON_20) is Verdict.OK, what="the door sees the change"
+        )  # the tombstone removed it at the door
     finally:
         worker.stop()
         central.close()

@@ -15,7 +15,6 @@ import pytest
 from sqlalchemy import select
 
 from appliance.alerts.dispatcher import Dispatcher, build_channels
-from appliance.alerts.loopback import SmtpServer, free_port
 from appliance.alerts.outbox import enqueue_alert
 from appliance.alerts.status import outbox_status
 from appliance.config import parse_config
@@ -23,6 +22,8 @@ from appliance.store.models import AccessEvent, OutboxAlert, utcnow
 from appliance.store.models_admin import AuditEntry
 from appliance.store.models_alerts import AlertDelivery
 from appliance.store.snapshots import SnapshotStore
+from tests.support.loopback import SmtpServer
+from tests.support.waiting import free_port
 
 from .conftest import VIEWER_PW, csrf_of, login
 

@@ -163,7 +163,7 @@ def test_person_flows(server, browser, faces_dir, view: str) -> None:  # noqa: A
 @pytest.mark.parametrize("view", list(VIEWPORTS))
 def test_door_access_rule_flow(server, browser, config, view: str) -> None:  # noqa: ANN001
     """Limit a user to the front door on weekdays 07:00-19:00, see it summarised, remove it."""
-    from appliance.service import pin_hasher
+    from appliance.security import pin_hasher
     from appliance.store.models import Device, User
 
     url, db = server["url"], server["db"]

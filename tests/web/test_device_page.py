@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import pytest
 
-from appliance.alerts.loopback import free_port
 from appliance.store.central import open_central
 from appliance.store.models import AccessEvent, Device, OutboxAlert, utcnow
 from appliance.store.sync import SyncWorker
+from tests.support.waiting import free_port
 from web_admin import create_app
 
 from .conftest import ADMIN_PW, login

@@ -70,7 +70,7 @@ def test_photo_problems_are_named(client, token, faces_dir) -> None:  # noqa: AN
 
 
 def test_edit_pin_deactivate_and_delete(client, token, db, config, faces_dir) -> None:  # noqa: ANN001
-    from appliance.service import pin_hasher
+    from appliance.security import pin_hasher
 
     _enroll(client, token, 12, "Kit", [faces_dir / "people/kit_harington/kit1.jpg"])
     with db.session() as s:

@@ -74,10 +74,11 @@ class GsmModem:
         import serial
 
         try:
-            self._serial = serial.Serial(self.port_name, self.baud, timeout=0.05, write_timeout=5)
+            port = serial.Serial(self.port_name, self.baud, timeout=0.05, write_timeout=5)
         except (serial.SerialException, OSError, ValueError) as exc:
             raise ChannelError(f"gsm modem missing at {self.port_name}: {exc}") from exc
-        self._serial.reset_input_buffer()
+        port.reset_input_buffer()
+        self._serial = port
         self.command("AT", timeout=min(self.timeout_s, 3.0))
         self.command("ATE0")
         if self.pin:

@@ -1,6 +1,6 @@
 """Owns the sync benchmark: 10,000 users down, 10,000 events up, deactivation-to-door latency.
 
-Run: `.venv/bin/python -m appliance.store.bench [--server URL] [--users N] [--events N]`.
+Run: `.venv/bin/python -m bench.store [--server URL] [--users N] [--events N]`.
 It creates a private database on the server (dropped afterwards), talks to it through a
 loopback relay that counts wire bytes, and prints one JSON object. Figures are reported next
 to a baseline measured in the same run (a plain SELECT / INSERT of the same rows), so they can
@@ -26,13 +26,12 @@ from sqlalchemy import MetaData, insert, select, text
 from sqlalchemy.engine import make_url
 
 from appliance.config import Config
-
-from .central import open_central, open_local_replica
-from .db import Database
-from .models import AccessEvent, FaceTemplate, User, new_uuid, utcnow
-from .netproxy import TcpRelay
-from .repository import ReplicaCredentials
-from .sync import SyncWorker
+from appliance.store.central import open_central, open_local_replica
+from appliance.store.db import Database
+from appliance.store.models import AccessEvent, FaceTemplate, User, new_uuid, utcnow
+from appliance.store.repository import ReplicaCredentials
+from appliance.store.sync import SyncWorker
+from tests.support.netproxy import TcpRelay
 
 DEFAULT_SERVER = "mysql+pymysql://root@127.0.0.1:3306/"
 
@@ -171,7 +170,7 @@ def run_bench(
         _progress(f"pushing {events} queued events")
         rows_ev = _event_rows("bench-door", events)
         with replica.engine.begin() as c:
-            c.execute(insert(AccessEvent.__table__), rows_ev)
+            c.execute(insert(AccessEvent.__table__), rows_ev)  # type: ignore[arg-type]
         relay.reset_counts()
         t_push, report = _timed(worker.run_once)
         if not report.ok or report.pushed != events:
@@ -180,7 +179,8 @@ def run_bench(
         # baseline: the same rows inserted into a copy of the table with one executemany
         with via_relay.engine.begin() as c:
             c.execute(text("CREATE TABLE access_events_copy LIKE access_events"))
-        copy = AccessEvent.__table__.to_metadata(MetaData(), name="access_events_copy")
+        table: Any = AccessEvent.__table__
+        copy = table.to_metadata(MetaData(), name="access_events_copy")
         relay.reset_counts()
 
         def plain_insert() -> None:
@@ -245,7 +245,7 @@ def run_bench(
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m appliance.store.bench", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m bench.store", description=__doc__)
     p.add_argument("--server", default=DEFAULT_SERVER, help="MySQL server URL (no database)")
     p.add_argument("--users", type=int, default=10_000)
     p.add_argument("--events", type=int, default=10_000)

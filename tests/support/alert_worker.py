@@ -1,5 +1,5 @@
-"""Owns a stand-alone dispatcher process (`python -m appliance.alerts.worker`), e.g. for a
-separate systemd unit and the kill -9 durability test."""
+"""A stand-alone dispatcher process (`python -m tests.support.alert_worker`) for the kill -9
+durability test: the door's dispatcher alone, killed and restarted by the test."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import signal
 import sys
 import threading
 
-from ..config import ConfigError, load_config
-from ..store.db import Database, sqlite_url
-from .dispatcher import build_dispatcher
+from appliance.alerts.dispatcher import build_dispatcher
+from appliance.config import ConfigError, load_config
+from appliance.store.db import Database, sqlite_url
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m appliance.alerts.worker")
+    parser = argparse.ArgumentParser(prog="python -m tests.support.alert_worker")
     parser.add_argument("--config", help="TOML file (default: $DOORWARD_CONFIG or embedded)")
     parser.add_argument("--db", help="database URL or SQLite file (default: the replica)")
     args = parser.parse_args(argv)

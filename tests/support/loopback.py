@@ -7,7 +7,6 @@ import email
 import email.policy
 import json
 import secrets
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -16,11 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from .waiting import free_port
 
 
 @dataclass
@@ -39,7 +34,7 @@ class SmtpSink:
             await asyncio.sleep(self.delay_s)
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.lock:
-            self.messages.append(msg)  # type: ignore[arg-type]
+            self.messages.append(msg)
             self.arrived.append(time.perf_counter())
         return "250 Message accepted for delivery"
 

@@ -13,13 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..config import Config, parse_config
-from ..security import PinHasher
-from ..store.db import Database, sqlite_url
-from ..store.models import AccessEvent, new_uuid, utcnow
-from .dispatcher import Dispatcher, build_dispatcher
-from .incidents import record_alert
-from .loopback import SmtpServer, TwilioServer, free_port
+from appliance.alerts.dispatcher import Dispatcher, build_dispatcher
+from appliance.alerts.incidents import record_alert
+from appliance.config import Config, parse_config
+from appliance.security import PinHasher
+from appliance.store.db import Database, sqlite_url
+from appliance.store.models import AccessEvent, new_uuid, utcnow
+from tests.support.loopback import SmtpServer, TwilioServer
+from tests.support.waiting import free_port
 
 TOKEN_ENV = "DOORWARD_BENCH_TWILIO_TOKEN"  # noqa: S105 (a variable name)
 
@@ -118,8 +119,11 @@ def bench_latency(samples: int = 40, notify: bool = True) -> dict[str, Any]:
                 _record_denial(db, data_dir, photo)
                 if notify:
                     d.notify()
-                ok = _wait(lambda n=n_mail, m=n_sms: len(smtp.sink.arrived) > n
-                           and len(twilio.posts) > m, 10)  # fmt: skip
+
+                def both_arrived(n: int = n_mail, m: int = n_sms) -> bool:
+                    return len(smtp.sink.arrived) > n and len(twilio.posts) > m
+
+                ok = _wait(both_arrived, 10)
                 if not ok:
                     raise RuntimeError("alert not delivered within 10 s")
                 to_email.append((smtp.sink.arrived[n_mail] - t0) * 1000)
@@ -299,34 +303,17 @@ How each figure is measured:
 """
 
 
-def _section(ctx: Any) -> tuple[dict[str, Any], str]:
-    """The `doorward bench` section (registry in appliance.vision.bench)."""
+def alerts_section(ctx: Any) -> tuple[dict[str, Any], str]:
+    """The `python -m bench` section."""
     quick = bool(getattr(ctx, "quick", False))
     r = run_bench(quick=quick)
     where = (
-        f"Run by `doorward bench`, pinned to CPU {getattr(ctx, 'cpu', '?')} (one core for the "
+        f"Run by `make bench`, pinned to CPU {getattr(ctx, 'cpu', '?')} (one core for the "
         "door, the dispatcher and both servers); the ratios are taken within the same run."
     )
     flat = {f"alerts_{k}_{kk}": vv for k, v in r.items() if isinstance(v, dict)
             for kk, vv in v.items()}  # fmt: skip
     return flat, markdown(r, where)
-
-
-def _register() -> None:
-    mods = [sys.modules.get("__main__"), None]
-    try:
-        import appliance.vision.bench as vision_bench
-
-        mods[1] = vision_bench
-    except ImportError:
-        pass
-    for mod in mods:  # also the registry of `python -m appliance.vision.bench` (its __main__)
-        spec = getattr(mod, "__spec__", None)
-        if mod is not None and spec is not None and spec.name == "appliance.vision.bench":
-            mod.register_section("alerts", "Alerts", _section)
-
-
-_register()
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ def register(subparsers: Any) -> None:
 
 
 def _db(args: argparse.Namespace) -> Any:
-    from appliance.cli import open_central_db
+    from appliance.cli.common import open_central_db
 
     return open_central_db(args)
 
@@ -64,7 +64,7 @@ def _new_password(username: str) -> str:
 
 
 def cmd_user(args: argparse.Namespace) -> int:
-    from . import accounts
+    from web_admin import accounts
 
     db = _db(args)
     try:
@@ -108,7 +108,7 @@ def _cli_audit(db: Any, action: str, username: str) -> None:
 def cmd_admin(args: argparse.Namespace) -> int:
     from waitress import create_server
 
-    from . import create_app
+    from web_admin import create_app
 
     config = args.config
     host = args.host or config.admin.host

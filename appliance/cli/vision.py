@@ -1,4 +1,4 @@
-"""Owns the vision sub-commands of `doorward`: verify, eval-pairs and bench."""
+"""Owns the vision sub-commands of `doorward`: verify and eval-pairs."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def _user_templates(args: argparse.Namespace, number: int) -> Any:
     import numpy as np
     from sqlalchemy import select
 
-    from appliance.cli import CliError, open_door_db
+    from appliance.cli.common import CliError, open_door_db
     from appliance.store.models import FaceTemplate, User
 
     db = open_door_db(args)
@@ -77,31 +77,20 @@ def _progress(msg: str) -> None:
 
 
 def cmd_eval_pairs(args: argparse.Namespace) -> int:
-    from appliance.cli import CliError
+    from appliance.cli.common import CliError
     from appliance.vision import FaceEngine
-    from appliance.vision.evaluate import evaluate_door, evaluate_seed, read_pairs
+    from appliance.vision.evaluate import evaluate_door, read_pairs
 
     try:
         pairs = read_pairs(args.pairs, args.root)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     _progress(f"{len(pairs)} pairs from {args.pairs}")
-    if args.pipeline == "seed":
-        summary, _ = evaluate_seed(
-            pairs, threshold=args.threshold, progress=_progress, cache_encodings=False
-        )
-    else:
-        engine = FaceEngine(args.config.vision)
-        engine.warm_up(liveness=False)
-        summary, _ = evaluate_door(engine, pairs, threshold=args.threshold, progress=_progress)
+    engine = FaceEngine(args.config.vision)
+    engine.warm_up(liveness=False)
+    summary, _ = evaluate_door(engine, pairs, threshold=args.threshold, progress=_progress)
     _emit(summary)
     return 0
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    from appliance.vision.bench import run_bench
-
-    return run_bench(args)
 
 
 def _threshold(text: str) -> float:
@@ -126,21 +115,4 @@ def register(subparsers: Any) -> None:
     p.add_argument("--pairs", type=Path, required=True, help="CSV with file_x,file_y,same")
     p.add_argument("--root", type=Path, default=None, help="folder for relative paths")
     p.add_argument("--threshold", type=_threshold, default=None, help="default: vision.threshold")
-    p.add_argument(
-        "--pipeline",
-        choices=("door", "seed"),
-        default="door",
-        help="door (default) or the prototype's pipeline, for comparison",
-    )
     p.set_defaults(func=cmd_eval_pairs)
-
-    p = subparsers.add_parser("bench", help="benchmarks; JSON on the last line, docs/BENCHMARKS.md")
-    p.add_argument("--quick", action="store_true", help="fewer repetitions (for a smoke run)")
-    p.add_argument(
-        "--only", action="append", default=None, help="run only this section (repeatable)"
-    )
-    p.add_argument(
-        "--doc", type=Path, default=Path("docs/BENCHMARKS.md"), help="file to write the figures to"
-    )
-    p.add_argument("--no-doc", action="store_true", help="print only, do not write the doc")
-    p.set_defaults(func=cmd_bench)

@@ -1,144 +1,21 @@
-"""Owns `doorward bench`: a registry of benchmark sections and the face-check figures.
-
-Other areas add a section with register_section(name, title, func); func(ctx) returns
-(figures dict, markdown body). Each section's figures join the JSON printed on the last stdout
-line, and its markdown replaces the section's block in docs/BENCHMARKS.md (other blocks kept).
-The whole run happens in a child process pinned to one core with BLAS/OpenMP threads at 1.
-"""
+"""The face-check benchmark section: speed against the prototype and one encoder pass,
+identification, pairs at normal and dark light, liveness, and the door process's memory."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import time
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-PINNED_ENV = "DOORWARD_BENCH_PINNED"
-VISION_ENV = "DOORWARD_BENCH_VISION"
-THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
-REPO = Path(__file__).resolve().parents[2]
+from .common import BenchContext, drop_library_cache, faces_dir
 
 
-@dataclass
-class BenchContext:
-    quick: bool
-    vision: dict[str, Any]
-    cpu: int
-    log: Callable[[str], None]
-    notes: dict[str, Any] = field(default_factory=dict)
-
-
-SectionFunc = Callable[[BenchContext], tuple[dict[str, Any], str]]
-SECTIONS: dict[str, tuple[str, SectionFunc]] = {}
-
-
-def register_section(name: str, title: str, func: SectionFunc) -> None:
-    """Add a benchmark section; `title` is its heading in docs/BENCHMARKS.md."""
-    SECTIONS[name] = (title, func)
-
-
-def _log(msg: str) -> None:
-    print(f"bench: {msg}", file=sys.stderr, flush=True)
-
-
-def faces_dir() -> Path:
-    return Path(os.environ.get("FACES_DIR") or REPO.parent / "shared" / "faces")
-
-
-# ---- doc writing ------------------------------------------------------------------------------
-def write_section(doc: Path, name: str, title: str, body: str) -> None:
-    """Replace (or append) the block between this section's markers, keeping everything else."""
-    start, end = f"<!-- bench:{name}:start -->", f"<!-- bench:{name}:end -->"
-    block = f"{start}\n## {title}\n\n{body.strip()}\n{end}"
-    text = doc.read_text(encoding="utf-8") if doc.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: block, text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    doc.parent.mkdir(parents=True, exist_ok=True)
-    doc.write_text(text, encoding="utf-8")
-
-
-# ---- entry points -----------------------------------------------------------------------------
-def run_bench(args: argparse.Namespace) -> int:
-    """`doorward bench`: re-run this module in a child pinned to one core, then relay its output."""
-    cpu = sorted(os.sched_getaffinity(0))[-1]
-    env = dict(os.environ, **{k: "1" for k in THREAD_ENV}, **{PINNED_ENV: str(cpu)})
-    env[VISION_ENV] = json.dumps(args.config.vision.model_dump())
-    cmd = [sys.executable, "-m", "appliance.vision.bench"]
-    if args.quick:
-        cmd.append("--quick")
-    for only in args.only or []:
-        cmd += ["--only", only]
-    if args.no_doc:
-        cmd.append("--no-doc")
-    cmd += ["--doc", str(args.doc)]
-    return subprocess.run(
-        cmd, env=env, preexec_fn=lambda: os.sched_setaffinity(0, {cpu}), check=False
-    ).returncode
-
-
-def _load_sections() -> None:
-    """Import the modules that register sections (vision's own is registered below).
-
-    Run as `python -m appliance.vision.bench`, this module is __main__, while the section
-    modules register with `appliance.vision.bench`: both registries are merged here."""
-    for mod in (
-        "appliance.alerts.bench",
-        "appliance.store.bench",
-        "appliance.health.bench",
-        "web_admin.bench",
-    ):
-        try:
-            __import__(mod)
-        except ModuleNotFoundError as exc:
-            if exc.name != mod:
-                raise
-    canonical = sys.modules.get("appliance.vision.bench")
-    if canonical is not None and canonical is not sys.modules[__name__]:
-        for name, section in canonical.SECTIONS.items():
-            SECTIONS.setdefault(name, section)
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="doorward bench")
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", action="append", default=None)
-    ap.add_argument("--doc", type=Path, default=Path("docs/BENCHMARKS.md"))
-    ap.add_argument("--no-doc", action="store_true")
-    a = ap.parse_args(argv)
-    cpu = int(os.environ.get(PINNED_ENV, "-1"))
-    if cpu < 0:
-        cpu = sorted(os.sched_getaffinity(0))[-1]
-    os.sched_setaffinity(0, {cpu})
-    vision = json.loads(os.environ.get(VISION_ENV) or "{}")
-    ctx = BenchContext(quick=a.quick, vision=vision, cpu=cpu, log=_log)
-    _load_sections()
-    figures: dict[str, Any] = {}
-    for name, (title, func) in SECTIONS.items():
-        if a.only and name not in a.only:
-            continue
-        _log(f"section {name} ...")
-        t0 = time.perf_counter()
-        figs, body = func(ctx)
-        _log(f"section {name} done in {time.perf_counter() - t0:.0f} s")
-        figures.update(figs)
-        if not a.no_doc:
-            write_section(a.doc, name, title, body)
-    print(json.dumps(figures), flush=True)
-    return 0
-
-
-# ---- the face-check section -------------------------------------------------------------------
 def _pct(values: list[float]) -> dict[str, float]:
     import numpy as np
 
@@ -172,40 +49,6 @@ for _ in range(3):
 rss = int([ln for ln in open("/proc/self/status") if ln.startswith("VmHWM")][0].split()[1]) / 1024
 print(json.dumps({"peak_rss_mb": round(rss, 1), "models": eng.models.loaded}))
 """
-
-
-def drop_library_cache() -> int:
-    """Evict the shared libraries of this Python and its venv from the page cache.
-
-    Peak RSS counts the pages of shared libraries mapped into the process, and on recent
-    kernels how many get mapped depends on how the file sits in the page cache: a library
-    pip has just written is cached in large folios and maps up to twice the pages of one read
-    back after a boot (cv2 alone: 33 MB against 12 MB here). Dropping the cache first measures
-    the state of a door after a power cycle, the same in every run. Returns the files evicted.
-    """
-    import sysconfig
-
-    roots = {
-        sysconfig.get_paths()["purelib"],
-        sysconfig.get_paths()["platlib"],
-        sysconfig.get_config_var("LIBDIR") or "",
-    }
-    n = 0
-    for root in filter(None, roots):
-        for dirpath, _dirs, files in os.walk(root):
-            for name in files:
-                if ".so" not in name:
-                    continue
-                try:
-                    fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
-                except OSError:
-                    continue
-                try:
-                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-                    n += 1
-                finally:
-                    os.close(fd)
-    return n
 
 
 def _write_frame(img: Any, width: int, height: int, path: Path) -> Path:
@@ -403,12 +246,12 @@ def face_check_section(ctx: BenchContext) -> tuple[dict[str, Any], str]:  # noqa
 
     from appliance.config import CameraConfig, VisionConfig
     from appliance.hardware.camera.replay import ReplayCamera
+    from appliance.vision.engine import FaceEngine
+    from appliance.vision.evaluate import evaluate_door, read_pairs
+    from appliance.vision.image import darken, load_image
+    from appliance.vision.liveness import blink_detected
 
-    from .engine import FaceEngine
-    from .evaluate import evaluate_door, evaluate_seed, read_pairs
-    from .image import darken, load_image
-    from .liveness import blink_detected
-    from .seed import seed_check
+    from .prototype import evaluate_seed, seed_check
 
     faces = faces_dir()
     if not (faces / "pairs.csv").is_file():
@@ -493,7 +336,7 @@ def face_check_section(ctx: BenchContext) -> tuple[dict[str, Any], str]:  # noqa
     matched = main_cmp["matched"]
 
     # 1:N over 10,000 templates
-    from .engine import nearest
+    from appliance.vision.engine import nearest
 
     rng = np.random.default_rng(7)
     gallery = rng.normal(0, 0.09, size=(10_000, 128))
@@ -555,7 +398,7 @@ def face_check_section(ctx: BenchContext) -> tuple[dict[str, Any], str]:  # noqa
     photos = [p for person in people for p in sorted(person.iterdir())]
     for kind in ("still", "handheld"):
         for p in photos:
-            img = images.get(p) if p in images else load_image(p)
+            img = images[p] if p in images else load_image(p)
             tmpl = live_engine.enroll(img).encoding[None, :]
             if kind == "still":
                 cam: Any = ReplayCamera([p], loop=True)
@@ -813,10 +656,3 @@ def _face_markdown(
         f"- EAR series of the clip at 10 fps (- = no face): {' '.join(shown)}",
     ]
     return "\n".join(lines)
-
-
-register_section("face-check", "Face check", face_check_section)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

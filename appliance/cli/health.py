@@ -7,9 +7,9 @@ import json
 import sys
 from typing import Any
 
-from .doctor import CHECK_NAMES, exit_code, render_json, render_table, run_doctor
-from .retention import prune_snapshots
-from .settings import health_settings
+from appliance.health.doctor import CHECK_NAMES, exit_code, render_json, render_table, run_doctor
+from appliance.health.retention import prune_snapshots
+from appliance.health.settings import health_settings
 
 
 def _doctor(args: argparse.Namespace) -> int:

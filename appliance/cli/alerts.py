@@ -8,9 +8,9 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from ..config import Config, ConfigError
-from ..store.models import new_uuid
-from .message import AlertMessage, ChannelError
+from appliance.alerts.message import AlertMessage, ChannelError
+from appliance.config import Config, ConfigError
+from appliance.store.models import new_uuid
 
 TEST_CHANNELS = ("email", "twilio", "gsm", "mailbox")
 
@@ -40,13 +40,13 @@ def _seconds(text: str) -> float:
 
 
 def _db(args: argparse.Namespace) -> Any:
-    from ..cli import open_door_db
+    from appliance.cli.common import open_door_db
 
     return open_door_db(args)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .status import outbox_status
+    from appliance.alerts.status import outbox_status
 
     db = _db(args)
     try:
@@ -57,7 +57,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_flush(args: argparse.Namespace) -> int:
-    from .dispatcher import build_dispatcher
+    from appliance.alerts.dispatcher import build_dispatcher
 
     db = _db(args)
     try:
@@ -66,7 +66,7 @@ def cmd_flush(args: argparse.Namespace) -> int:
             left = dispatcher.flush(args.timeout)
         finally:
             dispatcher.stop()
-        from .status import outbox_status
+        from appliance.alerts.status import outbox_status
 
         status = outbox_status(db)
     finally:
@@ -76,7 +76,7 @@ def cmd_flush(args: argparse.Namespace) -> int:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    from .dispatcher import build_channels
+    from appliance.alerts.dispatcher import build_channels
 
     config: Config = args.config
     name = args.channel

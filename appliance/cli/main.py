@@ -1,4 +1,5 @@
-"""Owns the `doorward` command line: parsing, config loading and the core sub-commands."""
+"""The `doorward` command line: parsing, config loading and the door's own sub-commands
+(run, enroll, simulate, lock-relay); the other groups live beside it in this package."""
 
 from __future__ import annotations
 
@@ -10,73 +11,29 @@ import os
 import signal
 import sys
 import threading
-from pathlib import Path
 from typing import Any
 
 from appliance.config import Config, ConfigError, load_config
 
-log = logging.getLogger("doorward")
-
-# Areas that add their own sub-commands: each module has register(subparsers).
-COMMAND_MODULES = (
-    "appliance.vision.commands",
-    "appliance.alerts.commands",
-    "appliance.store.commands",
-    "web_admin.commands",
-    "appliance.health.commands",
+from .common import (
+    CliError,
+    central_url,
+    existing_file,
+    open_central_db,
+    open_door_db,
+    positive_int,
 )
 
+log = logging.getLogger("doorward")
 
-class CliError(Exception):
-    """A user error: printed as `doorward: error: ...` with exit status 2."""
-
-
-# ---- shared helpers for every command -------------------------------------------------------
-def open_door_db(args: argparse.Namespace) -> Any:
-    """The device-local replica the door decides from (--replica / $DOORWARD_REPLICA_PATH).
-
-    In the embedded default (no central database) this one SQLite file is the whole database.
-    """
-    from appliance.service import check_data_dir
-    from appliance.store.central import open_local_replica
-
-    config: Config = args.config
-    check_data_dir(config.data_dir)
-    return open_local_replica(config, getattr(args, "replica_path", None))
-
-
-def central_url(args: argparse.Namespace) -> str | None:
-    """--db, else $DOORWARD_DATABASE_URL, else database.url; None = embedded default."""
-    from appliance.store.central import central_url_choice
-
-    return central_url_choice(args.config, getattr(args, "db_url", None))
-
-
-def open_central_db(args: argparse.Namespace) -> Any:
-    """Where users are enrolled and administered: the central database, else the replica."""
-    from appliance.store.central import open_central
-
-    url = central_url(args)
-    if url is None:
-        return open_door_db(args)
-    return open_central(args.config, url, migrate=True)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be 1 or more")
-    return value
-
-
-def _existing_file(text: str) -> Path:
-    p = Path(text)
-    if not p.exists():
-        raise argparse.ArgumentTypeError(f"{text}: no such file or folder")
-    return p
+# Sub-command groups, each a module of this package with register(subparsers).
+COMMAND_MODULES = (
+    "appliance.cli.vision",
+    "appliance.cli.alerts",
+    "appliance.cli.store",
+    "appliance.cli.admin",
+    "appliance.cli.health",
+)
 
 
 # ---- run ------------------------------------------------------------------------------------
@@ -182,7 +139,7 @@ def _start_admin(config: Config, db: Any, door: Any, sync: Any) -> Any:
 # ---- enroll ---------------------------------------------------------------------------------
 def cmd_enroll(args: argparse.Namespace) -> int:
     from appliance.enroll import enroll_user
-    from appliance.service import pin_hasher
+    from appliance.security import pin_hasher
     from appliance.vision import FaceEngine
 
     config: Config = args.config
@@ -343,10 +300,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("enroll", help="enroll a user with PIN and face photos")
-    p.add_argument("--number", type=_positive_int, required=True, help="user number")
+    p.add_argument("--number", type=positive_int, required=True, help="user number")
     p.add_argument("--name", required=True)
     p.add_argument("--pin", required=True, help="4-12 digits")
-    p.add_argument("--photo", type=_existing_file, action="append", required=True)
+    p.add_argument("--photo", type=existing_file, action="append", required=True)
     p.add_argument("--duress-pin", help="PIN that opens the door and sends a silent alert")
     p.add_argument("--email")
     p.add_argument("--phone")
@@ -354,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("simulate", help="one scripted visit on simulated hardware (JSON out)")
     p.add_argument("--keys", required=True, help="keys pressed, e.g. '1*1234#'")
-    p.add_argument("--camera", type=_existing_file, action="append", required=True)
+    p.add_argument("--camera", type=existing_file, action="append", required=True)
     p.add_argument("--door", choices=["open", "forced"], help="open after the code, or forced")
     p.add_argument("--liveness", choices=["on", "off"], help="override vision.liveness")
     p.set_defaults(func=cmd_simulate)
@@ -363,13 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_lock_relay)
 
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        module.register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 

@@ -109,12 +109,3 @@ any decision so the table stays in time order. A power cut loses at most those s
 motion and door-movement rows.
 """
     return figures, body
-
-
-def _register() -> None:
-    from appliance.vision.bench import register_section
-
-    register_section("sd_card", "SD card", sd_card_section)
-
-
-_register()
