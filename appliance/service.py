@@ -439,7 +439,11 @@ class Door:
     @property
     def healthy(self) -> bool:
         """The loop thread runs and went round within the last 5 s (the watchdog's test)."""
-        return self.alive and time.monotonic() - self.last_loop_at < 5.0
+        return self.loop_turned_within(5.0)
+
+    def loop_turned_within(self, seconds: float) -> bool:
+        """The loop thread is alive and started a turn less than `seconds` ago."""
+        return self.alive and time.monotonic() - self.last_loop_at < seconds
 
     def stop(self) -> None:
         self._stop.set()
@@ -454,6 +458,17 @@ class Door:
             self.camera.close()
         finally:
             self.board.close()  # relay locked first inside
+
+    def press_keys(self, keys: str) -> None:
+        """Press `keys` on the simulated keypad, each exactly once (simulated pins only).
+
+        Raises ValueError naming the first key the keypad does not have, before any is pressed.
+        """
+        if self.simulator is None:
+            raise RuntimeError("press_keys needs simulated hardware (hardware.pin_factory mock)")
+        self.simulator.keypad.check_keys(keys)
+        for key in keys:
+            self.simulator.keypad.tap(key, self.board.keypad)
 
     def status(self) -> dict[str, Any]:
         c = self.controller

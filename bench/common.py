@@ -34,11 +34,8 @@ def log(msg: str) -> None:
 
 
 def faces_dir() -> Path:
-    """The real photos: $FACES_DIR, else the copy in the repository, else ../shared/faces."""
-    if os.environ.get("FACES_DIR"):
-        return Path(os.environ["FACES_DIR"])
-    in_repo = REPO / "tests" / "fixtures" / "faces"
-    return in_repo if (in_repo / "people").is_dir() else REPO.parent / "shared" / "faces"
+    """The real photos: $FACES_DIR, else the copy in the repository (tests/fixtures/faces)."""
+    return Path(os.environ.get("FACES_DIR") or REPO / "tests" / "fixtures" / "faces")
 
 
 def clean_env(base: dict[str, str] | None = None) -> dict[str, str]:

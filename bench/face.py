@@ -556,7 +556,7 @@ def _face_markdown(
         "already more than a tenth of the prototype, so no pipeline that encodes once with "
         "this encoder can be 10x faster there; that is why the camera's default is 1080p "
         "(which also puts 2.25x the pixels on a face at the same distance).",
-        f"- {n_frames} photos of ../shared/faces/people, each checked against a template "
+        f"- {n_frames} photos of tests/fixtures/faces/people, each checked against a template "
         f"enrolled from another photo of the same person, {reps} repetition(s); "
         f"{f['genuine_matched']} matched.",
         "",
@@ -586,7 +586,7 @@ def _face_markdown(
         "--no-admin`: the first row is the process that drives the lock. `make run` keeps the "
         "page in the door process (second row) for the simulated door panel.",
         "",
-        f"### Accuracy on ../shared/faces/pairs.csv (threshold {cfg.threshold}; prototype 0.6)",
+        f"### Accuracy on tests/fixtures/faces/pairs.csv (threshold {cfg.threshold}; prototype 0.6)",
         "",
         "Probe = file_y, darkened as stated (gamma 2.2, exposure, Gaussian noise on 0-1 scale, "
         "seeded per file). A probe with no usable face is a rejection and counts in no_face.",

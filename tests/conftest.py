@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from ci_gate import require
+from mariadb_scratch import scratch_database
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -20,10 +21,11 @@ def need():  # noqa: ANN201
 
 @pytest.fixture(scope="session")
 def faces_dir() -> Path:
-    path = Path(os.environ.get("FACES_DIR", REPO.parent / "shared" / "faces"))
+    path = Path(os.environ.get("FACES_DIR") or REPO / "tests" / "fixtures" / "faces")
     require(
         (path / "people").is_dir(),
-        f"real face photos not found at {path} (set FACES_DIR to ../shared/faces)",
+        f"real face photos not found at {path} (tests/fixtures/faces ships with the repository;"
+        " FACES_DIR overrides it)",
     )
     return path
 
@@ -59,3 +61,10 @@ def face_engine():  # noqa: ANN201
     from appliance.vision import FaceEngine
 
     return FaceEngine(VisionConfig())
+
+
+@pytest.fixture
+def mysql_db() -> Iterator[str]:
+    """A fresh MariaDB database for this test; its name. Fails under CI when MariaDB is down."""
+    with scratch_database("doorward_prov") as name:
+        yield name

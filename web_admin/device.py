@@ -121,8 +121,7 @@ def keys() -> Any:
     if not typed or len(typed) > 32 or any(k not in KEYS for k in typed):
         flash(f"{typed[:32]!r} is not a key sequence (0-9 * # A-D).", "error")
         return _back()
-    for k in typed:
-        door.simulator.keypad.tap(k, door.board.keypad)
+    door.press_keys(typed)
     log.info("event=panel_keys count=%d", len(typed))
     return _back()
 

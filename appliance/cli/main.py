@@ -39,6 +39,7 @@ COMMAND_MODULES = (
 # ---- run ------------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
     from appliance.health.systemd import Notifier
+    from appliance.runtime import Parts, Watchdog
     from appliance.service import Door, HealthWorker
     from appliance.store.central import open_central
     from appliance.store.sync import start_sync_worker
@@ -50,31 +51,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    parts: list[Any] = []
+    parts = Parts()
     try:
         door.start()
-        parts.append(door)
+        parts.add("door", door)
         sync = start_sync_worker(config, url, db)  # None in the embedded default
         if sync is not None:
-            parts.append(sync)
+            parts.add("sync", sync)
         if config.mqtt.enabled:
             from appliance.publish.mqtt import MqttPublisher
 
             publisher = MqttPublisher(config.mqtt, config.device.id)
             publisher.start()
-            parts.append(publisher)
+            parts.add("mqtt", publisher)
             door.listeners.append(publisher.publish_event)
             door.listeners.append(lambda _event: publisher.publish_state(door.status()))
         health = HealthWorker(door)
         health.start()
-        parts.append(health)
+        parts.add("health", health)
         dispatcher = _start_dispatcher(config, db)
         if dispatcher is not None:
-            parts.append(dispatcher)
+            parts.add("dispatcher", dispatcher)
             door.alert_hooks.append(dispatcher.notify)  # deliver now, not at the next poll
         if config.admin.enabled and not args.no_admin:
             admin_db = open_central(config, url) if url else db
-            parts.append(_start_admin(config, admin_db, door, sync))
+            parts.add("admin", _start_admin(config, admin_db, door, sync))
         simulated = door.simulator is not None
         print(
             f"doorward: door {config.device.id!r} running "
@@ -87,18 +88,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             threading.Thread(
                 target=_terminal_keypad, args=(door, stop), daemon=True, name="tty-keypad"
             ).start()
-        notifier = Notifier()
-        notifier.ready(f"door {config.device.id} running")
-        while not stop.wait(1.0):
-            if door.healthy:  # a stuck door loop stops the pings: systemd's watchdog restarts us
-                notifier.ping()
-        notifier.stopping()
+        # a stuck door loop stops the pings: systemd's watchdog restarts us
+        Watchdog(Notifier(), lambda: door.healthy).run(stop, f"door {config.device.id} running")
     finally:
-        for part in reversed(parts):
-            try:
-                part.stop()
-            except Exception:
-                log.exception("event=stop_failed part=%r", part)
+        parts.stop_all()
         door.close()
         db.close()
     return 0
@@ -110,11 +103,18 @@ def _terminal_keypad(door: Any, stop: threading.Event) -> None:
     for line in sys.stdin:
         if stop.is_set():
             return
-        for ch in line.strip().upper():
-            try:
-                door.simulator.keypad.tap(ch, door.board.keypad)
-            except ValueError as exc:
-                print(f"doorward: {exc}", flush=True)
+        typed = line.strip().upper()
+        if typed in ("HELP", "?"):
+            print(
+                "doorward: keys 0-9 * # A-D; a code is <user number>*<PIN>#, ** clears; "
+                "enroll a user first (doorward enroll --help)",
+                flush=True,
+            )
+            continue
+        try:
+            door.press_keys(typed)
+        except ValueError as exc:
+            print(f"doorward: {exc}", flush=True)
 
 
 def _start_dispatcher(config: Config, db: Any) -> Any:
@@ -223,7 +223,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             sim.open_door()
             settle()
         for key in args.keys.upper():
-            sim.keypad.tap(key, door.board.keypad)
+            door.press_keys(key)
             settle()
             clock.advance(0.2)
         settle()

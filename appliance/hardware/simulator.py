@@ -77,6 +77,13 @@ class KeypadSimulator:
                 else:
                     col.drive_high()
 
+    def check_keys(self, keys: str) -> None:
+        """Raise ValueError naming the first of `keys` that this keypad does not have."""
+        for key in keys:
+            if key not in self._where:
+                shown = "".join(sorted(self._where))
+                raise ValueError(f"no key {key!r} on this keypad (keys: {shown})")
+
     def hold(self, key: str) -> None:
         if key not in self._where:
             raise ValueError(f"no key {key!r} on this keypad")

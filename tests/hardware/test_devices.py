@@ -263,41 +263,105 @@ def test_simulated_pins_remember_a_bounded_history() -> None:
     led.close()
 
 
-def test_pi_camera_asks_picamera2_for_rgb_frames_in_three_buffers(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """No Pi here: a stand-in picamera2 module records what the adapter asks for. On the Pi,
-    picamera2's "BGR888" is R, G, B in memory (DRM fourcc naming)."""
+class StandInPicamera2:
+    """A stand-in for picamera2.Picamera2 that keeps the real one's rules (no Pi here).
+
+    - configure() only while stopped; start() only once configured; capture only while started;
+    - formats are DRM fourcc names: "BGR888" is R, G, B in memory, "RGB888" is B, G, R;
+    - every buffer is mapped into the process (`mapped_bytes`);
+    - `built` counts the objects made, as opening the camera device costs on a Pi.
+    """
+
+    built = 0
+    colour = (200, 100, 50)  # what the scene in front of the lens is, in R, G, B
+
+    def __init__(self) -> None:
+        type(self).built += 1
+        self.configured: dict | None = None
+        self.started = False
+        self.closed = False
+        self.starts = 0
+        self.mapped_bytes = 0
+
+    def create_video_configuration(self, main: dict, buffer_count: int = 6) -> dict:  # noqa: D102
+        return {"main": dict(main), "buffer_count": buffer_count}
+
+    def configure(self, config: dict) -> None:
+        if self.started or self.closed:
+            raise RuntimeError("Camera must be stopped before configuring")
+        w, h = config["main"]["size"]
+        bpp = {"BGR888": 3, "RGB888": 3, "XBGR8888": 4, "XRGB8888": 4}[config["main"]["format"]]
+        self.configured = config
+        self.mapped_bytes = w * h * bpp * config["buffer_count"]
+
+    def start(self) -> None:
+        if self.configured is None or self.closed:
+            raise RuntimeError("Camera has not been configured")
+        self.started = True
+        self.starts += 1
+
+    def capture_array(self, name: str = "main") -> np.ndarray:
+        if not self.started:
+            raise RuntimeError("Camera is not running")
+        main = self.configured["main"]
+        w, h = main["size"]
+        r, g, b = self.colour
+        order = {"BGR888": (r, g, b), "RGB888": (b, g, r)}[main["format"]]
+        return np.broadcast_to(np.array(order, np.uint8), (h, w, 3)).copy()
+
+    def stop(self) -> None:
+        self.started = False
+
+    def close(self) -> None:
+        self.started = False
+        self.closed = True
+
+
+@pytest.fixture
+def picamera2(monkeypatch: pytest.MonkeyPatch) -> type[StandInPicamera2]:
     import sys
     import types
 
+    StandInPicamera2.built = 0
+    monkeypatch.setitem(sys.modules, "picamera2", types.SimpleNamespace(Picamera2=StandInPicamera2))
+    return StandInPicamera2
+
+
+def test_pi_camera_delivers_rgb_frames_within_its_buffer_budget(picamera2) -> None:  # noqa: ANN001
+    """What the scene shows in R, G, B comes out of read() in R, G, B, and the buffers mapped
+    into the door process at 1080p stay under 20 MB (six 4-byte buffers would be 50 MB)."""
     from appliance.hardware.camera.picamera import PiCamera
 
-    asked: dict = {}
-
-    class FakePicamera2:
-        def create_video_configuration(self, **kwargs):  # noqa: ANN003, ANN201
-            asked.update(kwargs)
-            return kwargs
-
-        def configure(self, config) -> None:  # noqa: ANN001
-            asked["configured"] = config
-
-        def start(self) -> None:
-            asked["started"] = True
-
-        def capture_array(self, name: str) -> np.ndarray:
-            h, w = asked["main"]["size"][1], asked["main"]["size"][0]
-            return np.zeros((h, w, 3), np.uint8)
-
-        def stop(self) -> None: ...
-
-        def close(self) -> None: ...
-
-    monkeypatch.setitem(sys.modules, "picamera2", types.SimpleNamespace(Picamera2=FakePicamera2))
     cam = PiCamera(1920, 1080)
     frame = cam.read()
-    assert asked["main"] == {"size": (1920, 1080), "format": "BGR888"}
-    assert asked["buffer_count"] == 3 and asked["started"]
     assert frame.shape == (1080, 1920, 3) and frame.flags.c_contiguous
+    assert tuple(int(v) for v in frame[540, 960]) == StandInPicamera2.colour
+    assert cam._cam.mapped_bytes <= 20 * 1024 * 1024
+    cam.close()
+
+
+def test_pi_camera_is_configured_once_and_started_per_wake(picamera2) -> None:  # noqa: ANN001
+    """picamera2's own design: one object, configured once, start()/stop() per PIR wake,
+    close() at exit; a capture failure (camera lost) rebuilds it on the next wake."""
+    from appliance.hardware.camera.picamera import PiCamera
+
+    cam = PiCamera(640, 480)
+    for _ in range(5):  # five wakes and sleeps of the door
+        cam.start()
+        cam.read()
+        cam.stop()
+    inner = cam._cam
+    assert picamera2.built == 1, "the camera object was rebuilt on a wake"
+    assert inner.starts == 5 and not inner.started and not inner.closed
+    cam.close()
+    assert inner.closed
+    cam.close()  # idempotent
+
+    cam = PiCamera(640, 480)
+    cam.start()
+    cam._cam.started = False  # libcamera lost the camera under us
+    with pytest.raises(CameraError):
+        cam.read()
+    frame = cam.read()  # the next wake builds and configures a fresh object
+    assert picamera2.built == 3 and frame.shape == (480, 640, 3)
     cam.close()

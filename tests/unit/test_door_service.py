@@ -70,8 +70,7 @@ def test_keys_typed_on_the_pins_reach_the_state_machine(config, db, camera) -> N
     door = make_door(config, db, camera)
     door.start()
     try:
-        for key in "9*0000#":
-            door.simulator.keypad.tap(key, door.board.keypad)
+        door.press_keys("9*0000#")
         assert wait_for(lambda: any(e.kind == "code_wrong" for e in door.recent))
     finally:
         door.close()

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def faces_dir() -> Path:
-    return Path(os.environ.get("FACES_DIR") or REPO.parent / "shared" / "faces")
+    return Path(os.environ.get("FACES_DIR") or REPO / "tests" / "fixtures" / "faces")
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from appliance.health import commands
+from appliance.cli import health as commands
 from appliance.health.doctor import (
     CHECK_NAMES,
     check_clock,

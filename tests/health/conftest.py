@@ -1,4 +1,4 @@
-"""Fixtures for provisioning/health tests: configs in temp dirs, loopback servers, a pty modem."""
+"""Fixtures for the health tests: configs in temp dirs, loopback servers, a pty modem."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mariadb_scratch import scratch_database
 
 from appliance.config import Config, parse_config
 
@@ -144,10 +143,3 @@ def pty_modem() -> Iterator[type[PtyModem]]:
     yield make  # type: ignore[misc]
     for m in made:
         m.close()
-
-
-@pytest.fixture()
-def mysql_db() -> Iterator[str]:
-    """A fresh MariaDB database for this test; its name. Fails under CI when MariaDB is down."""
-    with scratch_database("doorward_prov") as name:
-        yield name
