@@ -586,7 +586,8 @@ def _face_markdown(
         "--no-admin`: the first row is the process that drives the lock. `make run` keeps the "
         "page in the door process (second row) for the simulated door panel.",
         "",
-        f"### Accuracy on tests/fixtures/faces/pairs.csv (threshold {cfg.threshold}; prototype 0.6)",
+        f"### Accuracy on tests/fixtures/faces/pairs.csv (threshold {cfg.threshold}; "
+        "prototype 0.6)",
         "",
         "Probe = file_y, darkened as stated (gamma 2.2, exposure, Gaussian noise on 0-1 scale, "
         "seeded per file). A probe with no usable face is a rejection and counts in no_face.",
