@@ -14,6 +14,8 @@ import msgspec
 from msgspec import Meta, field
 from msgspec.structs import force_setattr
 
+from appliance.core.kinds import EventKind
+
 ENV_CONFIG = "DOORWARD_CONFIG"
 ENV_DATABASE_URL = "DOORWARD_DATABASE_URL"
 ENV_REPLICA_PATH = "DOORWARD_REPLICA_PATH"
@@ -206,20 +208,7 @@ class VisionConfig(_Section, kw_only=True):
     blink_drop: Annotated[float, Meta(gt=0, lt=1)] = 0.3
 
 
-ALERT_KINDS = (
-    "denied_face",
-    "denied_no_face",
-    "denied_liveness",
-    "lockout",
-    "duress",
-    "forced",
-    "held_open",
-    "tamper",
-    "unknown_person",
-    "camera_lost",
-    "modem_lost",
-    "test",
-)
+ALERT_KINDS = tuple(k.value for k in EventKind if k.alerted)  # in appliance.core.kinds' order
 _TEMPLATE_FIELDS = {
     "id": "x",
     "kind": "denied_face",

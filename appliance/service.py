@@ -39,6 +39,7 @@ from appliance.core import (
     Unlock,
     WakeCamera,
 )
+from appliance.core.kinds import EventKind
 from appliance.hardware.board import Board, InputCallbacks, make_pin_factory
 from appliance.hardware.camera import Camera, CameraError, open_camera
 from appliance.hardware.simulator import DoorSimulator
@@ -54,10 +55,7 @@ TICK_S = 0.1
 # Events that carry no decision and no alert: held in memory and written together, at most
 # BATCH_MAX at a time or BATCH_WAIT_S after the first, or before any other event. A power cut
 # can lose at most those seconds of them; decisions and alerts are always committed at once.
-BATCHED_KINDS = frozenset(
-    {"motion", "heartbeat", "door_opened", "door_closed", "exit", "lockout_ended",
-     "locked_out", "camera_restored", "modem_restored"}
-)  # fmt: skip
+BATCHED_KINDS = EventKind.where("batched")
 BATCH_MAX = 50
 BATCH_WAIT_S = 10.0
 
@@ -352,7 +350,6 @@ class Door:
                         s,
                         event=event,
                         detail=_detail_text(cmd),
-                        priority=cmd.priority,
                         window_s=self.config.alerts.incident_window_s,
                         hold_s=self.config.alerts.incident_hold_s,
                     ).id

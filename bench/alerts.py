@@ -1,5 +1,5 @@
 """Owns the alerts benchmark: deny-to-delivery latency, door latency under a slow SMTP server,
-and draining 1,000 queued alerts (loopback peers; `python -m appliance.alerts.bench`)."""
+and draining 1,000 queued alerts (loopback peers; `python -m bench.alerts`)."""
 
 from __future__ import annotations
 
@@ -231,7 +231,7 @@ def bench_drain(count: int = 1000) -> dict[str, Any]:
 
 
 def run_bench(quick: bool = False) -> dict[str, Any]:
-    """All alert figures (for `doorward bench` and docs/BENCHMARKS.md); quick = fewer samples."""
+    """All alert figures (for `make bench` and docs/BENCHMARKS.md); quick = fewer samples."""
     n = 10 if quick else 40
     _progress("deny -> delivery latency (dispatcher woken by the door)")
     latency = bench_latency(samples=n, notify=True)
@@ -276,8 +276,9 @@ def markdown(r: dict[str, Any], where: str) -> str:
          f"{drain['delivered']:,}/{drain['alerts']:,} delivered, {drain['left']} left"),
     ]  # fmt: skip
     table = "\n".join(["| What | Figure |", "|---|---|"] + [f"| {w} | {f} |" for w, f in rows])
-    return f"""Command: `doorward bench --only alerts` (or `python -m appliance.alerts.bench`, which
-prints the same figures as JSON; `run_bench()` in `appliance/alerts/bench.py` returns them).
+    return f"""Command: `make bench` (or `.venv/bin/python -m bench --only alerts`;
+`python -m bench.alerts` prints the same figures as JSON; `run_bench()` in `bench/alerts.py`
+returns them).
 It starts its own loopback peers: an aiosmtpd server and a Twilio-shaped HTTP server reached by
 the official twilio client. Each part uses a fresh SQLite outbox (WAL, synchronous=FULL) in a
 temp dir and a {r["photo_kb"]} KB camera-like 1280x720 JPEG snapshot per alert. {where}
@@ -299,7 +300,7 @@ How each figure is measured:
   photo, the SMTP exchange with a server that shares the process (and the GIL), and one
   fsync'd SQLite commit per delivery.
 - Polling alone adds up to `poll_interval_s`: the door service calls `dispatcher.notify()` after
-  committing an alert (cli.py wires it), which never blocks.
+  committing an alert (appliance/cli/main.py wires it), which never blocks.
 """
 
 

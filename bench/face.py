@@ -517,7 +517,7 @@ def _face_markdown(
 ) -> str:
     fc, enc, sd, idm = f["face_check_ms"], f["encoder_ms"], f["seed_pipeline_ms"], f["identify_ms"]
     lines = [
-        "Produced by `make bench` (= `.venv/bin/doorward bench`), pinned to one core "
+        "Produced by `make bench` (= `.venv/bin/python -m bench`), pinned to one core "
         f"(CPU {f['cpu']}, OMP/OPENBLAS threads 1), on {time.strftime('%Y-%m-%d')}. "
         "Ratios are measured against the baseline in the same run; absolute times vary with "
         "the load of the shared machine.",
@@ -564,7 +564,7 @@ def _face_markdown(
         "",
         "Each figure is a fresh process that has enrolled one user and then checks a "
         f"{f['frame_size']} camera frame. The page cache of the shared libraries is dropped "
-        "before each (see `drop_library_cache` in appliance/vision/bench.py: on this kernel a "
+        "before each (see `drop_library_cache` in bench/common.py: on this kernel a "
         "library pip has just written maps up to twice the pages, cv2 33 MB instead of 12 MB), "
         "so the figures are those of a door after a power cycle and repeat from run to run.",
         "",

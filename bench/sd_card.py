@@ -86,7 +86,7 @@ def sd_card_section(ctx: Any) -> tuple[dict[str, Any], str]:
         "sd_bytes_per_1000_events_unbatched": round(plain["bytes_per_1000"]),
         "sd_batched_ratio": round(ratio, 3),
     }
-    body = f"""Command: `make bench` (or `.venv/bin/doorward bench --only sd_card`).
+    body = f"""Command: `make bench` (or `.venv/bin/python -m bench --only sd_card`).
 
 Bytes the door process wrote to storage (`write_bytes` in `/proc/self/io`, i.e. what reached
 the block layer, WAL and checkpoint included) while recording {n} events through the real

@@ -8,14 +8,14 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from appliance.core.kinds import EventKind
+
 from ..store.models import AccessEvent, OutboxAlert, utcnow
 
 # one burst of these (wrong codes -> lockout, then a denied face...) is one incident
-GROUPABLE_KINDS = frozenset(
-    {"denied_face", "denied_no_face", "denied_liveness", "lockout", "unknown_person"}
-)
+GROUPABLE_KINDS = EventKind.where("groupable")
 # never grouped, never capped, sent first
-URGENT_KINDS = frozenset({"duress", "forced", "tamper"})
+URGENT_KINDS = EventKind.where("urgent")
 URGENT_PRIORITY = 100
 DEFAULT_WINDOW_S = 180.0
 DEFAULT_HOLD_S = 60.0

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from appliance.core.kinds import EventKind
+
 
 class ChannelError(RuntimeError):
     """A channel failed to deliver. transient=False means retrying the same message is futile."""
@@ -30,7 +32,10 @@ class AlertMessage:
 
     @property
     def title(self) -> str:
-        return KIND_TITLES.get(self.kind, self.kind.replace("_", " "))
+        try:
+            return EventKind(self.kind).heading
+        except ValueError:  # an alert of a newer door, or a test kind
+            return self.kind.replace("_", " ")
 
     def summary(self) -> str:
         """One line for SMS and subjects: what, where, when, who tried."""
@@ -42,22 +47,6 @@ class AlertMessage:
         if self.count > 1:
             parts.append(f"{self.count} events")
         return ", ".join(parts)
-
-
-KIND_TITLES = {
-    "denied_face": "Face mismatch",
-    "denied_no_face": "No face seen",
-    "denied_liveness": "Liveness check failed",
-    "lockout": "Keypad locked out after wrong codes",
-    "duress": "DURESS code used",
-    "forced": "Door forced open",
-    "held_open": "Door held open",
-    "tamper": "Tamper switch triggered",
-    "unknown_person": "Unknown person at the door",
-    "camera_lost": "Camera not delivering frames",
-    "modem_lost": "GSM modem not answering",
-    "test": "Test message",
-}
 
 
 class Channel(Protocol):

@@ -23,6 +23,7 @@ from .events import (
     Unlock,
     WakeCamera,
 )
+from .kinds import EventKind
 from .machine import AccessController, CodeCheck, Credentials, Policy, State, Verdict
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "DoorClosed",
     "DoorOpened",
     "Event",
+    "EventKind",
     "ExitPressed",
     "FaceChecked",
     "FaceIdentified",

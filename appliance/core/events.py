@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from .kinds import EventKind
+
 # ---- inputs ---------------------------------------------------------------------------------
 
 
@@ -149,8 +151,15 @@ class Record:
     reason: str | None = None
     snapshot: str | None = None
     alert: bool = False
-    priority: int = 0  # >0: never suppressed by rate limits (duress, forced)
     detail: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        EventKind(self.kind)  # ValueError for a kind outside the vocabulary (a typo)
+
+    @property
+    def urgent(self) -> bool:
+        """Never grouped or rate-limited, sent first (appliance.core.kinds)."""
+        return EventKind(self.kind).urgent
 
 
 Command = Unlock | Lock | CheckFace | IdentifyFace | WakeCamera | SleepCamera | Signal | Record

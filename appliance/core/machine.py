@@ -169,7 +169,7 @@ class AccessController:
             case ExitPressed():
                 self._on_exit(now, out)
             case TamperTriggered():
-                out.append(Record("tamper", snapshot=CAPTURE, alert=True, priority=1))
+                out.append(Record("tamper", snapshot=CAPTURE, alert=True))
             case MotionDetected():
                 if now >= self._awake_until:
                     out += [Signal(Feedback.WAKE), Record("motion")]
@@ -294,7 +294,6 @@ class AccessController:
                     user_id=result.user_id,
                     snapshot=CAPTURE,
                     alert=True,
-                    priority=1,
                 )
             )
         self._attempts += 1
@@ -431,7 +430,7 @@ class AccessController:
         if self._relay_until is not None or now < self._grace_until:
             out.append(Record("door_opened"))
         else:
-            out.append(Record("forced", snapshot=CAPTURE, alert=True, priority=1))
+            out.append(Record("forced", snapshot=CAPTURE, alert=True))
 
     def _on_door_closed(self, now: float, out: list[Command]) -> None:
         if not self._door_open:

@@ -183,7 +183,7 @@ def test_duress_pin_opens_like_success_and_raises_silent_priority_alert(
 ) -> None:
     out = type_keys(m, "1*9999#")
     duress = only(out, Record)
-    assert (duress.kind, duress.alert, duress.priority) == ("duress", True, 1)
+    assert (duress.kind, duress.alert, duress.urgent) == ("duress", True, True)
     check = only(out, CheckFace)
     out = m.handle(FaceChecked(check.attempt, True, 0.3, "match"))
     assert kinds(out) == ["granted"]
@@ -194,7 +194,7 @@ def test_duress_pin_opens_like_success_and_raises_silent_priority_alert(
 def test_door_opened_without_grant_is_forced(m: AccessController) -> None:
     out = m.handle(DoorOpened())
     rec = only(out, Record)
-    assert (rec.kind, rec.alert, rec.priority) == ("forced", True, 1)
+    assert (rec.kind, rec.alert, rec.urgent) == ("forced", True, True)
 
 
 def test_door_opened_during_grant_or_after_exit_is_normal(
@@ -237,7 +237,7 @@ def test_door_held_open_past_30_s_alerts_once(m: AccessController, clock: FakeCl
 
 def test_tamper_alerts_with_priority(m: AccessController) -> None:
     rec = only(m.handle(TamperTriggered()), Record)
-    assert (rec.kind, rec.alert, rec.priority) == ("tamper", True, 1)
+    assert (rec.kind, rec.alert, rec.urgent) == ("tamper", True, True)
 
 
 def test_motion_is_logged_once_per_wake_without_alert(

@@ -1,0 +1,109 @@
+"""The one vocabulary of event kinds, with what every layer needs to know about each.
+
+A kind is a StrEnum member, so it is stored, compared and hashed as its plain string
+("forced" == EventKind.FORCED); every other layer derives its sets from the properties here:
+
+- alerted   an alert may be configured for it (config [alerts] kinds)
+- urgent    never grouped, never rate-limited, sent first (duress, forced, tamper)
+- groupable one burst of these is one intrusion incident (wrong codes, refused faces...)
+- batched   informational: held in memory and committed in batches (SD-card wear)
+- heading   the human heading of its alert
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+@dataclass(frozen=True)
+class _Traits:
+    title: str
+    alerted: bool = False
+    urgent: bool = False
+    groupable: bool = False
+    batched: bool = False
+
+
+class EventKind(StrEnum):
+    GRANTED = "granted"
+    CODE_WRONG = "code_wrong"
+    DENIED_FACE = "denied_face"
+    DENIED_NO_FACE = "denied_no_face"
+    DENIED_LIVENESS = "denied_liveness"
+    LOCKOUT = "lockout"
+    LOCKED_OUT = "locked_out"
+    LOCKOUT_ENDED = "lockout_ended"
+    DURESS = "duress"
+    FORCED = "forced"
+    HELD_OPEN = "held_open"
+    TAMPER = "tamper"
+    UNKNOWN_PERSON = "unknown_person"
+    MOTION = "motion"
+    DOOR_OPENED = "door_opened"
+    DOOR_CLOSED = "door_closed"
+    EXIT = "exit"
+    HEARTBEAT = "heartbeat"
+    CAMERA_LOST = "camera_lost"
+    CAMERA_RESTORED = "camera_restored"
+    MODEM_LOST = "modem_lost"
+    MODEM_RESTORED = "modem_restored"
+    TEST = "test"
+
+    @property
+    def traits(self) -> _Traits:
+        return _TRAITS[self]
+
+    @property
+    def heading(self) -> str:
+        return self.traits.title
+
+    @property
+    def alerted(self) -> bool:
+        return self.traits.alerted
+
+    @property
+    def urgent(self) -> bool:
+        return self.traits.urgent
+
+    @property
+    def groupable(self) -> bool:
+        return self.traits.groupable
+
+    @property
+    def batched(self) -> bool:
+        return self.traits.batched
+
+    @classmethod
+    def where(cls, trait: str) -> frozenset[EventKind]:
+        """Every kind with `trait` set (alerted, urgent, groupable or batched)."""
+        return frozenset(k for k in cls if getattr(k.traits, trait))
+
+
+K = EventKind
+_TRAITS: dict[EventKind, _Traits] = {
+    K.GRANTED: _Traits("Access granted"),
+    K.CODE_WRONG: _Traits("Wrong code"),
+    K.DENIED_FACE: _Traits("Face mismatch", alerted=True, groupable=True),
+    K.DENIED_NO_FACE: _Traits("No face seen", alerted=True, groupable=True),
+    K.DENIED_LIVENESS: _Traits("Liveness check failed", alerted=True, groupable=True),
+    K.LOCKOUT: _Traits("Keypad locked out after wrong codes", alerted=True, groupable=True),
+    K.LOCKED_OUT: _Traits("Code refused during lockout", batched=True),
+    K.LOCKOUT_ENDED: _Traits("Lockout ended", batched=True),
+    K.DURESS: _Traits("DURESS code used", alerted=True, urgent=True),
+    K.FORCED: _Traits("Door forced open", alerted=True, urgent=True),
+    K.HELD_OPEN: _Traits("Door held open", alerted=True),
+    K.TAMPER: _Traits("Tamper switch triggered", alerted=True, urgent=True),
+    K.UNKNOWN_PERSON: _Traits("Unknown person at the door", alerted=True, groupable=True),
+    K.MOTION: _Traits("Motion", batched=True),
+    K.DOOR_OPENED: _Traits("Door opened", batched=True),
+    K.DOOR_CLOSED: _Traits("Door closed", batched=True),
+    K.EXIT: _Traits("Exit button", batched=True),
+    K.HEARTBEAT: _Traits("Heartbeat", batched=True),
+    K.CAMERA_LOST: _Traits("Camera not delivering frames", alerted=True),
+    K.CAMERA_RESTORED: _Traits("Camera restored", batched=True),
+    K.MODEM_LOST: _Traits("GSM modem not answering", alerted=True),
+    K.MODEM_RESTORED: _Traits("GSM modem restored", batched=True),
+    K.TEST: _Traits("Test message", alerted=True),
+}
+del K
