@@ -178,6 +178,28 @@ class SimClock:
         self.now += seconds
 
 
+def _sync_once_from_central(args: argparse.Namespace, replica: Any) -> None:
+    """With a central database (--db, $DOORWARD_DATABASE_URL, database.url), the replica the
+    visit decides from is brought up to date first, as `doorward run` would have done."""
+    url = central_url(args)
+    if url is None:
+        return
+    from appliance.store.central import open_central
+    from appliance.store.sync import SyncWorker
+
+    central = open_central(args.config, url)
+    try:
+        report = SyncWorker(args.config, central, replica).run_once()
+    finally:
+        central.close()
+    if not report.ok:
+        print(
+            f"doorward: warning: replica not synced from the central database ({report.error});"
+            " deciding from the replica as it is",
+            file=sys.stderr,
+        )
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from appliance.core import Tick
     from appliance.hardware.board import mock_factory
@@ -189,6 +211,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if bad:
         raise CliError(f"--keys: {bad[0]!r} is not a keypad key (0-9 * # A-D)")
     db = open_door_db(args)
+    _sync_once_from_central(args, db)
     factory = mock_factory()
     clock = SimClock()
     camera = ReplayCamera(args.camera)
@@ -268,28 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="doorward", description="Doorward entry appliance: keypad + PIN + face, alerts."
     )
-    parser.add_argument(
-        "--config",
-        metavar="PATH",
-        help="TOML config file (default: $DOORWARD_CONFIG, else built-in)",
-    )
-    parser.add_argument(
-        "--db",
-        dest="db_url",
-        metavar="URL",
-        help="central database URL, e.g. mysql+pymysql://user@host/doorward "
-        "(default: $DOORWARD_DATABASE_URL, else database.url, else none: the replica is all)",
-    )
-    parser.add_argument(
-        "--replica",
-        dest="replica_path",
-        metavar="PATH",
-        help="local replica the door decides from (default: $DOORWARD_REPLICA_PATH, "
-        "else database.replica_path, else var/doorward.db)",
-    )
-    parser.add_argument(
-        "--log-level", default=os.environ.get("DOORWARD_LOG_LEVEL", "INFO"), help="log level"
-    )
+    _global_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("run", help="run the door loop (and the admin page)")
@@ -321,7 +323,46 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    for command in sub.choices.values():  # `doorward run --config X` = `doorward --config X run`
+        _global_options(command, after_command=True)
     return parser
+
+
+def _global_options(parser: argparse.ArgumentParser, *, after_command: bool = False) -> None:
+    """--config, --db, --replica, --log-level: accepted before or after the sub-command (one
+    given after it wins). After the command the defaults are left out, so that an option given
+    only before it is kept."""
+
+    def default(value: Any) -> Any:
+        return argparse.SUPPRESS if after_command else value
+
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        default=default(None),
+        help="TOML config file (default: $DOORWARD_CONFIG, else built-in)",
+    )
+    parser.add_argument(
+        "--db",
+        dest="db_url",
+        metavar="URL",
+        default=default(None),
+        help="central database URL, e.g. mysql+pymysql://user@host/doorward "
+        "(default: $DOORWARD_DATABASE_URL, else database.url, else none: the replica is all)",
+    )
+    parser.add_argument(
+        "--replica",
+        dest="replica_path",
+        metavar="PATH",
+        default=default(None),
+        help="local replica the door decides from (default: $DOORWARD_REPLICA_PATH, "
+        "else database.replica_path, else var/doorward.db)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default=default(os.environ.get("DOORWARD_LOG_LEVEL", "INFO")),
+        help="log level",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,7 +19,6 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "migrate", help="bring the central database and the local replica to the current schema"
     )
-    p.add_argument("--replica", metavar="PATH", help="replica file ($DOORWARD_REPLICA_PATH)")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--central-only", action="store_true", help="only the central database")
     which.add_argument("--replica-only", action="store_true", help="only the local replica")
@@ -28,7 +27,6 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "sync", help="sync the local replica with the central database (every sync.interval_s)"
     )
-    p.add_argument("--replica", metavar="PATH", help="replica file ($DOORWARD_REPLICA_PATH)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--once", action="store_true", help="one round, JSON report, then exit")
     mode.add_argument("--status", action="store_true", help="print the replica's sync state")
@@ -76,7 +74,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     elif args.central_only:
         raise ValueError("no central database configured (--db, $DOORWARD_DATABASE_URL)")
     if not args.central_only:
-        path = replica_path_choice(config, args.replica)
+        path = replica_path_choice(config, args.replica_path)
         _say(f"migrating local replica {path}")
         t0 = time.perf_counter()
         rep = open_local_replica(config, path)
@@ -102,7 +100,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     from appliance.store.sync import SyncWorker, sync_status
 
     config: Config = args.config
-    replica = open_local_replica(config, replica_path_choice(config, args.replica))
+    replica = open_local_replica(config, replica_path_choice(config, args.replica_path))
     try:
         if args.status:
             print(json.dumps(sync_status(replica)))

@@ -44,6 +44,13 @@ def make_pin_factory(kind: str) -> Factory:
     if kind == "auto":
         env = os.environ.get("GPIOZERO_PIN_FACTORY")
         kind = env if env else ("lgpio" if is_raspberry_pi() else "mock")
+        if kind == "mock":
+            # On a real door this is a lock that never opens and a keypad that never answers:
+            # say so loudly, and how to make the choice explicit.
+            log.warning(
+                "event=simulated_pins reason=not_a_raspberry_pi model_file=/proc/device-tree/model"
+                ' hint=\'set hardware.pin_factory = "lgpio" on a Pi (or "mock" to silence)\''
+            )
     if kind == "mock":
         return mock_factory()
     try:

@@ -181,3 +181,22 @@ def test_enroll_rejects_photos_naming_the_file(setup, capsys, tmp_path: Path, fa
     assert "already exists" in capsys.readouterr().err
     with sqlite3.connect(data / "doorward.db") as conn:
         assert conn.execute("SELECT number, name FROM users").fetchall() == [(7, "Barack")]
+
+
+def test_a_user_enrolled_in_the_central_database_is_granted_by_simulate(
+    tmp_path: Path, faces_dir: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """$DOORWARD_DATABASE_URL names the central database: `enroll` writes there, and
+    `simulate` decides from the replica synced from it (it once decided from an empty replica
+    nobody synced, so a right code was `code_wrong`)."""
+    data = tmp_path / "var"
+    cfg = tmp_path / "doorward.toml"
+    cfg.write_text(f'[device]\ndata_dir = "{data}"\n[vision]\nliveness = false\n', "utf-8")
+    monkeypatch.setenv("DOORWARD_DATABASE_URL", f"sqlite:///{tmp_path / 'central.db'}")
+    people = faces_dir / "people"
+    assert main(["--config", str(cfg), "enroll", "--number", "3", "--name", "Joe", "--pin",
+                 "1357", "--photo", str(people / "biden" / "biden1.jpg")]) == 0  # fmt: skip
+    events, summary = visit(cfg, capsys, "--keys", "3*1357#", "--camera",
+                            str(people / "biden" / "biden2.jpg"))  # fmt: skip
+    assert [e["event"] for e in events if e["event"] in ("granted", "code_wrong")] == ["granted"]

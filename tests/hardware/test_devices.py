@@ -365,3 +365,24 @@ def test_pi_camera_is_configured_once_and_started_per_wake(picamera2) -> None:  
     frame = cam.read()  # the next wake builds and configures a fresh object
     assert picamera2.built == 3 and frame.shape == (480, 640, 3)
     cam.close()
+
+
+def test_auto_pin_factory_off_a_pi_says_loudly_that_pins_are_simulated(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`pin_factory = "auto"` falling back to simulated pins is never silent (on a door whose
+    Pi detection failed, that is a lock that never opens)."""
+    import logging
+
+    from appliance.hardware import board
+
+    monkeypatch.delenv("GPIOZERO_PIN_FACTORY", raising=False)
+    monkeypatch.setattr(board, "is_raspberry_pi", lambda: False)
+    with caplog.at_level(logging.WARNING, logger="appliance.hardware.board"):
+        factory = board.make_pin_factory("auto")
+    assert isinstance(factory, MockFactory)
+    assert any("simulated_pins" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        board.make_pin_factory("mock")  # asked for explicitly: no warning
+    assert not any("simulated_pins" in r.getMessage() for r in caplog.records)

@@ -1,0 +1,47 @@
+"""The global options of `doorward` mean one thing wherever they are written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from appliance.cli import main
+from appliance.cli.main import build_parser
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--config", "c.toml", "run"],
+        ["run", "--config", "c.toml"],
+        ["--config", "other.toml", "run", "--config", "c.toml"],
+    ],
+)
+def test_config_is_taken_before_or_after_the_command(argv: list[str]) -> None:
+    assert build_parser().parse_args(argv).config == "c.toml"
+
+
+def test_an_option_before_the_command_is_kept_when_none_follows_it() -> None:
+    args = build_parser().parse_args(["--db", "sqlite:///c.db", "--log-level", "DEBUG", "sync"])
+    assert (args.db_url, args.log_level, args.replica_path) == ("sqlite:///c.db", "DEBUG", None)
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_sync_writes_into_the_replica_named_by_replica(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    """`doorward --db URL --replica PATH sync --once` once ignored --replica and wrote into
+    var/doorward.db; the named file is the one synced, in either position."""
+    monkeypatch.chdir(tmp_path)
+    for var in ("DOORWARD_DATABASE_URL", "DOORWARD_REPLICA_PATH", "DOORWARD_CONFIG"):
+        monkeypatch.delenv(var, raising=False)
+    central = f"sqlite:///{tmp_path / 'central.db'}"
+    replica = tmp_path / "door" / "replica.db"
+    replica.parent.mkdir()
+    opts = ["--db", central, "--replica", str(replica)]
+    assert main(["--db", central, "migrate", "--central-only"]) == 0, capsys.readouterr().err
+    argv = [*opts, "sync", "--once"] if where == "before" else ["sync", "--once", *opts]
+    assert main(argv) == 0, capsys.readouterr().err
+    assert replica.is_file() and replica.stat().st_size > 0
+    assert not (tmp_path / "var" / "doorward.db").exists()
