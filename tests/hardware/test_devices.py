@@ -15,6 +15,7 @@ from appliance.hardware.camera import CameraError, ReplayCamera
 from appliance.hardware.keypad import Keypad
 from appliance.hardware.relay import LockRelay
 from appliance.hardware.simulator import DoorSimulator, KeypadSimulator
+from tests.support.waiting import eventually
 
 
 @pytest.fixture
@@ -49,8 +50,7 @@ def test_relay_ends_its_pulse_by_itself(factory: MockFactory) -> None:
     relay = LockRelay(17, pin_factory=factory)
     relay.unlock(0.15)
     assert not relay.locked
-    time.sleep(0.4)
-    assert relay.locked
+    eventually(lambda: relay.locked, timeout=5, what="the relay's own timer locks it")
     on, off = relay.pulses[0]
     assert off is not None and 0.1 <= off - on < 0.35
     relay.close()
@@ -159,7 +159,7 @@ def test_board_inputs_reach_their_callbacks(factory: MockFactory) -> None:
     sim.trigger_tamper()
     assert board.tamper_alarm
     sim.motion()
-    time.sleep(0.2)
+    eventually(lambda: "motion" in got, timeout=5, what="the PIR callback")  # its own thread
     board.close()
     assert got == ["opened", "closed", "exit", "tamper", "motion"]
 

@@ -6,6 +6,7 @@ import contextlib
 import json
 import queue
 import socket
+import threading
 import time
 import uuid
 
@@ -35,6 +36,8 @@ def subscriber(need):  # noqa: ANN001, ANN201
     got: queue.Queue = queue.Queue()
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
     client.on_message = lambda _c, _u, msg: got.put((msg.topic, msg.payload.decode()))
+    client.subscribed = threading.Event()  # set by the broker's SUBACK
+    client.on_subscribe = lambda *_a: client.subscribed.set()
     client.connect("127.0.0.1", 1883)
     client.loop_start()
     yield client, got
@@ -42,9 +45,13 @@ def subscriber(need):  # noqa: ANN001, ANN201
     client.disconnect()
 
 
-def collect(got: queue.Queue, until: float) -> list[tuple[str, str]]:
-    out = []
-    while time.monotonic() < until:
+def collect(got: queue.Queue, done, timeout: float = 10.0) -> list[tuple[str, str]]:  # noqa: ANN001
+    """Messages as they arrive, until `done(messages)` holds (fails after `timeout`)."""
+    out: list[tuple[str, str]] = []
+    deadline = time.monotonic() + timeout
+    while not done(out):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"broker messages incomplete after {timeout} s: {out}")
         with contextlib.suppress(queue.Empty):
             out.append(got.get(timeout=0.1))
     return out
@@ -55,7 +62,7 @@ def test_events_state_and_availability_reach_the_broker(config, db, subscriber) 
     prefix = f"dwtest-{uuid.uuid4().hex[:8]}"
     base = f"{prefix}/door-9"
     client.subscribe(f"{prefix}/#", qos=1)
-    time.sleep(0.3)
+    assert client.subscribed.wait(5), "the broker never acknowledged the subscription"
     pub = MqttPublisher(MqttConfig(enabled=True, topic_prefix=prefix), "door-9")
     pub.start()
     assert pub.connected.wait(5)
@@ -64,11 +71,11 @@ def test_events_state_and_availability_reach_the_broker(config, db, subscriber) 
     door.listeners.append(lambda _e: pub.publish_state(door.status()))
     try:
         door.handle(DoorOpened())  # nobody was granted: forced
-        messages = collect(got, time.monotonic() + 2)
+        messages = collect(got, lambda ms: any(t == f"{base}/event/forced" for t, _ in ms))
     finally:
         door.close()
         pub.stop()
-    messages += collect(got, time.monotonic() + 1)
+    messages += collect(got, lambda ms: (f"{base}/availability", "offline") in ms)
     by_topic: dict[str, list[str]] = {}
     for topic, payload in messages:
         by_topic.setdefault(topic, []).append(payload)
