@@ -218,6 +218,8 @@ ALERT_KINDS = (
     "unknown_person",
     "camera_lost",
     "modem_lost",
+    "storage_failed",
+    "low_disk_space",
     "test",
 )
 _TEMPLATE_FIELDS = {
@@ -434,6 +436,13 @@ class HealthConfig(_Section, kw_only=True):
     # doctor: free space on the data dir's filesystem
     disk_min_free_mb: Annotated[float, Meta(ge=0)] = 200.0
     disk_warn_free_mb: Annotated[float, Meta(ge=0)] = 1024.0
+    # the door's own storage guard (appliance/store/guard.py): a reserve file of this size is
+    # kept in data_dir and deleted the moment a decision or alert cannot be written (0 = none);
+    # below storage_floor_mb free, informational events wait in memory and a low_disk_space
+    # alert is raised, so decisions and alerts keep the space that is left
+    storage_reserve_mb: Annotated[float, Meta(ge=0, le=1024)] = 16.0
+    storage_floor_mb: Annotated[float, Meta(ge=0, le=100000)] = 64.0
+    storage_check_interval_s: Annotated[float, Meta(gt=0, le=3600)] = 30.0
     # doctor: TCP connect timeout for SMTP/Twilio/MySQL reachability
     probe_timeout_s: Annotated[float, Meta(gt=0, le=30)] = 3.0
 

@@ -56,6 +56,8 @@ KIND_TITLES = {
     "unknown_person": "Unknown person at the door",
     "camera_lost": "Camera not delivering frames",
     "modem_lost": "GSM modem not answering",
+    "storage_failed": "Door storage failing: events held in memory",
+    "low_disk_space": "Door storage nearly full",
     "test": "Test message",
 }
 
