@@ -42,7 +42,15 @@ def open_door_db(args: argparse.Namespace) -> Any:
 
     config: Config = args.config
     check_data_dir(config.data_dir)
-    return open_local_replica(config, getattr(args, "replica_path", None))
+    db = open_local_replica(config, getattr(args, "replica_path", None), central=central_url(args))
+    if db.rebuilt_from is not None:
+        print(
+            f"doorward: replica was damaged and moved to {db.rebuilt_from}; rebuilding it "
+            "from the central database",
+            file=sys.stderr,
+            flush=True,
+        )
+    return db
 
 
 def central_url(args: argparse.Namespace) -> str | None:
@@ -390,6 +398,13 @@ def main(argv: list[str] | None = None) -> int:
         args.config = load_config(args.config)
         return int(args.func(args) or 0)
     except (ConfigError, CliError) as exc:
+        print(f"doorward: error: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:  # StoreError: a damaged replica, an unusable database URL
+        from appliance.store.db import StoreError
+
+        if not isinstance(exc, StoreError):
+            raise
         print(f"doorward: error: {exc}", file=sys.stderr)
         return 2
     except ValueError as exc:  # validation errors raised by the domain (EnrollError, ...)
