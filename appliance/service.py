@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import os
 import queue
 import secrets
@@ -21,6 +23,7 @@ from appliance.config import ENV_PEPPER, Config, ConfigError
 from appliance.core import (
     CAPTURE,
     AccessController,
+    Budget,
     CheckFace,
     Command,
     DoorClosed,
@@ -68,6 +71,7 @@ BATCH_WAIT_S = 10.0
 # every HELD_RETRY_S until the disk takes them. Bounded: when full, the oldest informational
 # event is dropped first; decisions and alerts go only when nothing else is left to drop.
 HELD_MAX = 2000
+BUDGET_FILE = "budget.json"  # the brute-force budget across restarts (see Door._save_budget)
 HELD_RETRY_S = 1.0
 # the channels that need no disk of the door's own (the mailbox writes .eml files to data_dir)
 DIRECT_CHANNELS = ("email", "twilio", "gsm")
@@ -176,9 +180,11 @@ class Door:
         clock: Callable[[], float] = time.monotonic,
         inline_face: bool = False,
         liveness: bool | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.clock = clock
+        self.wall_clock = wall_clock  # only for the persisted brute-force budget
         self.factory = factory or make_pin_factory(config.hardware.pin_factory)
         # Simulated wiring (keypad matrix, switches) must claim its mock pins before the board.
         self.simulator: DoorSimulator | None = None
@@ -206,9 +212,12 @@ class Door:
                 ReplicaCredentials(db, pin_hasher(config), device_id=config.device.id),
                 clock,
             )
+            self.budget_path = config.data_dir / BUDGET_FILE
+            self._restore_budget()
         except Exception:
             self.board.close()
             raise
+        self._budget_saved = self.controller.budget_changes
         self.inline_face = inline_face
         self.listeners: list[Callable[[RecordedEvent], None]] = []
         self.alert_hooks: list[Callable[[], None]] = []  # e.g. the dispatcher's notify()
@@ -262,8 +271,68 @@ class Door:
         if isinstance(event, ServiceRecord):  # heartbeat, device loss: not access decisions
             self._record(event.record)
             return
-        for command in self.controller.handle(event):
+        commands = self.controller.handle(event)
+        if self.controller.budget_changes != self._budget_saved:
+            # before the feedback: a wrong code the person saw refused is on disk, so a crash,
+            # a watchdog restart or a power cut cannot hand out a fresh budget
+            self._budget_saved = self.controller.budget_changes
+            self._save_budget()
+        for command in commands:
             self._execute(command)
+
+    # ---- brute-force budget across restarts -----------------------------------------------
+    def _save_budget(self) -> None:
+        b = self.controller.budget()
+        wall = self.wall_clock()
+        data = {
+            "version": 1,
+            "saved_at": wall,
+            "wrong": [wall - a for a in b.wrong_ages],
+            "face_fails": [wall - a for a in b.face_fail_ages],
+            "lockout_until": wall + b.lockout_remaining if b.lockout_remaining > 0 else None,
+        }
+        tmp = self.budget_path.with_name(self.budget_path.name + ".tmp")
+        try:
+            with open(tmp, "w", encoding="ascii") as fh:
+                json.dump(data, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.budget_path)
+        except OSError as exc:  # e.g. a full card: the budget still holds in this process
+            log.error("event=budget_save_failed path=%s error=%r", self.budget_path, str(exc))
+
+    def _restore_budget(self) -> None:
+        """Take over the budget an earlier process saved. Missing file: a fresh budget (first
+        start). Unreadable or corrupt file: fail secure, a full lockout from now."""
+        try:
+            raw = self.budget_path.read_text(encoding="ascii")
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raw, error = None, str(exc)
+        policy = self.controller.policy
+        try:
+            if raw is None:
+                raise ValueError(error)
+            data = json.loads(raw)
+            wall = self.wall_clock()
+            until = data.get("lockout_until")
+            budget = Budget(
+                wrong_ages=tuple(wall - float(t) for t in data.get("wrong", [])),
+                face_fail_ages=tuple(wall - float(t) for t in data.get("face_fails", [])),
+                lockout_remaining=0.0 if until is None else float(until) - wall,
+            )
+            if not all(math.isfinite(x) for x in (*budget.wrong_ages, *budget.face_fail_ages,
+                                                  budget.lockout_remaining)):  # fmt: skip
+                raise ValueError("not finite")
+        except (ValueError, TypeError, AttributeError) as exc:
+            log.error("event=budget_unreadable path=%s error=%r action=lockout_s=%.0f",
+                      self.budget_path, str(exc), policy.lockout_s)  # fmt: skip
+            budget = Budget(lockout_remaining=policy.lockout_s)
+        self.controller.restore_budget(budget)
+        b = self.controller.budget()
+        log.info("event=budget_restored wrong=%d face_fails=%d lockout_remaining_s=%.0f",
+                 len(b.wrong_ages), len(b.face_fail_ages), b.lockout_remaining)  # fmt: skip
 
     def pump(self, timeout: float = 0.0) -> int:
         """Handle every queued event (waiting up to `timeout` for the first); returns count."""

@@ -23,11 +23,12 @@ from .events import (
     Unlock,
     WakeCamera,
 )
-from .machine import AccessController, CodeCheck, Credentials, Policy, State, Verdict
+from .machine import AccessController, Budget, CodeCheck, Credentials, Policy, State, Verdict
 
 __all__ = [
     "CAPTURE",
     "AccessController",
+    "Budget",
     "CheckFace",
     "CodeCheck",
     "Command",

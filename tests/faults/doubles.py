@@ -255,3 +255,16 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 5.0) -> bool:
 def rows(path: Path, sql: str) -> list[tuple]:
     with sqlite3.connect(path) as conn:
         return conn.execute(sql).fetchall()
+
+
+class DummyCamera:
+    """A camera that starts and stops but has no frame (snapshots are simply missing)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def read(self) -> Any:
+        raise RuntimeError("no frame in this test")
