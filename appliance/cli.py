@@ -207,6 +207,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
             duress_pin=args.duress_pin,
             email=args.email,
             phone=args.phone,
+            max_code_length=config.access.max_code_length,
             progress=lambda msg: print(f"doorward: {msg}", file=sys.stderr, flush=True),
         )
     finally:

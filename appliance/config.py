@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -53,7 +54,12 @@ class _Section(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=
 
 
 BcmPin = Annotated[int, Meta(ge=0, le=27)]
-Seconds = Annotated[float, Meta(gt=0)]
+# every duration is finite (inf/nan are refused by name, see _collect) and at most 30 days
+MAX_SECONDS = 30 * 86400.0
+Seconds = Annotated[float, Meta(gt=0, le=MAX_SECONDS)]
+Delay = Annotated[float, Meta(ge=0, le=MAX_SECONDS)]  # a duration where 0 means "none"
+# the longest code enrollment accepts: a 9-digit user number, "*", a 12-digit PIN
+LONGEST_CODE = 9 + 1 + 12
 
 
 class SecretRef(_Section, kw_only=True):
@@ -118,7 +124,8 @@ class SecurityConfig(_Section, kw_only=True):
 
 class AccessConfig(_Section, kw_only=True):
     code_timeout_s: Seconds = 10.0
-    max_code_length: Annotated[int, Meta(ge=4, le=32)] = 16
+    # keys the keypad buffer takes before it clears; enrollment refuses longer codes
+    max_code_length: Annotated[int, Meta(ge=6, le=32)] = LONGEST_CODE
     relay_pulse_s: Annotated[float, Meta(gt=0, le=60)] = 5.0
     wrong_code_limit: Annotated[int, Meta(ge=1)] = 5
     wrong_code_window_s: Seconds = 600.0
@@ -127,12 +134,12 @@ class AccessConfig(_Section, kw_only=True):
     face_fail_window_s: Seconds = 600.0
     held_open_s: Seconds = 30.0
     # after the relay locks again, the door may still be opened this long without a forced alert
-    entry_grace_s: Annotated[float, Meta(ge=0)] = 2.0
+    entry_grace_s: Delay = 2.0
     exit_pulse_s: Annotated[float, Meta(gt=0, le=60)] = 5.0
     motion_wake_s: Seconds = 30.0
     # someone the PIR saw who enters no code for this long is identified 1:N against every
     # template; a face that matches nobody raises an "unknown_person" alert. 0 = never.
-    unknown_person_after_s: Annotated[float, Meta(ge=0)] = 20.0
+    unknown_person_after_s: Delay = 20.0
 
 
 class PinsConfig(_Section, kw_only=True):
@@ -370,7 +377,7 @@ class AlertsConfig(_Section, kw_only=True):
     # events of one burst within this window become one incident
     incident_window_s: Seconds = 180.0
     # a follow-up for an incident already sent waits this long to collect the rest of the burst
-    incident_hold_s: Annotated[float, Meta(ge=0)] = 60.0
+    incident_hold_s: Delay = 60.0
     poll_interval_s: Seconds = 0.5
     probe_enabled: bool = True
     probe_host: str = "1.1.1.1"
@@ -606,6 +613,9 @@ def _collect(cls: type[_Section], data: Any, path: str, errors: list[str]) -> No
                 errors.append(f"  {_key(key, '')}: required key is missing")
             continue
         value = data[name]
+        if isinstance(value, float) and not math.isfinite(value):
+            errors.append(f"  {_key(key, '')}: must be a finite number, got {value}")
+            continue
         sub = _section_type(f.type)
         if sub is not None and isinstance(value, dict):
             _collect(sub, value, key, errors)

@@ -58,7 +58,7 @@ class Credentials(Protocol):
 @dataclass(frozen=True)
 class Policy:
     code_timeout_s: float = 10.0
-    max_code_length: int = 16
+    max_code_length: int = 22  # 9-digit number + "*" + 12-digit PIN (config.LONGEST_CODE)
     relay_pulse_s: float = 5.0
     wrong_code_limit: int = 5
     wrong_code_window_s: float = 600.0
@@ -323,8 +323,16 @@ class AccessController:
             self._wrong_code(number, "wrong_code", now, out)
             return
         duress = result.verdict is Verdict.DURESS
+        self._attempts += 1
+        self._pending = _Pending(
+            self._attempts, result.user_id, number, duress, now + self.policy.face_timeout_s
+        )
+        out.append(Signal(Feedback.WORKING))
+        self._wake_camera(now, out)
         if duress:
-            # silent: the person at the door sees exactly what a normal entry looks like
+            # silent and off the feedback path: the person at the door sees exactly what a
+            # normal entry looks like, at the same moment; the record, its snapshot and its
+            # alert come after the feedback (and before the face check takes the camera)
             out.append(
                 Record(
                     "duress",
@@ -335,12 +343,6 @@ class AccessController:
                     priority=1,
                 )
             )
-        self._attempts += 1
-        self._pending = _Pending(
-            self._attempts, result.user_id, number, duress, now + self.policy.face_timeout_s
-        )
-        out.append(Signal(Feedback.WORKING))
-        self._wake_camera(now, out)
         out.append(CheckFace(self._attempts, result.user_id, number))
 
     def _wrong_code(self, number: int | None, reason: str, now: float, out: list[Command]) -> None:
