@@ -302,16 +302,75 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 # ---- lock-relay -----------------------------------------------------------------------------
+RELAY_FACTORIES = ("auto", "mock", "lgpio", "rpigpio", "native")
+
+
+def relay_settings(args: argparse.Namespace) -> tuple[str, int, bool, list[str]]:
+    """(pin factory, relay BCM pin, active high, notes) for lock-relay, read leniently.
+
+    Only hardware.pin_factory, hardware.pins.relay and hardware.pins.relay_active_high are
+    read; every other section, unknown keys, pin clashes, even a file that is not TOML, are
+    ignored (noted), so the relay can always be locked. Flags win over the file; the
+    defaults are the README's wiring.
+    """
+    import tomllib
+
+    from appliance.config import ENV_CONFIG
+
+    notes: list[str] = []
+    path = args.config or os.environ.get(ENV_CONFIG) or None
+    data: Any = {}
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            notes.append(f"config {path} not read ({exc}); relay defaults used")
+    hw = data.get("hardware") if isinstance(data, dict) else None
+    hw = hw if isinstance(hw, dict) else {}
+    pins = hw.get("pins") if isinstance(hw.get("pins"), dict) else {}
+    factory = hw.get("pin_factory", "auto")
+    if factory not in RELAY_FACTORIES:
+        notes.append(f"hardware.pin_factory {factory!r} unknown; 'auto' used")
+        factory = "auto"
+    relay = pins.get("relay", 17)
+    if isinstance(relay, bool) or not isinstance(relay, int) or not 0 <= relay <= 27:
+        notes.append(f"hardware.pins.relay {relay!r} is not a BCM pin 0-27; 17 used")
+        relay = 17
+    active_high = pins.get("relay_active_high", True)
+    if not isinstance(active_high, bool):
+        notes.append(
+            f"hardware.pins.relay_active_high {active_high!r} is not true/false; true used"
+        )
+        active_high = True
+    if args.pin_factory is not None:
+        factory = args.pin_factory
+    if args.pin is not None:
+        relay = args.pin
+    if args.active_high is not None:
+        active_high = args.active_high
+    return factory, relay, active_high, notes
+
+
 def cmd_lock_relay(args: argparse.Namespace) -> int:
-    """Drive the relay to locked and exit (systemd ExecStartPre/ExecStopPost)."""
+    """Drive the relay to locked and exit (systemd ExecStartPre/ExecStopPost).
+
+    Needs only the relay: see relay_settings. Exits 1 if the relay cannot be driven, so the
+    unit sees the failure.
+    """
     from appliance.hardware.board import make_pin_factory
     from appliance.hardware.relay import LockRelay
 
-    pins = args.config.hardware.pins
-    factory = make_pin_factory(args.config.hardware.pin_factory)
-    relay = LockRelay(pins.relay, active_high=pins.relay_active_high, pin_factory=factory)
-    relay.close()
-    print(json.dumps({"relay": "locked", "pin": pins.relay}))
+    factory_name, pin, active_high, notes = relay_settings(args)
+    for note in notes:
+        print(f"doorward: lock-relay: {note}", file=sys.stderr, flush=True)
+    try:
+        factory = make_pin_factory(factory_name)
+        relay = LockRelay(pin, active_high=active_high, pin_factory=factory)
+        relay.close()
+    except Exception as exc:
+        print(f"doorward: error: cannot drive relay pin {pin} locked: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps({"relay": "locked", "pin": pin, "active_high": active_high}))
     return 0
 
 
@@ -368,7 +427,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--liveness", choices=["on", "off"], help="override vision.liveness")
     p.set_defaults(func=cmd_simulate)
 
-    p = sub.add_parser("lock-relay", help="drive the lock relay to locked and exit")
+    p = sub.add_parser(
+        "lock-relay",
+        help="drive the lock relay to locked and exit (reads only the relay's settings)",
+    )
+    p.add_argument("--pin", type=int, choices=range(28), metavar="BCM", help="relay BCM pin")
+    p.add_argument("--pin-factory", choices=RELAY_FACTORIES, help="gpiozero pin factory")
+    polarity = p.add_mutually_exclusive_group()
+    polarity.add_argument("--active-high", dest="active_high", action="store_true", default=None)
+    polarity.add_argument("--active-low", dest="active_high", action="store_false")
     p.set_defaults(func=cmd_lock_relay)
 
     for name in COMMAND_MODULES:
@@ -396,7 +463,8 @@ def main(argv: list[str] | None = None) -> int:
 
         tune_malloc()
     try:
-        args.config = load_config(args.config)
+        if args.func is not cmd_lock_relay:  # lock-relay reads only the relay's settings
+            args.config = load_config(args.config)
         return int(args.func(args) or 0)
     except (ConfigError, CliError) as exc:
         print(f"doorward: error: {exc}", file=sys.stderr)

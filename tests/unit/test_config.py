@@ -88,7 +88,7 @@ def test_cli_reports_config_errors_with_status_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     p = write(tmp_path, "[vision]\nthreshhold = 0.5\n")
-    assert main(["--config", str(p), "lock-relay"]) == 2
+    assert main(["--config", str(p), "run", "--no-admin"]) == 2
     err = capsys.readouterr().err
     assert "vision.threshhold: unknown key" in err
 
