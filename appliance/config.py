@@ -637,8 +637,20 @@ def _validate(cls: type[Any], data: Any, source: str) -> Any:
     raise ConfigError("\n".join([f"invalid configuration in {source}:", *errors]))
 
 
-def parse_config(data: dict[str, Any], source: str = "<dict>") -> Config:
-    return _validate(Config, data, source)
+def parse_config(data: dict[str, Any], source: str = "<dict>", base: Path | None = None) -> Config:
+    """Validate `data`; a relative device.data_dir is made absolute against `base` (the config
+    file's folder), else the working directory, so the door's state (replica, pepper, budget)
+    never depends on where it was started from."""
+    return _absolute_data_dir(_validate(Config, data, source), base)
+
+
+def _absolute_data_dir(config: Config, base: Path | None) -> Config:
+    d = config.device.data_dir
+    if not d.is_absolute():
+        absolute = Path(os.path.abspath((base or Path.cwd()) / d))
+        # a new section: the default DeviceConfig instance is shared by every Config()
+        force_setattr(config, "device", msgspec.structs.replace(config.device, data_dir=absolute))
+    return config
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
@@ -646,7 +658,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     if path is None:
         path = os.environ.get(ENV_CONFIG) or None
     if path is None:
-        return Config()
+        return _absolute_data_dir(Config(), None)
     p = Path(path)
     try:
         raw = p.read_bytes()
@@ -658,4 +670,4 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(f"config file {p} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
-    return parse_config(data, source=str(p))
+    return parse_config(data, source=str(p), base=p.resolve().parent)
