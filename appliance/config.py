@@ -367,7 +367,10 @@ class AlertsConfig(_Section, kw_only=True):
     twilio: TwilioConfig | None = None
     gsm: GsmConfig | None = None
     mailbox: MailboxConfig = MailboxConfig()
+    # a delivery is given up only after min_attempts real attempts whose backoff adds up to
+    # give_up_after_s (a count of attempts, not the wall clock: a clock step changes nothing)
     give_up_after_s: Seconds = 86400.0
+    min_attempts: Annotated[int, Meta(ge=1, le=10000)] = 5
     backoff_initial_s: Seconds = 2.0
     backoff_max_s: Seconds = 300.0
     # SMS moves from Twilio to the GSM modem after Twilio has failed for this long
