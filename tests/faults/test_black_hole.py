@@ -44,6 +44,7 @@ def test_a_sync_round_against_a_black_hole_ends_within_connect_plus_io_timeout(
         replica.close()
     assert not report.ok and "pull" in (report.error or "")
     assert took <= 1 + 3 + 0.8, f"round took {took:.1f}s"
+    print(f"sync_round_s={took:.2f}")
 
 
 def test_sigterm_with_a_black_holed_central_exits_well_inside_timeoutstopsec(

@@ -91,6 +91,8 @@ def test_full_disk_neither_shortens_the_pulse_nor_loses_the_event_or_alert(
     outbox = dict(rows(config.replica_path, "SELECT kind, state FROM outbox"))
     assert outbox == {"tamper": "delivered", "storage_failed": "delivered"}
     assert len(smtp.messages) == 2  # nothing was sent twice
+    print(f"full_disk pulse_s={off - on:.3f} events_lost=0 direct_mails={len(smtp.messages)} "
+          f"outbox_resends=0")  # fmt: skip
 
 
 def test_reserve_file_makes_room_for_an_alert_on_a_card_full_of_informational_writes(
@@ -173,6 +175,36 @@ def test_the_held_queue_is_bounded_and_drops_informational_events_first(
         assert [h.fields["kind"] for h in door._held] == ["granted", "motion1", "motion2"]
         assert door.held_dropped == 1
         door._held.clear()
+    finally:
+        door.close()
+        db.close()
+
+
+def test_a_fault_after_unlock_leaves_the_granted_pulse_to_its_timer(
+    tmp_path: Path, smtp: FakeSmtp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug after the Unlock of a grant (here: the GRANTED feedback raising) reaches the loop's
+    handler, which does not lock a relay the state machine granted: the pulse lasts its full
+    length and then ends by its own timer."""
+    from appliance.core.events import Feedback
+
+    config, db, door = _door(tmp_path, tmp_path, smtp)
+    real = door.board.signal
+
+    def broken(fb):  # noqa: ANN001, ANN202
+        if fb is Feedback.GRANTED:
+            raise RuntimeError("LED driver crashed")
+        return real(fb)
+
+    monkeypatch.setattr(door.board, "signal", broken)
+    door.start()
+    try:
+        _type(door, "1*1234#")
+        relay = door.board.relay
+        assert wait_for(lambda: relay.pulses and relay.pulses[-1][1] is not None, PULSE_S + 3)
+        on, off = relay.pulses[0]
+        assert PULSE_S - 0.05 <= off - on <= PULSE_S + 0.5, f"pulse {off - on:.3f}s"
+        assert door.alive
     finally:
         door.close()
         db.close()
