@@ -1,8 +1,10 @@
 """A door process for kill -9 tests: `python door_child.py DATA_DIR MODE`.
 
 MODE lockout: five wrong codes (the budget is saved before each refusal shows), then
-"locked" on stdout, then it waits to be killed. MODE records: records access events in a loop
-and prints each event id once its commit returned, until killed.
+"locked" on stdout, then it waits to be killed. MODE pulse: user 3 types the right code, the
+face matches, and "pulsing" is printed once the grant is recorded with the relay still on.
+MODE records: records access events in a loop and prints each event id once its commit
+returned, until killed.
 """
 
 from __future__ import annotations
@@ -38,6 +40,18 @@ def main() -> None:
             for k in "9*0000#":
                 door.handle(KeyPressed(k))
         print("locked", flush=True)
+    elif mode == "pulse":
+        from faults.doubles import MatchEngine
+
+        door.face = MatchEngine()
+        door.inline_face = True
+        door.listeners.append(
+            lambda ev: ev.kind == "granted" and not door.board.relay.locked
+            and print("pulsing", flush=True)
+        )  # fmt: skip
+        for k in "3*2468#":
+            door.handle(KeyPressed(k))
+        door.pump()  # the face answer (inline) -> Unlock, granted
     elif mode == "records":
         i = 0
         while True:

@@ -200,3 +200,42 @@ def test_kill_9_during_records_loses_no_committed_event_and_leaves_a_sound_repli
     assert replica_problem(config.replica_path) is None
     stored = {i for (i,) in rows(config.replica_path, "SELECT id FROM access_events")}
     assert set(ids) <= stored
+
+
+def test_kill_9_during_a_pulse_restarts_locked_with_the_grant_recorded(tmp_path: Path) -> None:
+    """SIGKILL while the relay is energised: the next door process drives the relay locked
+    before anything else, the grant recorded before the kill is in a sound replica, and
+    lock-relay (the unit's ExecStopPost) succeeds on the same config."""
+    from appliance.cli import main
+    from appliance.store.central import replica_problem
+
+    config = _config(tmp_path / "var")
+    db = open_local_replica(config)
+    add_user(db, pin_hasher(config), 3, "2468")
+    db.close()
+    child = subprocess.Popen(
+        [sys.executable, str(HERE / "door_child.py"), str(config.data_dir), "pulse"],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(HERE.parent)},
+    )  # fmt: skip
+    try:
+        assert child.stdout.readline().strip() == "pulsing"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+        child.stdout.close()
+    assert replica_problem(config.replica_path) is None
+    assert rows(config.replica_path, "SELECT kind, user_number FROM access_events") == [
+        ("granted", 3)
+    ]
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[device]\ndata_dir = "{config.data_dir}"\n[hardware]\npin_factory = "mock"\n')
+    assert main(["--config", str(cfg), "lock-relay"]) == 0
+    db = open_local_replica(config)
+    factory = MockFactory()
+    door = Door(config, db, factory=factory, camera=DummyCamera(), face_engine=NoFace())
+    try:
+        assert door.board.relay.locked
+        assert factory.pin(config.hardware.pins.relay).state is False
+    finally:
+        door.close()
+        db.close()
