@@ -747,27 +747,37 @@ class Door:
     def held_count(self) -> int:
         return len(self._held)
 
-    def retry_held(self) -> int:
-        """Write what the disk refused earlier; the number written (0 while it still refuses).
-        An alert still being sent directly waits, so it is not queued twice."""
-        if not self._held:
-            return 0
-        ready = [h for h in self._held if h.direct != "sending"]
-        if not ready:
-            return 0
-        try:
-            ids = self._commit(ready)
-        except Exception as exc:
-            log.warning("event=held_retry_failed held=%d error=%r", len(self._held), str(exc))
-            return 0
-        written = {id(h) for h in ready}
-        self._held = [h for h in self._held if id(h) not in written]
-        log.warning("event=held_written count=%d left=%d", len(ready), len(self._held))
-        if ids:
+    def retry_held(self, *, all_of_it: bool = False) -> int:
+        """Write what the disk refused earlier, decisions and alerts first, in chunks of
+        BATCH_MAX; the number written (0 while it still refuses). An alert still being sent
+        directly waits, so it is not queued twice; below the free-space floor informational
+        events keep waiting (unless `all_of_it`, at stop), so they cannot take the space
+        decisions need."""
+        ready = [
+            h
+            for h in self._held
+            if h.direct != "sending" and (all_of_it or not (h.informational and self.guard.low))
+        ]
+        ready.sort(key=lambda h: h.informational)  # stable: time order within each group
+        written: set[int] = set()
+        alerted = False
+        for i in range(0, len(ready), BATCH_MAX):
+            chunk = ready[i : i + BATCH_MAX]
+            try:
+                alerted |= bool(self._commit(chunk))
+            except Exception as exc:
+                log.warning("event=held_retry_failed held=%d error=%r", len(self._held),
+                            str(exc))  # fmt: skip
+                break
+            written |= {id(h) for h in chunk}
+        if written:
+            self._held = [h for h in self._held if id(h) not in written]
+            log.warning("event=held_written count=%d left=%d", len(written), len(self._held))
+        if alerted:
             self._notify_alerts()
         if not self._held:
             self._storage_failing = False
-        return len(ready)
+        return len(written)
 
     def _housekeeping(self) -> None:
         """On idle ticks: retry held records, measure free space (loop thread)."""
@@ -817,7 +827,7 @@ class Door:
         self.flush_batched()
         for t in list(self._direct_threads):
             t.join(max(0.0, deadline - time.monotonic()))
-        self.retry_held()
+        self.retry_held(all_of_it=True)  # the process is going: memory is no place to wait
         return len(self._held) + len(self._batched)
 
     # ---- lifecycle ------------------------------------------------------------------------
