@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -55,7 +56,12 @@ class _Section(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=
 
 
 BcmPin = Annotated[int, Meta(ge=0, le=27)]
-Seconds = Annotated[float, Meta(gt=0)]
+# every duration is finite (inf/nan are refused by name, see _collect) and at most 30 days
+MAX_SECONDS = 30 * 86400.0
+Seconds = Annotated[float, Meta(gt=0, le=MAX_SECONDS)]
+Delay = Annotated[float, Meta(ge=0, le=MAX_SECONDS)]  # a duration where 0 means "none"
+# the longest code enrollment accepts: a 9-digit user number, "*", a 12-digit PIN
+LONGEST_CODE = 9 + 1 + 12
 
 
 class SecretRef(_Section, kw_only=True):
@@ -120,7 +126,8 @@ class SecurityConfig(_Section, kw_only=True):
 
 class AccessConfig(_Section, kw_only=True):
     code_timeout_s: Seconds = 10.0
-    max_code_length: Annotated[int, Meta(ge=4, le=32)] = 16
+    # keys the keypad buffer takes before it clears; enrollment refuses longer codes
+    max_code_length: Annotated[int, Meta(ge=6, le=32)] = LONGEST_CODE
     relay_pulse_s: Annotated[float, Meta(gt=0, le=60)] = 5.0
     wrong_code_limit: Annotated[int, Meta(ge=1)] = 5
     wrong_code_window_s: Seconds = 600.0
@@ -129,12 +136,12 @@ class AccessConfig(_Section, kw_only=True):
     face_fail_window_s: Seconds = 600.0
     held_open_s: Seconds = 30.0
     # after the relay locks again, the door may still be opened this long without a forced alert
-    entry_grace_s: Annotated[float, Meta(ge=0)] = 2.0
+    entry_grace_s: Delay = 2.0
     exit_pulse_s: Annotated[float, Meta(gt=0, le=60)] = 5.0
     motion_wake_s: Seconds = 30.0
     # someone the PIR saw who enters no code for this long is identified 1:N against every
     # template; a face that matches nobody raises an "unknown_person" alert. 0 = never.
-    unknown_person_after_s: Annotated[float, Meta(ge=0)] = 20.0
+    unknown_person_after_s: Delay = 20.0
 
 
 class PinsConfig(_Section, kw_only=True):
@@ -347,7 +354,10 @@ class AlertsConfig(_Section, kw_only=True):
     twilio: TwilioConfig | None = None
     gsm: GsmConfig | None = None
     mailbox: MailboxConfig = MailboxConfig()
+    # a delivery is given up only after min_attempts real attempts whose backoff adds up to
+    # give_up_after_s (a count of attempts, not the wall clock: a clock step changes nothing)
     give_up_after_s: Seconds = 86400.0
+    min_attempts: Annotated[int, Meta(ge=1, le=10000)] = 5
     backoff_initial_s: Seconds = 2.0
     backoff_max_s: Seconds = 300.0
     # SMS moves from Twilio to the GSM modem after Twilio has failed for this long
@@ -357,7 +367,7 @@ class AlertsConfig(_Section, kw_only=True):
     # events of one burst within this window become one incident
     incident_window_s: Seconds = 180.0
     # a follow-up for an incident already sent waits this long to collect the rest of the burst
-    incident_hold_s: Annotated[float, Meta(ge=0)] = 60.0
+    incident_hold_s: Delay = 60.0
     poll_interval_s: Seconds = 0.5
     probe_enabled: bool = True
     probe_host: str = "1.1.1.1"
@@ -423,6 +433,13 @@ class HealthConfig(_Section, kw_only=True):
     # doctor: free space on the data dir's filesystem
     disk_min_free_mb: Annotated[float, Meta(ge=0)] = 200.0
     disk_warn_free_mb: Annotated[float, Meta(ge=0)] = 1024.0
+    # the door's own storage guard (appliance/store/guard.py): a reserve file of this size is
+    # kept in data_dir and deleted the moment a decision or alert cannot be written (0 = none);
+    # below storage_floor_mb free, informational events wait in memory and a low_disk_space
+    # alert is raised, so decisions and alerts keep the space that is left
+    storage_reserve_mb: Annotated[float, Meta(ge=0, le=1024)] = 16.0
+    storage_floor_mb: Annotated[float, Meta(ge=0, le=100000)] = 64.0
+    storage_check_interval_s: Annotated[float, Meta(gt=0, le=3600)] = 30.0
     # doctor: TCP connect timeout for SMTP/Twilio/MySQL reachability
     probe_timeout_s: Annotated[float, Meta(gt=0, le=30)] = 3.0
 
@@ -586,6 +603,9 @@ def _collect(cls: type[_Section], data: Any, path: str, errors: list[str]) -> No
                 errors.append(f"  {_key(key, '')}: required key is missing")
             continue
         value = data[name]
+        if isinstance(value, float) and not math.isfinite(value):
+            errors.append(f"  {_key(key, '')}: must be a finite number, got {value}")
+            continue
         sub = _section_type(f.type)
         if sub is not None and isinstance(value, dict):
             _collect(sub, value, key, errors)
@@ -607,8 +627,20 @@ def _validate(cls: type[Any], data: Any, source: str) -> Any:
     raise ConfigError("\n".join([f"invalid configuration in {source}:", *errors]))
 
 
-def parse_config(data: dict[str, Any], source: str = "<dict>") -> Config:
-    return _validate(Config, data, source)
+def parse_config(data: dict[str, Any], source: str = "<dict>", base: Path | None = None) -> Config:
+    """Validate `data`; a relative device.data_dir is made absolute against `base` (the config
+    file's folder), else the working directory, so the door's state (replica, pepper, budget)
+    never depends on where it was started from."""
+    return _absolute_data_dir(_validate(Config, data, source), base)
+
+
+def _absolute_data_dir(config: Config, base: Path | None) -> Config:
+    d = config.device.data_dir
+    if not d.is_absolute():
+        absolute = Path(os.path.abspath((base or Path.cwd()) / d))
+        # a new section: the default DeviceConfig instance is shared by every Config()
+        force_setattr(config, "device", msgspec.structs.replace(config.device, data_dir=absolute))
+    return config
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
@@ -616,7 +648,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     if path is None:
         path = os.environ.get(ENV_CONFIG) or None
     if path is None:
-        return Config()
+        return _absolute_data_dir(Config(), None)
     p = Path(path)
     try:
         raw = p.read_bytes()
@@ -628,4 +660,4 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(f"config file {p} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
-    return parse_config(data, source=str(p))
+    return parse_config(data, source=str(p), base=p.resolve().parent)

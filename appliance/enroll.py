@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import select
 
+from appliance.config import LONGEST_CODE
 from appliance.security import PinHasher, validate_pin
 from appliance.store.db import Database
 from appliance.store.models import FaceTemplate, User
@@ -54,6 +55,7 @@ def enroll_user(
     email: str | None = None,
     phone: str | None = None,
     progress: Callable[[str], None] | None = None,
+    max_code_length: int = LONGEST_CODE,
 ) -> EnrolledUser:
     """Enroll from photo files: every field and every photo is checked before anything is
     stored; an error names the field or the file."""
@@ -62,7 +64,7 @@ def enroll_user(
     fields = dict(
         number=number, name=name, pin=pin, duress_pin=duress_pin, email=email, phone=phone
     )
-    validate_user_fields(db, **fields)
+    validate_user_fields(db, **fields, max_code_length=max_code_length)
     if not photos:
         raise EnrollError("at least one --photo is needed")
     images = []
@@ -85,6 +87,7 @@ def validate_user_fields(
     duress_pin: str | None = None,
     email: str | None = None,
     phone: str | None = None,
+    max_code_length: int = LONGEST_CODE,
 ) -> None:
     """The checks enroll_user makes before any photo: raises EnrollError naming the field."""
     if not 1 <= number <= 999_999_999:
@@ -99,10 +102,41 @@ def validate_user_fields(
         raise EnrollError(str(exc)) from None
     if duress_pin is not None and duress_pin == pin:
         raise EnrollError("duress PIN must differ from the PIN")
+    check_code_length(number, pin, max_code_length)
+    if duress_pin is not None:
+        check_code_length(number, duress_pin, max_code_length, "duress PIN")
     validate_contact(email, phone)
     with db.session() as s:
         if s.scalars(select(User.id).where(User.number == number)).first() is not None:
             raise EnrollError(f"user number {number} already exists")
+
+
+def check_code_length(number: int, pin: str, max_code_length: int, what: str = "PIN") -> None:
+    """The keypad must take the whole code `<number>*<pin>` (access.max_code_length keys)."""
+    keys = len(str(number)) + 1 + len(pin)
+    if keys > max_code_length:
+        raise EnrollError(
+            f"user number {number} with a {len(pin)}-digit {what} is a code of {keys} keys; "
+            f"the keypad takes at most {max_code_length} (access.max_code_length)"
+        )
+
+
+def check_pin_change(
+    hasher: PinHasher,
+    *,
+    pin: str | None,
+    duress_pin: str | None,
+    pin_hash: str | None,
+    duress_pin_hash: str | None,
+) -> None:
+    """An edit may set a new PIN, a new duress PIN, or both: neither may equal the other, new
+    or kept (a PIN equal to the duress PIN silently disables duress). Raises EnrollError."""
+    if pin and duress_pin and pin == duress_pin:
+        raise EnrollError("duress PIN must differ from the PIN")
+    if pin and not duress_pin and duress_pin_hash and hasher.verify(duress_pin_hash, pin):
+        raise EnrollError("PIN must differ from the user's duress PIN")
+    if duress_pin and not pin and pin_hash and hasher.verify(pin_hash, duress_pin):
+        raise EnrollError("duress PIN must differ from the user's PIN")
 
 
 def encode_images(
@@ -188,11 +222,12 @@ def enroll_images(
     email: str | None = None,
     phone: str | None = None,
     progress: Callable[[str], None] | None = None,
+    max_code_length: int = LONGEST_CODE,
 ) -> EnrolledUser:
     """Like enroll_user for images already in memory, as (label, RGB uint8 array) pairs."""
     fields = dict(
         number=number, name=name, pin=pin, duress_pin=duress_pin, email=email, phone=phone
     )
-    validate_user_fields(db, **fields)
+    validate_user_fields(db, **fields, max_code_length=max_code_length)
     templates = encode_images(face_engine, images, progress=progress)
     return create_user(db, hasher, templates=templates, **fields)

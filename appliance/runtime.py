@@ -3,8 +3,10 @@ parts started in a fixed order and stopped in reverse, and the systemd watchdog 
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
@@ -35,13 +37,32 @@ class Parts:
     def names(self) -> list[str]:
         return [name for name, _ in self._parts]
 
-    def stop_all(self) -> list[str]:
-        """Stop every part in reverse order; returns the names of those that failed."""
+    def stop_all(
+        self,
+        *,
+        budget_s: float | None = None,
+        part_s: float | None = None,
+        skip: object = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> list[str]:
+        """Stop every part in reverse order (but `skip`); returns the names that failed.
+
+        With a budget, a part whose stop() takes `timeout` is given at most `part_s` and never
+        more than is left of `budget_s` (at least 0.5 s): a part stuck on a dead server (sync,
+        SMTP) is left to its daemon thread instead of holding up the exit."""
+        deadline = None if budget_s is None else clock() + budget_s
         failed = []
         while self._parts:
             name, part = self._parts.pop()
+            if part is skip:
+                continue
+            stop: Any = part.stop
             try:
-                part.stop()
+                if deadline is not None and "timeout" in inspect.signature(stop).parameters:
+                    left = max(0.5, deadline - clock())
+                    stop(timeout=min(part_s or left, left))
+                else:
+                    stop()
             except Exception:
                 log.exception("event=stop_failed part=%s", name)
                 failed.append(name)

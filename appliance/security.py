@@ -14,6 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 if TYPE_CHECKING:
     from appliance.config import Config
+    from appliance.store.db import Database
 
 # argon2id at OWASP's recommended strength. PINs use the equivalent low-memory setting
 # (m=7 MiB, t=5, p=1), since every code typed at the door is verified inside the door process;
@@ -91,12 +92,84 @@ def _env_pepper() -> str:
     return ENV_PEPPER
 
 
-def pin_hasher(config: Config) -> PinHasher:
-    """The PIN hasher with this installation's pepper (see SecurityConfig.pepper)."""
-    pepper = config.security.pepper.resolve("security.pepper") or os.environ.get(_env_pepper())
+def _config_error() -> type[Exception]:
+    from appliance.config import ConfigError
+
+    return ConfigError
+
+
+PEPPER_FINGERPRINT_KEY = "pepper_fingerprint"
+
+
+def pepper_fingerprint(pepper: str) -> str:
+    """A short HMAC of a fixed text under the pepper: tells peppers apart, reveals nothing."""
+    mac = hmac.new(pepper.encode("utf-8"), b"doorward pepper fingerprint v1", hashlib.sha256)
+    return mac.hexdigest()[:16]
+
+
+def pin_hasher(config: Config, db: Database | None = None) -> PinHasher:
+    """The PIN hasher with this installation's pepper (see SecurityConfig.pepper).
+
+    With `db` (the database holding the PIN hashes), the pepper is checked against the
+    fingerprint stored there: a missing pepper file is not replaced while PIN hashes exist, and
+    a different pepper is refused, each with a ConfigError saying what to restore.
+    """
+    pepper = config.security.pepper.resolve("security.pepper")
+    source = "security.pepper"
+    env = _env_pepper()
+    if not pepper and os.environ.get(env):
+        pepper, source = os.environ[env], f"${env}"
     if not pepper:
-        pepper = _device_pepper(config.data_dir / "pepper")
+        path = config.data_dir / "pepper"
+        source = str(path)
+        try:
+            pepper = path.read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            hashes, stored = _pepper_state(db)
+            if hashes:
+                raise _config_error()(
+                    f"security.pepper: {path} is missing, but {db.url} holds {hashes} PIN "  # type: ignore[union-attr]
+                    f"hash(es) made with a pepper (fingerprint {stored or 'not recorded'}). "
+                    f"Restore {path} from a backup (or set security.pepper / ${_env_pepper()} to "
+                    "that pepper); a new pepper would make every PIN wrong"
+                ) from None
+            pepper = _device_pepper(path)
+    if db is not None:
+        _check_fingerprint(db, pepper, source)
     return PinHasher(pepper)
+
+
+def _pepper_state(db: Database | None) -> tuple[int, str | None]:
+    """(PIN hashes in `db`, the stored pepper fingerprint); (0, None) without a database."""
+    if db is None:
+        return 0, None
+    from sqlalchemy import func, select
+
+    from appliance.store.models import User
+    from appliance.store.models_sync import SyncState
+
+    with db.session() as s:
+        hashes = s.scalar(select(func.count()).select_from(User)) or 0
+        row = s.get(SyncState, PEPPER_FINGERPRINT_KEY)
+    return hashes, row.value if row is not None and row.value else None
+
+
+def _check_fingerprint(db: Database, pepper: str, source: str) -> None:
+    from appliance.store.models_sync import SyncState
+
+    mine = pepper_fingerprint(pepper)
+    _, stored = _pepper_state(db)
+    if stored is None:
+        with db.session() as s:
+            s.merge(SyncState(key=PEPPER_FINGERPRINT_KEY, value=mine))
+        return
+    if stored != mine:
+        raise _config_error()(
+            f"security.pepper: the pepper from {source} has fingerprint {mine}, but the PIN "
+            f"hashes in {db.url} were made with the pepper of fingerprint {stored}. Restore "
+            f"that pepper ({source}, from the backup or from provisioning); doorward will "
+            "not start with a pepper that makes every PIN wrong"
+        )
 
 
 def _device_pepper(path: Path) -> str:

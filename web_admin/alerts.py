@@ -96,7 +96,8 @@ def retry(alert_id: str) -> Any:
         s.execute(
             update(AlertDelivery)
             .where(AlertDelivery.alert_id == alert.id, AlertDelivery.state == "failed")
-            .values(state="pending", next_attempt_at=now, first_failure_at=None)
+            # a fresh budget of attempts: give-up counts attempts, not the clock
+            .values(state="pending", next_attempt_at=now, first_failure_at=None, attempts=0)
         )
         alert.state = "pending"
         alert.next_attempt_at = now

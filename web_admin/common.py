@@ -62,7 +62,7 @@ def pin_hasher() -> Any:
     if e.get("hasher") is None:
         from appliance.security import pin_hasher as make
 
-        e["hasher"] = make(get_config())
+        e["hasher"] = make(get_config(), get_db())
     return e["hasher"]
 
 

@@ -21,6 +21,8 @@ from sqlalchemy import func, or_, select, update
 
 from appliance.enroll import (
     EnrollError,
+    check_code_length,
+    check_pin_change,
     create_user,
     encode_images,
     validate_contact,
@@ -228,6 +230,7 @@ def new() -> Any:
                 duress_pin=form["duress_pin"],
                 email=form["email"],
                 phone=form["phone"],
+                max_code_length=get_config().access.max_code_length,
             )
             images = _collect_images(MAX_PHOTOS)
             if not images:
@@ -273,8 +276,18 @@ def edit(user_id: int) -> Any:
             for key, what in (("pin", "PIN"), ("duress_pin", "duress PIN")):
                 if form[key]:
                     validate_pin(form[key], what)
-            if form["pin"] and form["duress_pin"] and form["pin"] == form["duress_pin"]:
-                raise FormError("duress PIN must differ from the PIN")
+            clear_duress = bool(request.form.get("clear_duress")) and not form["duress_pin"]
+            check_pin_change(
+                pin_hasher(),
+                pin=form["pin"] or None,
+                duress_pin=form["duress_pin"] or None,
+                pin_hash=user.pin_hash,
+                duress_pin_hash=None if clear_duress else user.duress_pin_hash,
+            )
+            limit = get_config().access.max_code_length
+            for key, what in (("pin", "PIN"), ("duress_pin", "duress PIN")):
+                if form[key]:
+                    check_code_length(form["number"], form[key], limit, what)
             values: dict[str, Any] = {
                 k: form[k]
                 for k in ("number", "name", "email", "phone", "role", "active")

@@ -72,6 +72,8 @@ class Dispatcher:
         self.probe = probe
         self.rng = rng or random.Random()
         self._twilio_failing_since: datetime | None = None
+        self._deadline: float | None = None  # monotonic; set by flush(timeout_s)
+        self._uncertain: set[tuple[str, str]] = set()  # failed after DATA during this flush
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -111,8 +113,19 @@ class Dispatcher:
         return "twilio"
 
     # ---- one pass ------------------------------------------------------------------------
+    def _horizon(self, now: datetime) -> datetime:
+        """No retry is ever scheduled later than this: a next_attempt_at beyond it was written
+        before the wall clock stepped back, and is due now (not in two days)."""
+        a = self.config.alerts
+        return now + timedelta(seconds=max(a.backoff_max_s, a.incident_hold_s) + 60)
+
     def _claim(self, now: datetime, force: bool) -> list[_Work]:
-        due = or_(OutboxAlert.next_attempt_at.is_(None), OutboxAlert.next_attempt_at <= now)
+        horizon = self._horizon(now)
+        due = or_(
+            OutboxAlert.next_attempt_at.is_(None),
+            OutboxAlert.next_attempt_at <= now,
+            OutboxAlert.next_attempt_at > horizon,
+        )
         with self.db.session() as s:
             # claim first: the UPDATE takes SQLite's write lock, so an incident merge cannot slip
             # in between reading an alert and marking it picked up
@@ -151,7 +164,8 @@ class Dispatcher:
                 for d in rows.values():
                     if d.state != "pending":
                         continue
-                    if not force and d.next_attempt_at is not None and d.next_attempt_at > now:
+                    nxt = d.next_attempt_at
+                    if not force and nxt is not None and now < nxt <= horizon:
                         continue
                     work.append(
                         _Work(
@@ -228,8 +242,10 @@ class Dispatcher:
     def _process(self, w: _Work, down: set[str]) -> int:
         a = self.config.alerts
         now = self.clock()
-        if (now - w.created_at).total_seconds() >= a.give_up_after_s:
-            self._record(w, "failed", f"gave up after {a.give_up_after_s:.0f}s", now)
+        tried_s = self.attempt_age_s(w.attempts)
+        if w.attempts >= a.min_attempts and tried_s >= a.give_up_after_s:
+            why = f"gave up after {w.attempts} attempts over at least {tried_s:.0f}s"
+            self._record(w, "failed", f"{why} (give_up_after_s {a.give_up_after_s:.0f}s)", now)
             return 0
         capped = w.channel in CAPPED_CHANNELS and w.kind not in URGENT_KINDS
         if capped and self._over_cap(w.channel, now):
@@ -240,14 +256,20 @@ class Dispatcher:
             transport = self.sms_transport(w.kind, w.first_failure_at, now)
         if transport in down:
             return 0  # left due: retried on the next pass
+        if self._deadline is not None and (
+            time.monotonic() >= self._deadline or (w.alert_id, w.channel) in self._uncertain
+        ):
+            return 0  # flush --timeout is over, or it may have arrived already: left pending
         channel = self.channels[transport]
+        if hasattr(channel, "deadline"):
+            channel.deadline = self._deadline
         t0 = time.perf_counter()
         try:
             channel.send(self._message(w))
         except ChannelError as exc:
             if exc.transient:
                 down.add(transport)
-            self._failed(w, transport, str(exc), exc.transient)
+            self._failed(w, transport, str(exc), exc.transient, uncertain=exc.uncertain)
             return 0
         except Exception as exc:  # a bug in a channel must not stop the other alerts
             log.exception("event=alert_channel_crash alert=%s channel=%s", w.alert_id, transport)
@@ -263,13 +285,29 @@ class Dispatcher:
                  w.alert_id, w.kind, w.channel, transport, w.attempts + 1, ms)  # fmt: skip
         return 1
 
+    def attempt_age_s(self, attempts: int) -> float:
+        """The least real time `attempts` failed attempts can have taken (each retry waits at
+        least half its nominal backoff): the monotonic notion of an alert's age, which a
+        wall-clock step in either direction cannot change."""
+        a = self.config.alerts
+        total, k = 0.0, 1
+        while k <= attempts:
+            step = a.backoff_initial_s * 2 ** (k - 1)
+            if step >= a.backoff_max_s:  # the rest are all at the cap
+                return total + 0.5 * a.backoff_max_s * (attempts - k + 1)
+            total += 0.5 * step
+            k += 1
+        return total
+
     def backoff_s(self, attempts: int) -> float:
         """Exponential backoff with jitter: half to all of initial * 2**(attempts-1), capped."""
         a = self.config.alerts
         base = min(a.backoff_max_s, a.backoff_initial_s * 2 ** max(0, attempts - 1))
         return base * self.rng.uniform(0.5, 1.0)
 
-    def _failed(self, w: _Work, transport: str, error: str, transient: bool) -> None:
+    def _failed(
+        self, w: _Work, transport: str, error: str, transient: bool, uncertain: bool = False
+    ) -> None:
         now = self.clock()
         if transport == "twilio" and self._twilio_failing_since is None:
             self._twilio_failing_since = now
@@ -279,6 +317,10 @@ class Dispatcher:
             self._record(w, "failed", f"{transport}: {error}", now)
             return
         delay = self.backoff_s(w.attempts + 1)
+        if uncertain:  # it may have arrived: not again soon, and never within one flush
+            delay = max(delay, self.config.alerts.backoff_max_s)
+            if self._deadline is not None:
+                self._uncertain.add((w.alert_id, w.channel))
         log.warning("event=alert_retry alert=%s channel=%s via=%s attempt=%d retry_in_s=%.1f "
                     "error=%r", w.alert_id, w.channel, transport, w.attempts + 1, delay,
                     error)  # fmt: skip
@@ -378,14 +420,19 @@ class Dispatcher:
         """Try everything pending now, retrying until nothing is pending or the time is up;
         the number still pending."""
         deadline = time.monotonic() + timeout_s
+        self._deadline = deadline  # no send runs past it (channels bound their timeouts)
         self.probe.start()
         try:
             self.run_once(force=True)
+            # later passes respect each delivery's backoff: a failure after SMTP DATA (which
+            # may have arrived) is not resent within this flush
             while (left := self.pending_count()) and time.monotonic() < deadline:
-                time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
-                self.run_once(force=True)
+                self._stop.wait(min(1.0, max(0.0, deadline - time.monotonic())))
+                self.run_once(force=False)
             return left
         finally:
+            self._deadline = None
+            self._uncertain.clear()
             self.probe.stop()
 
 

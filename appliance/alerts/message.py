@@ -12,9 +12,12 @@ from appliance.core.kinds import EventKind
 class ChannelError(RuntimeError):
     """A channel failed to deliver. transient=False means retrying the same message is futile."""
 
-    def __init__(self, message: str, *, transient: bool = True) -> None:
+    def __init__(self, message: str, *, transient: bool = True, uncertain: bool = False) -> None:
         super().__init__(message)
         self.transient = transient
+        # the failure came after the message was handed over (SMTP: after DATA): it may have
+        # arrived, so it is not sent again at once (see Dispatcher._failed)
+        self.uncertain = uncertain
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ argument types. Imports nothing heavy: the admin page's process starts from here
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,15 @@ def open_door_db(args: argparse.Namespace) -> Any:
 
     config: Config = args.config
     check_data_dir(config.data_dir)
-    return open_local_replica(config, getattr(args, "replica_path", None))
+    db = open_local_replica(config, getattr(args, "replica_path", None), central=central_url(args))
+    if db.rebuilt_from is not None:
+        print(
+            f"doorward: replica was damaged and moved to {db.rebuilt_from}; rebuilding it "
+            "from the central database",
+            file=sys.stderr,
+            flush=True,
+        )
+    return db
 
 
 def central_url(args: argparse.Namespace) -> str | None:

@@ -11,7 +11,8 @@ import os
 import signal
 import sys
 import threading
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from appliance.config import Config, ConfigError, load_config
 
@@ -23,6 +24,9 @@ from .common import (
     open_door_db,
     positive_int,
 )
+
+if TYPE_CHECKING:
+    from appliance.runtime import Parts
 
 log = logging.getLogger("doorward")
 
@@ -91,10 +95,31 @@ def cmd_run(args: argparse.Namespace) -> int:
         # a stuck door loop stops the pings: systemd's watchdog restarts us
         Watchdog(Notifier(), lambda: door.healthy).run(stop, f"door {config.device.id} running")
     finally:
-        parts.stop_all()
-        door.close()
+        _shutdown(door, parts)
         db.close()
     return 0
+
+
+STOP_BUDGET_S = 12.0  # well inside the unit's TimeoutStopSec=20
+PART_STOP_S = 3.0  # at most this per part (sync, dispatcher...) still busy with a dead server
+
+
+def _shutdown(door: Any, parts: Parts) -> None:
+    """Stop within STOP_BUDGET_S: the door first (its held events are written before anything
+    else may hang), then the other parts in reverse, each given what is left of the budget."""
+    import time
+
+    t0 = time.monotonic()
+    try:
+        door.stop()
+        left = door.drain(min(3.0, STOP_BUDGET_S / 4))
+        if left:
+            log.error("event=held_not_written_at_stop count=%d", left)
+    except Exception:
+        log.exception("event=door_drain_failed")
+    parts.stop_all(budget_s=STOP_BUDGET_S - (time.monotonic() - t0), part_s=PART_STOP_S, skip=door)
+    door.close()
+    log.info("event=stopped seconds=%.2f", time.monotonic() - t0)
 
 
 def _terminal_keypad(door: Any, stop: threading.Event) -> None:
@@ -148,7 +173,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         user = enroll_user(
             db,
             FaceEngine(config.vision),
-            pin_hasher(config),
+            pin_hasher(config, db),
             number=args.number,
             name=args.name,
             pin=args.pin,
@@ -156,6 +181,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
             duress_pin=args.duress_pin,
             email=args.email,
             phone=args.phone,
+            max_code_length=config.access.max_code_length,
             progress=lambda msg: print(f"doorward: {msg}", file=sys.stderr, flush=True),
         )
     finally:
@@ -273,16 +299,75 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 # ---- lock-relay -----------------------------------------------------------------------------
+RELAY_FACTORIES = ("auto", "mock", "lgpio", "rpigpio", "native")
+
+
+def relay_settings(args: argparse.Namespace) -> tuple[str, int, bool, list[str]]:
+    """(pin factory, relay BCM pin, active high, notes) for lock-relay, read leniently.
+
+    Only hardware.pin_factory, hardware.pins.relay and hardware.pins.relay_active_high are
+    read; every other section, unknown keys, pin clashes, even a file that is not TOML, are
+    ignored (noted), so the relay can always be locked. Flags win over the file; the
+    defaults are the README's wiring.
+    """
+    import tomllib
+
+    from appliance.config import ENV_CONFIG
+
+    notes: list[str] = []
+    path = args.config or os.environ.get(ENV_CONFIG) or None
+    data: Any = {}
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            notes.append(f"config {path} not read ({exc}); relay defaults used")
+    section = data.get("hardware") if isinstance(data, dict) else None
+    hw: dict[str, Any] = section if isinstance(section, dict) else {}
+    pins: dict[str, Any] = hw["pins"] if isinstance(hw.get("pins"), dict) else {}
+    factory = hw.get("pin_factory", "auto")
+    if factory not in RELAY_FACTORIES:
+        notes.append(f"hardware.pin_factory {factory!r} unknown; 'auto' used")
+        factory = "auto"
+    relay = pins.get("relay", 17)
+    if isinstance(relay, bool) or not isinstance(relay, int) or not 0 <= relay <= 27:
+        notes.append(f"hardware.pins.relay {relay!r} is not a BCM pin 0-27; 17 used")
+        relay = 17
+    active_high = pins.get("relay_active_high", True)
+    if not isinstance(active_high, bool):
+        notes.append(
+            f"hardware.pins.relay_active_high {active_high!r} is not true/false; true used"
+        )
+        active_high = True
+    if args.pin_factory is not None:
+        factory = args.pin_factory
+    if args.pin is not None:
+        relay = args.pin
+    if args.active_high is not None:
+        active_high = args.active_high
+    return factory, relay, active_high, notes
+
+
 def cmd_lock_relay(args: argparse.Namespace) -> int:
-    """Drive the relay to locked and exit (systemd ExecStartPre/ExecStopPost)."""
+    """Drive the relay to locked and exit (systemd ExecStartPre/ExecStopPost).
+
+    Needs only the relay: see relay_settings. Exits 1 if the relay cannot be driven, so the
+    unit sees the failure.
+    """
     from appliance.hardware.board import make_pin_factory
     from appliance.hardware.relay import LockRelay
 
-    pins = args.config.hardware.pins
-    factory = make_pin_factory(args.config.hardware.pin_factory)
-    relay = LockRelay(pins.relay, active_high=pins.relay_active_high, pin_factory=factory)
-    relay.close()
-    print(json.dumps({"relay": "locked", "pin": pins.relay}))
+    factory_name, pin, active_high, notes = relay_settings(args)
+    for note in notes:
+        print(f"doorward: lock-relay: {note}", file=sys.stderr, flush=True)
+    try:
+        factory = make_pin_factory(factory_name)
+        relay = LockRelay(pin, active_high=active_high, pin_factory=factory)
+        relay.close()
+    except Exception as exc:
+        print(f"doorward: error: cannot drive relay pin {pin} locked: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps({"relay": "locked", "pin": pin, "active_high": active_high}))
     return 0
 
 
@@ -318,7 +403,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--liveness", choices=["on", "off"], help="override vision.liveness")
     p.set_defaults(func=cmd_simulate)
 
-    p = sub.add_parser("lock-relay", help="drive the lock relay to locked and exit")
+    p = sub.add_parser(
+        "lock-relay",
+        help="drive the lock relay to locked and exit (reads only the relay's settings)",
+    )
+    p.add_argument("--pin", type=int, choices=range(28), metavar="BCM", help="relay BCM pin")
+    p.add_argument("--pin-factory", choices=RELAY_FACTORIES, help="gpiozero pin factory")
+    polarity = p.add_mutually_exclusive_group()
+    polarity.add_argument("--active-high", dest="active_high", action="store_true", default=None)
+    polarity.add_argument("--active-low", dest="active_high", action="store_false")
     p.set_defaults(func=cmd_lock_relay)
 
     for name in COMMAND_MODULES:
@@ -379,9 +472,17 @@ def main(argv: list[str] | None = None) -> int:
 
         tune_malloc()
     try:
-        args.config = load_config(args.config)
+        if args.func is not cmd_lock_relay:  # lock-relay reads only the relay's settings
+            args.config = load_config(args.config)
         return int(args.func(args) or 0)
     except (ConfigError, CliError) as exc:
+        print(f"doorward: error: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:  # StoreError: a damaged replica, an unusable database URL
+        from appliance.store.db import StoreError
+
+        if not isinstance(exc, StoreError):
+            raise
         print(f"doorward: error: {exc}", file=sys.stderr)
         return 2
     except ValueError as exc:  # validation errors raised by the domain (EnrollError, ...)

@@ -24,11 +24,12 @@ from .events import (
     WakeCamera,
 )
 from .kinds import EventKind
-from .machine import AccessController, CodeCheck, Credentials, Policy, State, Verdict
+from .machine import AccessController, Budget, CodeCheck, Credentials, Policy, State, Verdict
 
 __all__ = [
     "CAPTURE",
     "AccessController",
+    "Budget",
     "CheckFace",
     "CodeCheck",
     "Command",

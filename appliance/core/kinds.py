@@ -32,7 +32,6 @@ class EventKind(StrEnum):
     DENIED_NO_FACE = "denied_no_face"
     DENIED_LIVENESS = "denied_liveness"
     LOCKOUT = "lockout"
-    LOCKED_OUT = "locked_out"
     LOCKOUT_ENDED = "lockout_ended"
     DURESS = "duress"
     FORCED = "forced"
@@ -48,6 +47,8 @@ class EventKind(StrEnum):
     CAMERA_RESTORED = "camera_restored"
     MODEM_LOST = "modem_lost"
     MODEM_RESTORED = "modem_restored"
+    STORAGE_FAILED = "storage_failed"
+    LOW_DISK_SPACE = "low_disk_space"
     TEST = "test"
 
     @property
@@ -88,7 +89,6 @@ _TRAITS: dict[EventKind, _Traits] = {
     K.DENIED_NO_FACE: _Traits("No face seen", alerted=True, groupable=True),
     K.DENIED_LIVENESS: _Traits("Liveness check failed", alerted=True, groupable=True),
     K.LOCKOUT: _Traits("Keypad locked out after wrong codes", alerted=True, groupable=True),
-    K.LOCKED_OUT: _Traits("Code refused during lockout", batched=True),
     K.LOCKOUT_ENDED: _Traits("Lockout ended", batched=True),
     K.DURESS: _Traits("DURESS code used", alerted=True, urgent=True),
     K.FORCED: _Traits("Door forced open", alerted=True, urgent=True),
@@ -104,6 +104,8 @@ _TRAITS: dict[EventKind, _Traits] = {
     K.CAMERA_RESTORED: _Traits("Camera restored", batched=True),
     K.MODEM_LOST: _Traits("GSM modem not answering", alerted=True),
     K.MODEM_RESTORED: _Traits("GSM modem restored", batched=True),
+    K.STORAGE_FAILED: _Traits("Door storage failing: events held in memory", alerted=True),
+    K.LOW_DISK_SPACE: _Traits("Door storage nearly full", alerted=True),
     K.TEST: _Traits("Test message", alerted=True),
 }
 del K

@@ -58,7 +58,7 @@ class Credentials(Protocol):
 @dataclass(frozen=True)
 class Policy:
     code_timeout_s: float = 10.0
-    max_code_length: int = 16
+    max_code_length: int = 22  # 9-digit number + "*" + 12-digit PIN (config.LONGEST_CODE)
     relay_pulse_s: float = 5.0
     wrong_code_limit: int = 5
     wrong_code_window_s: float = 600.0
@@ -72,6 +72,16 @@ class Policy:
     motion_wake_s: float = 30.0
     # someone seen by the PIR who types nothing for this long is identified 1:N (0 = never)
     unknown_person_after_s: float = 20.0
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What an attacker has used of the brute-force budget: seconds since each wrong code and
+    each face failure still inside its window, and the lockout time left."""
+
+    wrong_ages: tuple[float, ...] = ()
+    face_fail_ages: tuple[float, ...] = ()
+    lockout_remaining: float = 0.0
 
 
 class State(Enum):
@@ -108,6 +118,8 @@ class AccessController:
         self._wrong: deque[float] = deque()
         self._face_fails: deque[float] = deque()
         self._lockout_until: float | None = None
+        self._refused = 0  # codes (#) refused during the current lockout
+        self.budget_changes = 0  # bumped whenever the brute-force budget changes
         self._pending: _Pending | None = None
         self._attempts = 0
         self._relay_until: float | None = None  # relay energised until (None = locked)
@@ -152,6 +164,31 @@ class AccessController:
     def entered_length(self) -> int:
         return len(self._buffer)
 
+    # ---- brute-force budget (persisted by the host across restarts) ---------------------------
+    def budget(self) -> Budget:
+        """The wrong-code and face-failure windows and the lockout, as ages/remaining seconds."""
+        now = self._clock()
+        return Budget(
+            wrong_ages=tuple(now - t for t in self._wrong),
+            face_fail_ages=tuple(now - t for t in self._face_fails),
+            lockout_remaining=self.lockout_remaining,
+        )
+
+    def restore_budget(self, budget: Budget) -> None:
+        """Take over a budget saved by an earlier process (ages as measured now). Ages below
+        zero count as now; a lockout never lasts longer than lockout_s from now."""
+        now = self._clock()
+        p = self.policy
+        self._wrong = deque(
+            sorted(now - max(0.0, a) for a in budget.wrong_ages if a < p.wrong_code_window_s)
+        )
+        self._face_fails = deque(
+            sorted(now - max(0.0, a) for a in budget.face_fail_ages if a < p.face_fail_window_s)
+        )
+        remaining = min(budget.lockout_remaining, p.lockout_s)
+        self._lockout_until = now + remaining if remaining > 0 else None
+        self._refused = 0
+
     # ---- the one entry point --------------------------------------------------------------
     def handle(self, event: Event) -> list[Command]:
         now = self._clock()
@@ -191,7 +228,10 @@ class AccessController:
             self._lock(now, out)
         if self._lockout_until is not None and now >= self._lockout_until:
             self._lockout_until = None
-            out.append(Record("lockout_ended"))
+            # one event per lockout, with the count of codes refused during it
+            out.append(Record("lockout_ended", detail={"refused": self._refused}))
+            self._refused = 0
+            self.budget_changes += 1
         if self._buffer and now - self._last_key_at >= p.code_timeout_s:
             self._buffer = ""
             out.append(Signal(Feedback.CLEARED))
@@ -245,9 +285,7 @@ class AccessController:
             raise ValueError(f"unknown key {key!r}")
         if self._lockout_until is not None:
             if key == "#":
-                out.append(
-                    Record("locked_out", detail={"remaining_s": round(self.lockout_remaining)})
-                )
+                self._refused += 1  # counted, not recorded per press (see lockout_ended)
             out.append(Signal(Feedback.LOCKED_OUT))
             return
         if self._pending is not None:
@@ -285,8 +323,16 @@ class AccessController:
             self._wrong_code(number, "wrong_code", now, out)
             return
         duress = result.verdict is Verdict.DURESS
+        self._attempts += 1
+        self._pending = _Pending(
+            self._attempts, result.user_id, number, duress, now + self.policy.face_timeout_s
+        )
+        out.append(Signal(Feedback.WORKING))
+        self._wake_camera(now, out)
         if duress:
-            # silent: the person at the door sees exactly what a normal entry looks like
+            # silent and off the feedback path: the person at the door sees exactly what a
+            # normal entry looks like, at the same moment; the record, its snapshot and its
+            # alert come after the feedback (and before the face check takes the camera)
             out.append(
                 Record(
                     "duress",
@@ -296,18 +342,13 @@ class AccessController:
                     alert=True,
                 )
             )
-        self._attempts += 1
-        self._pending = _Pending(
-            self._attempts, result.user_id, number, duress, now + self.policy.face_timeout_s
-        )
-        out.append(Signal(Feedback.WORKING))
-        self._wake_camera(now, out)
         out.append(CheckFace(self._attempts, result.user_id, number))
 
     def _wrong_code(self, number: int | None, reason: str, now: float, out: list[Command]) -> None:
         p = self.policy
         _trim(self._wrong, now - p.wrong_code_window_s)
         self._wrong.append(now)
+        self.budget_changes += 1
         out.append(Record("code_wrong", user_number=number, reason=reason))
         out.append(Signal(Feedback.DENIED))
         if len(self._wrong) >= p.wrong_code_limit:
@@ -320,6 +361,8 @@ class AccessController:
         self._face_fails.clear()
         self._buffer = ""
         self._lockout_until = now + self.policy.lockout_s
+        self._refused = 0
+        self.budget_changes += 1
         out.append(
             Record(
                 "lockout",
@@ -379,6 +422,7 @@ class AccessController:
         p = self.policy
         _trim(self._face_fails, now - p.face_fail_window_s)
         self._face_fails.append(now)
+        self.budget_changes += 1
         if len(self._face_fails) >= p.face_fail_limit:
             self._start_lockout(
                 now, "face_failures", len(self._face_fails), pending.user_number, out

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +14,8 @@ from sqlalchemy.engine import URL, make_url
 from appliance.config import ENV_DATABASE_URL, ENV_REPLICA_PATH, Config, ConfigError
 
 from .db import Database, StoreError, make_engine, sqlite_url
+
+log = logging.getLogger(__name__)
 
 
 def central_url_choice(config: Config, cli_url: str | None = None) -> str | None:
@@ -80,10 +85,79 @@ def open_central(config: Config, url: str, *, migrate: bool = False) -> Database
     return db
 
 
-def open_local_replica(config: Config, path: str | os.PathLike[str] | None = None) -> Database:
-    """The device-local SQLite replica the door decides from, migrated to all heads."""
-    db = Database.from_url(sqlite_url(replica_path_choice(config, path)))
+class DamagedReplica(StoreError):
+    """The replica file exists but is empty, truncated or corrupt; the message names the file
+    and the way out."""
+
+
+def replica_problem(path: Path) -> str | None:
+    """What is wrong with the SQLite file at `path` (None: sound, or not there yet).
+
+    An empty file where the door's state is expected is an error, never a fresh database;
+    anything else gets `PRAGMA quick_check` (every page of every table and index is read).
+    """
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return None
+    if size == 0:
+        return "it is empty (0 bytes)"
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+        try:
+            result = [r[0] for r in conn.execute("PRAGMA quick_check").fetchall()]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        return f"it is not a readable SQLite database ({exc})"
+    if result != ["ok"]:
+        return f"quick_check failed: {'; '.join(str(r) for r in result[:3])}"
+    return None
+
+
+def _move_aside(path: Path) -> Path:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    aside = path.with_name(f"{path.name}.damaged-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        src = Path(f"{path}{suffix}")
+        if src.exists():
+            src.rename(Path(f"{aside}{suffix}"))
+    return aside
+
+
+def open_local_replica(
+    config: Config,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    central: str | None = None,
+) -> Database:
+    """The device-local SQLite replica the door decides from, migrated to all heads.
+
+    A damaged replica (empty, truncated, corrupt page, bad header) raises DamagedReplica with
+    one line naming the file and the way out, unless `central` (a central database URL other
+    than the replica itself) is given: then the damaged file is moved aside, an empty replica
+    is created and the first sync round rebuilds it from the central database. The returned
+    Database then has `rebuilt_from` set to the moved file.
+    """
+    target = Path(replica_path_choice(config, path))
+    problem = replica_problem(target)
+    aside = None
+    if problem is not None:
+        if not central or make_url(central) == make_url(sqlite_url(target)):
+            raise DamagedReplica(
+                f"replica {target} is damaged: {problem}. The door will not start on it. "
+                f"Restore {target} from a backup (stop doorward first), or configure "
+                f"database.url so the door can rebuild it from the central database"
+            )
+        aside = _move_aside(target)
+        log.error(
+            "event=replica_rebuild path=%s problem=%r moved_to=%s: the replica is rebuilt "
+            "from the central database; events not yet synced are in the moved file",
+            target, problem, aside,
+        )  # fmt: skip
+    db = Database.from_url(sqlite_url(target))
     db.migrate()
+    db.rebuilt_from = aside
     return db
 
 

@@ -60,6 +60,7 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.sessions = sessionmaker(engine, expire_on_commit=False)
+        self.rebuilt_from: Path | None = None  # a damaged replica moved aside (central.py)
 
     @classmethod
     def from_url(cls, url: str, **kw: Any) -> Database:

@@ -24,10 +24,11 @@ log = logging.getLogger(__name__)
 class ReplicaCredentials:
     """core.Credentials on the local replica: argon2id PIN (and duress PIN) per user number.
 
-    An unknown, inactive, out-of-window user, or one whose access rules (user_access) do not
-    admit this door at this local time, costs the same hashing time as a wrong PIN, so timing
-    does not tell which user numbers exist. One indexed query per check (users.number, then
-    user_access.user_id).
+    Every check costs two argon2 verifications whatever the outcome: the PIN and the duress
+    PIN (a dummy hash where the user has none, two dummies for an unknown, inactive,
+    out-of-window user or one whose access rules do not admit this door now), so timing tells
+    neither which user numbers exist, nor who has a duress PIN, nor which PIN was typed.
+    One indexed query per check (users.number, then user_access.user_id).
     """
 
     def __init__(
@@ -72,12 +73,23 @@ class ReplicaCredentials:
             if refusal != "unknown":
                 log.info("event=code_refused user=%d reason=%s", user_number, refusal)
             self._hasher.burn()
+            self._hasher.burn()
             return CodeCheck(Verdict.WRONG)
         user_id, pin_hash, duress_hash = rows[0][0], rows[0][1], rows[0][2]
-        if self._hasher.verify(pin_hash, pin):
-            return CodeCheck(Verdict.OK, user_id)
-        if duress_hash and self._hasher.verify(duress_hash, pin):
+        # constant work: both hashes are always verified (a dummy where there is no duress
+        # PIN), so the time of a check tells neither the verdict nor who has a duress PIN
+        normal = self._hasher.verify(pin_hash, pin)
+        if duress_hash:
+            duress = self._hasher.verify(duress_hash, pin)
+        else:
+            self._hasher.burn()
+            duress = False
+        if duress:
+            if normal:  # equal PIN and duress PIN (e.g. edited centrally): duress wins
+                log.error("event=pin_equals_duress user=%d", user_number)
             return CodeCheck(Verdict.DURESS, user_id)
+        if normal:
+            return CodeCheck(Verdict.OK, user_id)
         return CodeCheck(Verdict.WRONG)
 
 

@@ -204,6 +204,10 @@ class SyncWorker:
                     step(report)
                 except SQLAlchemyError as exc:
                     errors.append(f"{step.__name__.strip('_')}: {short_error(exc)}")
+                    if _unreachable(exc):
+                        # the server does not answer: the next step would wait out the same
+                        # timeouts again, so a round is bounded by connect + io timeout once
+                        break
             if not errors:
                 try:
                     self._heartbeat()
@@ -458,11 +462,18 @@ class SyncWorker:
         """Run a round as soon as possible (e.g. the admin page just saved a user)."""
         self._wake.set()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop after the current round, waiting at most `timeout` s (default: one io timeout).
+        A round still blocked on a dead server is left to its daemon thread: the replica
+        writes are transactions, so the process may exit under it without harm."""
         self._stop.set()
         self._wake.set()
+        if timeout is None:
+            timeout = max(10.0, self.config.database.io_timeout_s)
         if self._thread is not None:
-            self._thread.join(timeout=max(10.0, self.config.database.io_timeout_s))
+            self._thread.join(timeout=timeout)
+            if self._thread.is_alive():
+                log.warning("event=sync_stop_timeout waited_s=%.1f", timeout)
             self._thread = None
         if self.owns_central:
             self.central.close()
@@ -473,6 +484,16 @@ class SyncWorker:
 
     def status(self) -> dict[str, Any]:
         return sync_status(self.replica, self.clock())
+
+
+# MySQL client errors meaning the server cannot be reached or stopped answering
+_UNREACHABLE_CODES = frozenset({2002, 2003, 2006, 2013, 2055})
+
+
+def _unreachable(exc: SQLAlchemyError) -> bool:
+    orig = getattr(exc, "orig", None)
+    args = getattr(orig, "args", ())
+    return bool(args) and args[0] in _UNREACHABLE_CODES
 
 
 def short_error(exc: SQLAlchemyError) -> str:

@@ -195,12 +195,21 @@ def test_permanent_error_and_give_up_mark_the_alert_failed(tmp_path: Path, db: D
     a2 = add_alert(db, tmp_path, kind="tamper", ts=now[0])
     d2.run_once(force=True)
     assert states(db)[a2]["alert"] == "pending"
-    now[0] += timedelta(seconds=61)
+    now[0] += timedelta(seconds=61)  # the wall clock alone never gives up (see tests/faults)
     d2.run_once(force=True)
+    assert states(db)[a2]["alert"] == "pending"
+    tries = 2
+    while states(db)[a2]["alert"] == "pending" and tries < 2000:
+        d2.run_once(force=True)
+        tries += 1
+    failed_after = tries - 1  # the last pass only gave up, it made no attempt
     assert states(db)[a2] == {"alert": "failed", "email": "failed"}
+    assert failed_after >= config.alerts.min_attempts
+    # given up exactly when the attempts' backoff adds up to give_up_after_s, not before
+    assert d2.attempt_age_s(failed_after) >= 60 > d2.attempt_age_s(failed_after - 1)
     with db.session() as s:
         a = s.get(OutboxAlert, a2)
-        assert a is not None and "gave up after 60s" in (a.last_error or "")
+        assert a is not None and f"gave up after {failed_after} attempts" in (a.last_error or "")
 
 
 def test_restart_resumes_pending_deliveries(tmp_path: Path, db: Database) -> None:

@@ -218,8 +218,8 @@ def test_systemd_analyze_verify_the_unit(tmp_path):
         "PrivateTmp=yes",
         "SupplementaryGroups=gpio video dialout",
         "StandardOutput=journal",
-        "ExecStopPost=-@PREFIX@/venv/bin/doorward --config @CONFIG@ lock-relay",
-        "ExecStartPre=-@PREFIX@/venv/bin/doorward --config @CONFIG@ lock-relay",
+        "ExecStopPost=@PREFIX@/venv/bin/doorward --config @CONFIG@ lock-relay",
+        "ExecStartPre=@PREFIX@/venv/bin/doorward --config @CONFIG@ lock-relay",
     ):
         assert line in text.splitlines(), line
 

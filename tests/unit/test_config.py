@@ -19,8 +19,9 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_no_file_is_the_embedded_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DOORWARD_CONFIG", raising=False)
     cfg = load_config(None)
-    assert cfg == Config()
-    assert cfg.replica_path == Path("var/doorward.db")
+    # the same, but with data_dir made absolute when the config loads (against the cwd)
+    assert cfg == Config().with_overrides(device={"data_dir": str(Path.cwd() / "var")})
+    assert cfg.replica_path == Path.cwd() / "var/doorward.db"
     assert cfg.camera.kind == "replay" and cfg.hardware.pin_factory == "auto"
     assert cfg.admin.port == 8080 and cfg.admin.host == "127.0.0.1"
 
@@ -88,7 +89,7 @@ def test_cli_reports_config_errors_with_status_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     p = write(tmp_path, "[vision]\nthreshhold = 0.5\n")
-    assert main(["--config", str(p), "lock-relay"]) == 2
+    assert main(["--config", str(p), "run", "--no-admin"]) == 2
     err = capsys.readouterr().err
     assert "vision.threshhold: unknown key" in err
 

@@ -84,11 +84,20 @@ def test_event_and_alert_commit_together_or_not_at_all(config, db, camera, monke
         raise RuntimeError("disk full")
 
     monkeypatch.setattr("appliance.service.enqueue_alert", broken)
-    with pytest.raises(RuntimeError, match="disk full"):
-        door._record(Record("forced", alert=True))
-    door.close()
+    door._record(Record("forced", alert=True))  # a storage fault never reaches the loop
     assert rows(config, "SELECT count(*) FROM access_events") == [(0,)]
     assert rows(config, "SELECT count(*) FROM outbox") == [(0,)]
+    assert [h.fields["kind"] for h in door._held] == ["forced", "storage_failed"]
+    monkeypatch.undo()  # the disk takes writes again: the held event lands with its alert
+    door.close()
+    assert rows(config, "SELECT kind FROM access_events ORDER BY ts") == [
+        ("forced",),
+        ("storage_failed",),
+    ]
+    assert rows(config, "SELECT kind FROM outbox ORDER BY created_at") == [
+        ("forced",),
+        ("storage_failed",),
+    ]
 
 
 def test_a_bug_in_the_loop_leaves_the_door_locked(config, db, camera, monkeypatch) -> None:  # noqa: ANN001

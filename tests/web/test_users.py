@@ -125,3 +125,22 @@ def test_events_filter_and_csv(client, db) -> None:  # noqa: ANN001
     assert client.get("/events?user=abc").status_code == 400
     svg = client.get("/").text
     assert "<svg" in svg and "grants" in svg and ": 2 grants" in svg
+
+
+def test_an_edit_cannot_set_the_pin_to_the_duress_pin(client, token, db, config, faces_dir) -> None:  # noqa: ANN001
+    """Changing only the PIN to the user's existing duress PIN (or the reverse) is refused:
+    it would silently disable duress."""
+    from appliance.security import pin_hasher
+
+    _enroll(client, token, 14, "Ann", [faces_dir / "people/kit_harington/kit1.jpg"],
+            duress_pin="5555")  # fmt: skip
+    with db.session() as s:
+        uid = s.scalars(select(User.id).where(User.number == 14)).one()
+    base = {"csrf_token": token, "number": "14", "name": "Ann", "role": "resident", "active": "1"}
+    r = client.post(f"/users/{uid}", data={**base, "pin": "5555"})
+    assert r.status_code == 400 and b"must differ from the user" in r.data
+    r = client.post(f"/users/{uid}", data={**base, "duress_pin": "1234"})
+    assert r.status_code == 400 and b"must differ from the user" in r.data
+    creds = ReplicaCredentials(db, pin_hasher(config))
+    assert creds.check(14, "1234").verdict is Verdict.OK
+    assert creds.check(14, "5555").verdict is Verdict.DURESS

@@ -31,6 +31,8 @@ class EmailChannel:
         self._password = password
         self._smtp: smtplib.SMTP | None = None
         self._last_used = 0.0
+        # monotonic time by which a send must be over (the dispatcher's flush --timeout)
+        self.deadline: float | None = None
 
     def build(self, message: AlertMessage) -> EmailMessage:
         c = self.config
@@ -62,11 +64,21 @@ class EmailChannel:
             ctx.load_verify_locations(cafile=str(self.config.ca_file))
         return ctx
 
+    def _timeout(self) -> float:
+        """timeout_s, or less when the deadline is nearer."""
+        t = self.config.timeout_s
+        if self.deadline is not None:
+            t = min(t, self.deadline - time.monotonic())
+        if t <= 0:
+            raise ChannelError("smtp: no time left before the deadline")
+        return max(0.05, t)
+
     def _connect(self) -> smtplib.SMTP:
         c = self.config
         if c.security == "tls":
-            return smtplib.SMTP_SSL(c.host, c.port, timeout=c.timeout_s, context=self._context())
-        smtp = smtplib.SMTP(c.host, c.port, timeout=c.timeout_s)
+            return smtplib.SMTP_SSL(c.host, c.port, timeout=self._timeout(),
+                                    context=self._context())  # fmt: skip
+        smtp = smtplib.SMTP(c.host, c.port, timeout=self._timeout())
         if c.security == "starttls":
             smtp.starttls(context=self._context())
         return smtp
@@ -91,23 +103,59 @@ class EmailChannel:
             smtp.login(c.username, self._password or "")
         return smtp
 
-    def _drop(self) -> None:
+    def _drop(self, *, polite: bool = False) -> None:
+        """Forget the connection; QUIT only when it is known to answer (`polite`): a server
+        that just timed out would make QUIT wait out the timeout once more."""
         smtp, self._smtp = self._smtp, None
-        if smtp is not None:
+        if smtp is None:
+            return
+        if polite:
             try:
                 smtp.quit()
+                return
             except (OSError, smtplib.SMTPException):
-                smtp.close()
+                pass
+        smtp.close()
+
+    def _transmit(self, smtp: smtplib.SMTP, msg: EmailMessage, stage: list[str]) -> dict:
+        """MAIL, RCPT, DATA by hand, so the caller knows whether DATA was reached."""
+        if smtp.sock is not None:
+            smtp.sock.settimeout(self._timeout())
+        from_addr = msg["From"]
+        to = [a.strip() for a in str(msg["To"]).split(",")]
+        smtp.ehlo_or_helo_if_needed()
+        code, resp = smtp.mail(from_addr)
+        if code != 250:
+            raise smtplib.SMTPSenderRefused(code, resp, from_addr)
+        refused = {}
+        for addr in to:
+            code, resp = smtp.rcpt(addr)
+            if code not in (250, 251):
+                refused[addr] = (code, resp)
+        if len(refused) == len(to):
+            smtp.rset()
+            raise smtplib.SMTPRecipientsRefused(refused)
+        stage[0] = "data"  # from here on the message may reach the server
+        code, resp = smtp.data(msg.as_bytes(policy=msg.policy.clone(linesep="\r\n")))
+        if code != 250:
+            raise smtplib.SMTPDataError(code, resp)
+        return refused
 
     def send(self, message: AlertMessage) -> None:
+        """One transmission at most: a kept connection that turns out dead before DATA is
+        replaced by a fresh one; any failure after DATA began is reported as uncertain and
+        never resent here (the receiving side may have the message already)."""
         c = self.config
         msg = self.build(message)
+        stage = ["before"]
         try:
             try:
-                refused = self._session().send_message(msg)
+                refused = self._transmit(self._session(), msg, stage)
             except smtplib.SMTPServerDisconnected:
+                if stage[0] == "data":
+                    raise
                 self._drop()  # a kept connection the server had closed: one fresh try
-                refused = self._session().send_message(msg)
+                refused = self._transmit(self._session(), msg, stage)
             self._last_used = time.monotonic()
             if refused:
                 raise ChannelError(f"smtp refused recipients {sorted(refused)}", transient=False)
@@ -129,10 +177,13 @@ class EmailChannel:
             raise ChannelError(error, transient=not permanent) from exc
         except (TimeoutError, OSError, smtplib.SMTPException) as exc:
             self._drop()
-            raise ChannelError(f"smtp {c.host}:{c.port} failed: {exc}") from exc
+            after = stage[0] == "data"
+            where = " after DATA (may have arrived)" if after else ""
+            raise ChannelError(f"smtp {c.host}:{c.port} failed{where}: {exc}",
+                               uncertain=after) from exc  # fmt: skip
 
     def close(self) -> None:
-        self._drop()
+        self._drop(polite=True)
 
     def __enter__(self) -> EmailChannel:
         return self

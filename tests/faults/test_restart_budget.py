@@ -1,0 +1,242 @@
+"""Promise 3: the brute-force budget survives restarts, clean or not (and promise 11)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from gpiozero.pins.mock import MockFactory
+
+from appliance.core import CheckFace, KeyPressed, State, Tick
+from appliance.security import pin_hasher
+from appliance.service import Door
+from appliance.store.central import open_local_replica
+
+from .doubles import DummyCamera, add_user, make_config, rows
+
+HERE = Path(__file__).resolve().parent
+TWO_DAYS = 2 * 86400.0
+
+
+class Clock:
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class NoFace:
+    def verify(self, *a, **k):  # noqa: ANN002, ANN003, ANN201
+        raise AssertionError("no face step expected")
+
+
+def _config(data_dir: Path):  # noqa: ANN202
+    return make_config(data_dir, health={"storage_reserve_mb": 0})
+
+
+def _door(config, db, wall: Clock, mono: Clock | None = None) -> Door:  # noqa: ANN001
+    return Door(config, db, factory=MockFactory(), camera=DummyCamera(), face_engine=NoFace(),
+                clock=mono or Clock(100.0), wall_clock=wall)  # fmt: skip
+
+
+def _type(door: Door, keys: str) -> list:
+    """Keys straight into the door's handle(), as the loop would; the commands run."""
+    out = []
+    real = door.controller.handle
+
+    def spy(event):  # noqa: ANN001, ANN202
+        cmds = real(event)
+        out.extend(cmds)
+        return cmds
+
+    door.controller.handle = spy  # type: ignore[method-assign]
+    try:
+        for k in keys:
+            door.handle(KeyPressed(k))
+    finally:
+        door.controller.handle = real  # type: ignore[method-assign]
+    return out
+
+
+def test_wrong_codes_before_a_restart_count_after_it(tmp_path: Path) -> None:
+    """Four wrong codes, a clean restart, one more wrong code: lockout (the window is kept)."""
+    config = _config(tmp_path / "var")
+    db = open_local_replica(config)
+    add_user(db, pin_hasher(config), 1, "1234")
+    wall = Clock(1_700_000_000.0)
+    door = _door(config, db, wall)
+    for _ in range(4):
+        _type(door, "1*0000#")
+    door.close()
+    wall.t += 60
+    door = _door(config, db, wall, Clock(5.0))  # a new process: its monotonic clock restarts
+    try:
+        _type(door, "1*0000#")
+        assert door.controller.state is State.LOCKED_OUT
+    finally:
+        door.close()
+        db.close()
+
+
+def test_a_lockout_survives_kill_9_and_the_right_code_stays_refused(tmp_path: Path) -> None:
+    """Unclean restart: a door process killed with SIGKILL right after its lockout showed comes
+    back locked out; the right code is not even checked until the lockout time is over."""
+    config = _config(tmp_path / "var")
+    db = open_local_replica(config)
+    add_user(db, pin_hasher(config), 9, "1234")
+    child = subprocess.Popen(
+        [sys.executable, str(HERE / "door_child.py"), str(config.data_dir), "lockout"],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(HERE.parent)},
+    )  # fmt: skip
+    try:
+        assert child.stdout.readline().strip() == "locked"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+        child.stdout.close()
+    door = _door(config, db, Clock(__import__("time").time()))
+    try:
+        assert door.controller.state is State.LOCKED_OUT
+        remaining = door.controller.lockout_remaining
+        assert 0 < remaining <= config.access.lockout_s
+        out = _type(door, "9*1234#")
+        assert not any(isinstance(c, CheckFace) for c in out)
+    finally:
+        door.close()
+        db.close()
+
+
+def test_wall_clock_step_back_two_days_cannot_lengthen_or_shorten_the_lockout(
+    tmp_path: Path,
+) -> None:
+    """A restart after the wall clock stepped back 2 days: the lockout still holds and lasts at
+    most lockout_s from now (a saved deadline in the 'future' is capped, never extended)."""
+    config = _config(tmp_path / "var")
+    db = open_local_replica(config)
+    add_user(db, pin_hasher(config), 1, "1234")
+    wall = Clock(1_700_000_000.0)
+    door = _door(config, db, wall)
+    for _ in range(5):
+        _type(door, "1*0000#")
+    assert door.controller.state is State.LOCKED_OUT
+    door.close()
+    wall.t -= TWO_DAYS
+    door = _door(config, db, wall)
+    try:
+        assert door.controller.state is State.LOCKED_OUT
+        assert door.controller.lockout_remaining == config.access.lockout_s
+    finally:
+        door.close()
+        db.close()
+
+
+def test_an_unreadable_budget_file_fails_secure(tmp_path: Path) -> None:
+    """A corrupt budget file (torn write, bad sector) starts the door locked out for
+    lockout_s, never with a fresh budget."""
+    config = _config(tmp_path / "var")
+    db = open_local_replica(config)
+    (config.data_dir / "budget.json").write_text('{"wrong": [1, 2')
+    door = _door(config, db, Clock(1_700_000_000.0))
+    try:
+        assert door.controller.state is State.LOCKED_OUT
+        assert door.controller.lockout_remaining == config.access.lockout_s
+    finally:
+        door.close()
+        db.close()
+
+
+def test_one_event_per_lockout_with_the_count_of_codes_refused(tmp_path: Path) -> None:
+    """A burst of '#' during a lockout writes no row per press: one lockout event at the start,
+    one lockout_ended with the number of codes refused at the end."""
+    config = _config(tmp_path / "var")
+    db = open_local_replica(config)
+    add_user(db, pin_hasher(config), 1, "1234")
+    mono = Clock(100.0)
+    door = _door(config, db, Clock(1_700_000_000.0), mono)
+    try:
+        for _ in range(5):
+            _type(door, "1*0000#")
+        _type(door, "#" * 600)
+        mono.t += config.access.lockout_s + 1
+        door.handle(Tick())
+        door.flush_batched()
+    finally:
+        door.close()
+        db.close()
+    kinds = [k for (k,) in rows(config.replica_path, "SELECT kind FROM access_events ORDER BY ts")]
+    assert kinds == ["code_wrong"] * 5 + ["lockout", "lockout_ended"]
+    (detail,) = rows(config.replica_path, "SELECT detail FROM access_events "
+                     "WHERE kind='lockout_ended'")[0]  # fmt: skip
+    assert json.loads(detail)["refused"] == 600
+
+
+def test_kill_9_during_records_loses_no_committed_event_and_leaves_a_sound_replica(
+    tmp_path: Path,
+) -> None:
+    """SIGKILL while the door is writing events: every event whose commit had returned is in
+    the replica, and the replica passes quick_check at the next start."""
+    from appliance.store.central import replica_problem
+
+    config = _config(tmp_path / "var")
+    open_local_replica(config).close()
+    child = subprocess.Popen(
+        [sys.executable, str(HERE / "door_child.py"), str(config.data_dir), "records"],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(HERE.parent)},
+    )  # fmt: skip
+    ids = []
+    try:
+        while len(ids) < 200:
+            line = child.stdout.readline()
+            assert line, "the child died on its own"
+            ids.append(line.strip())
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+        child.stdout.close()
+    assert replica_problem(config.replica_path) is None
+    stored = {i for (i,) in rows(config.replica_path, "SELECT id FROM access_events")}
+    assert set(ids) <= stored
+
+
+def test_kill_9_during_a_pulse_restarts_locked_with_the_grant_recorded(tmp_path: Path) -> None:
+    """SIGKILL while the relay is energised: the next door process drives the relay locked
+    before anything else, the grant recorded before the kill is in a sound replica, and
+    lock-relay (the unit's ExecStopPost) succeeds on the same config."""
+    from appliance.cli import main
+    from appliance.store.central import replica_problem
+
+    config = _config(tmp_path / "var")
+    db = open_local_replica(config)
+    add_user(db, pin_hasher(config), 3, "2468")
+    db.close()
+    child = subprocess.Popen(
+        [sys.executable, str(HERE / "door_child.py"), str(config.data_dir), "pulse"],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(HERE.parent)},
+    )  # fmt: skip
+    try:
+        assert child.stdout.readline().strip() == "pulsing"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+        child.stdout.close()
+    assert replica_problem(config.replica_path) is None
+    assert rows(config.replica_path, "SELECT kind, user_number FROM access_events") == [
+        ("granted", 3)
+    ]
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[device]\ndata_dir = "{config.data_dir}"\n[hardware]\npin_factory = "mock"\n')
+    assert main(["--config", str(cfg), "lock-relay"]) == 0
+    db = open_local_replica(config)
+    factory = MockFactory()
+    door = Door(config, db, factory=factory, camera=DummyCamera(), face_engine=NoFace())
+    try:
+        assert door.board.relay.locked
+        assert factory.pin(config.hardware.pins.relay).state is False
+    finally:
+        door.close()
+        db.close()
