@@ -12,9 +12,8 @@ from flask import Blueprint, Response, abort, render_template, request, send_fil
 from sqlalchemy import func, select
 
 from appliance.store.models import AccessEvent, Device
-from appliance.store.snapshots import SnapshotStore
 
-from .common import PAGE_SIZE, fmt_dt, get_config, get_db, page_arg, parse_local_dt
+from .common import PAGE_SIZE, file_in, fmt_dt, get_config, get_db, page_arg, parse_local_dt
 
 bp = Blueprint("events", __name__)
 
@@ -127,11 +126,6 @@ def _cell(value: str | None) -> str:
 
 @bp.get("/snapshots/<path:rel>")
 def snapshot(rel: str) -> Any:
-    rel = f"snapshots/{rel}"
-    try:
-        path = SnapshotStore(get_config().data_dir).path(rel)
-    except ValueError:
-        abort(404)
-    if path.suffix.lower() != ".jpg" or not path.is_file():
-        abort(404)
+    # contained in the snapshot folder itself, not merely in data_dir (enrollment photos are there)
+    path = file_in(get_config().snapshot_dir, rel, ".jpg")
     return send_file(path, mimetype="image/jpeg", max_age=3600)

@@ -48,6 +48,7 @@ from .common import (
     PAGE_SIZE,
     audit,
     face_engine,
+    file_in,
     get_config,
     get_db,
     get_door,
@@ -442,9 +443,7 @@ def remove_access(user_id: int, rule_id: int) -> Any:
 
 @bp.get("/<int:user_id>/photos/<int:template_id>.jpg")
 def photo(user_id: int, template_id: int) -> Any:
-    path = _photo_dir(user_id) / f"{int(template_id)}.jpg"
-    if not path.is_file():
-        abort(404)
+    path = file_in(_photo_dir(user_id), f"{int(template_id)}.jpg", ".jpg")
     return send_file(path, mimetype="image/jpeg", max_age=0)
 
 
