@@ -176,7 +176,12 @@ def _start_admin(config: Config, db: Any, door: Any, sync: Any) -> Any:
     from web_admin.serving import AdminServer
 
     app = create_app(config=config, db=db, door=door, local_db=door.db, sync=sync)
-    return AdminServer(app, config.admin.host, config.admin.port).start()
+    return AdminServer(
+        app,
+        config.admin.host,
+        config.admin.port,
+        trust_loopback_proxy=config.admin.proxy_from_loopback,
+    ).start()
 
 
 # ---- enroll ---------------------------------------------------------------------------------

@@ -182,9 +182,18 @@ def ensure_initial_admin(
 class LoginResult:
     ok: bool
     account_id: int | None = None
-    # bad_credentials | locked | throttled
+    # bad_credentials | throttled (the page answers both alike; the reason is for logs/tests)
     reason: str | None = None
     retry_after_s: int = 0
+
+
+def pair_delay_s(failures: int, settings: AdminConfig) -> float:
+    """How long one client must wait after its last failure on one account: nothing for the
+    first login_max_failures failures, then 2, 4, 8 ... s, at most login_lockout_s."""
+    over = failures - settings.login_max_failures
+    if over < 0:
+        return 0.0
+    return float(min(settings.login_lockout_s, 2.0 ** min(over + 1, 30)))
 
 
 def attempt_login(
@@ -195,33 +204,50 @@ def attempt_login(
     ip: str,
     now: datetime | None = None,
 ) -> LoginResult:
-    """Check a login. Failures are counted in the database (per account and per address), so
-    every worker process shares the throttle; too many in a row lock the account."""
+    """Check a login. Attempts are kept in the database, so every worker shares the throttle.
+
+    There is no account lock that a stranger could trigger. Two throttles instead:
+    - per client: login_ip_limit failures from one address within login_window_s, and that
+      address is refused until they age out (password spraying over many usernames);
+    - per account and client: after login_max_failures failures of one address on one
+      account, that address waits pair_delay_s (doubling) before its next try.
+    The owner signing in from another address is never slowed by either. A throttled attempt
+    still costs one password hash, so its answer and timing match a wrong password.
+    """
     now = now or utcnow()
     username = (username or "")[:64]
     ip = (ip or "-")[:64]
     since = now - timedelta(seconds=settings.login_window_s)
     with db.session() as s:
-        recent_ip_failures = s.scalar(
+        ip_failures = s.scalar(
             select(func.count(LoginAttempt.id)).where(
                 LoginAttempt.ip == ip, LoginAttempt.ts >= since, LoginAttempt.success.is_(False)
             )
         )
-        acc = s.scalars(select(AdminAccount).where(AdminAccount.username == username)).first()
-        if recent_ip_failures >= settings.login_ip_limit:
-            s.add(LoginAttempt(ts=now, username=username, ip=ip, success=False))
-            log.warning("event=admin_login_throttled ip=%s username=%s", ip, username)
-            return LoginResult(
-                False, reason="throttled", retry_after_s=int(settings.login_window_s)
+        pair = (LoginAttempt.ip == ip, LoginAttempt.username == username)
+        last_ok = s.scalar(select(func.max(LoginAttempt.ts)).where(*pair, LoginAttempt.success))
+        start = max(since, last_ok) if last_ok is not None else since
+        pair_failures, last_failure = s.execute(
+            select(func.count(LoginAttempt.id), func.max(LoginAttempt.ts)).where(
+                *pair, LoginAttempt.ts > start, LoginAttempt.success.is_(False)
             )
-        if acc is not None and acc.locked_until is not None and acc.locked_until > now:
-            s.add(LoginAttempt(ts=now, username=username, ip=ip, success=False))
-            left = int((acc.locked_until - now).total_seconds()) + 1
-            log.warning("event=admin_login_locked username=%s ip=%s", username, ip)
-            return LoginResult(False, reason="locked", retry_after_s=left)
+        ).one()
+        acc = s.scalars(select(AdminAccount).where(AdminAccount.username == username)).first()
         account_id = acc.id if acc is not None else None
         pw_hash = acc.password_hash if acc is not None else _DUMMY_HASH
         active = acc is not None and acc.active
+    wait = 0.0
+    if ip_failures >= settings.login_ip_limit:
+        wait = float(settings.login_window_s)
+    elif pair_failures and last_failure is not None:
+        left = pair_delay_s(pair_failures, settings) - (now - last_failure).total_seconds()
+        wait = max(0.0, left)
+    if wait > 0:
+        verify_password(_DUMMY_HASH, password or "")  # the same cost as a real check
+        with db.session() as s:
+            s.add(LoginAttempt(ts=now, username=username, ip=ip, success=False))
+        log.warning("event=admin_login_throttled ip=%s username=%s wait_s=%d", ip, username, wait)
+        return LoginResult(False, reason="throttled", retry_after_s=int(wait) + 1)
     # hash outside the transaction: a slow argon2 must not hold SQLite's write lock
     ok = verify_password(pw_hash, password or "") and active
     with db.session() as s:
@@ -230,25 +256,12 @@ def attempt_login(
             log.warning("event=admin_login_failed username=%s ip=%s known=0", username, ip)
             return LoginResult(False, reason="bad_credentials")
         if not ok:
-            # atomic increment: concurrent workers cannot lose a failure
+            # atomic increment (shown by `doorward admin-user list`); it never locks
             s.execute(
                 update(AdminAccount)
                 .where(AdminAccount.id == account_id)
                 .values(failed_logins=AdminAccount.failed_logins + 1)
             )
-            failures = s.scalar(
-                select(AdminAccount.failed_logins).where(AdminAccount.id == account_id)
-            )
-            if failures >= settings.login_max_failures:
-                s.execute(
-                    update(AdminAccount)
-                    .where(AdminAccount.id == account_id)
-                    .values(
-                        failed_logins=0,
-                        locked_until=now + timedelta(seconds=settings.login_lockout_s),
-                    )
-                )
-                log.warning("event=admin_account_locked username=%s ip=%s", username, ip)
             log.warning("event=admin_login_failed username=%s ip=%s known=1", username, ip)
             return LoginResult(False, reason="bad_credentials")
         values: dict[str, object] = {"failed_logins": 0, "locked_until": None, "last_login_at": now}

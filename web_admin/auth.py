@@ -30,6 +30,11 @@ PUBLIC_ENDPOINTS = {"auth.login", "static"}
 # what a viewer (read-only) or an account with a one-time password may still post
 SELF_SERVICE = {"auth.logout", "auth.password"}
 
+LOGIN_FAILED = (
+    "Sign-in failed: wrong username or password, or too many attempts from this address "
+    "(wait a minute before the next try)."
+)
+
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
     "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
@@ -146,14 +151,8 @@ def login() -> Any:
             )
             resp.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
             return resp
-        if result.reason == "throttled":
-            error, status = "Too many failed logins from this address. Try again later.", 429
-        elif result.reason == "locked":
-            minutes = max(1, result.retry_after_s // 60)
-            error = f"This account is locked after repeated failures; try again in {minutes} min."
-            status = 429
-        else:
-            error, status = "Wrong username or password.", 401
+        # one answer for an unknown user, a wrong password and a throttled client alike
+        error, status = LOGIN_FAILED, 401
     # keep the browser's token: a second tab (or a favicon fetch) must not stale the first form
     token = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if len(token) != 43:
@@ -163,8 +162,6 @@ def login() -> Any:
         LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict", secure=_cookie_secure(),
         path="/login",
     )  # fmt: skip
-    if status == 429:
-        resp.headers["Retry-After"] = "60"
     return resp
 
 
