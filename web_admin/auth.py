@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -109,10 +110,26 @@ def install(app: Flask) -> None:
         }
 
 
-def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("dashboard.index")
+def safe_next(target: str | None) -> str | None:
+    """`target` if it is a same-site relative path, else None.
+
+    Browsers drop tab, CR and LF anywhere in a URL and strip leading/trailing spaces and
+    controls, so `/\t/evil.com` is `//evil.com` to them: those characters are removed first,
+    then only a path starting with exactly one "/" (no backslash, no scheme, no host) is kept.
+    """
+    if not target or len(target) > 2048:
+        return None
+    cleaned = "".join(c for c in target if c.isprintable() and not c.isspace())
+    if not cleaned.startswith("/") or cleaned.startswith("//") or "\\" in cleaned:
+        return None
+    parts = urlsplit(cleaned)
+    if parts.scheme or parts.netloc:
+        return None
+    return cleaned
+
+
+def _next_or_home(target: str | None) -> str:
+    return safe_next(target) or url_for("dashboard.index")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -140,7 +157,7 @@ def login() -> Any:
             )
             g.account = accounts.load_session(get_db(), token, get_config().admin)
             audit("login", username)
-            resp = redirect(_safe_next(request.args.get("next")))
+            resp = redirect(_next_or_home(request.args.get("next")))
             resp.set_cookie(
                 SESSION_COOKIE,
                 token,
