@@ -70,8 +70,9 @@ def test_encoded_tab_and_crlf_next_through_the_page(app) -> None:  # noqa: ANN00
     for raw in ("/%09/evil.com", "/%0d%0aX:y"):
         c = app.test_client()
         page = c.get("/login?next=" + raw)
-        r = c.post("/login?next=" + raw, data={"csrf_token": csrf_of(page.text, last=True),
-                                               "username": "admin", "password": ADMIN_PW})  # fmt: skip
+        form = {"csrf_token": csrf_of(page.text, last=True), "username": "admin",
+                "password": ADMIN_PW}  # fmt: skip
+        r = c.post("/login?next=" + raw, data=form)
         assert r.status_code == 302
         assert not r.headers["Location"].startswith("//"), r.headers["Location"]
         assert "X" not in r.headers or r.headers.get("X") is None
