@@ -56,7 +56,7 @@ from .common import (
     parse_local_dt,
     pin_hasher,
 )
-from .uploads import Limits, UploadError, encode_jpeg, read_uploads
+from .uploads import Limits, UploadError, encode_jpeg, iter_uploads
 
 bp = Blueprint("users", __name__, url_prefix="/users")
 
@@ -118,11 +118,11 @@ def _warn_similar(hits: list[dict[str, Any]]) -> None:
         )
 
 
-def _save_photos(user_id: int, templates: list[FaceTemplate], images: list[np.ndarray]) -> None:
+def _save_photos(user_id: int, templates: list[FaceTemplate], jpegs: list[bytes]) -> None:
     d = _photo_dir(user_id)
     d.mkdir(parents=True, exist_ok=True)
-    for t, rgb in zip(templates, images, strict=True):
-        (d / f"{t.id}.jpg").write_bytes(encode_jpeg(rgb))
+    for t, jpeg in zip(templates, jpegs, strict=True):
+        (d / f"{t.id}.jpg").write_bytes(jpeg)
 
 
 def _camera_image() -> tuple[str, np.ndarray]:
@@ -136,11 +136,23 @@ def _camera_image() -> tuple[str, np.ndarray]:
     return (f"door camera {utcnow():%Y-%m-%d %H:%M:%S}", frame)
 
 
-def _collect_images(max_files: int) -> list[tuple[str, np.ndarray]]:
-    images = read_uploads(request.files.getlist("photos"), _limits(), max_files)
-    if request.form.get("capture") and len(images) < max_files:
-        images.append(_camera_image())
-    return images
+def _collect_templates(max_files: int) -> tuple[list[FaceTemplate], list[bytes]]:
+    """Templates and stored JPEGs of the uploaded photos (and a camera capture), one photo at
+    a time: each is decoded once (bounded), encoded, kept as a small JPEG and let go before
+    the next is decoded, so five large photos cost what one does."""
+    templates: list[FaceTemplate] = []
+    jpegs: list[bytes] = []
+
+    def take(label: str, rgb: np.ndarray) -> None:
+        templates.extend(encode_images(face_engine(), [(label, rgb)]))
+        jpegs.append(encode_jpeg(rgb))
+
+    for label, rgb in iter_uploads(request.files.getlist("photos"), _limits(), max_files):
+        take(label, rgb)
+        del rgb
+    if request.form.get("capture") and len(templates) < max_files:
+        take(*_camera_image())
+    return templates, jpegs
 
 
 def _text(name: str, max_len: int) -> str | None:
@@ -230,10 +242,9 @@ def new() -> Any:
                 email=form["email"],
                 phone=form["phone"],
             )
-            images = _collect_images(MAX_PHOTOS)
-            if not images:
+            templates, jpegs = _collect_templates(MAX_PHOTOS)
+            if not templates:
                 raise FormError("add 1 to 5 photos (or capture one from the door camera)")
-            templates = encode_images(face_engine(), images)
             similar = _similar(templates, exclude_user=None)
             enrolled = create_user(get_db(), pin_hasher(), templates=templates, **form)
         except (FormError, EnrollError, UploadError) as exc:
@@ -242,7 +253,7 @@ def new() -> Any:
             return render_template(
                 "user_form.html", user=None, form=form, error=str(exc), camera=door is not None
             ), 400
-        _save_photos(enrolled.id, templates, [img for _, img in images])
+        _save_photos(enrolled.id, templates, jpegs)
         audit(
             "user_enrolled",
             f"user {enrolled.number}",
@@ -345,10 +356,9 @@ def add_photos(user_id: int) -> Any:
     try:
         if room <= 0:
             raise FormError(f"user {user.number} has {MAX_PHOTOS} photos already; remove one")
-        images = _collect_images(room)
-        if not images:
+        templates, jpegs = _collect_templates(room)
+        if not templates:
             raise FormError("choose 1 or more photos, or capture one from the door camera")
-        templates = encode_images(face_engine(), images)
         similar = _similar(templates, exclude_user=user_id)
         with get_db().session() as s:
             for t in templates:
@@ -357,7 +367,7 @@ def add_photos(user_id: int) -> Any:
     except (FormError, EnrollError, UploadError) as exc:
         flash(str(exc), "error")
         return redirect(url_for("users.edit", user_id=user_id))
-    _save_photos(user_id, templates, [img for _, img in images])
+    _save_photos(user_id, templates, jpegs)
     audit("user_photos_added", f"user {user.number}", photos=len(templates))
     flash(f"{len(templates)} photo(s) added to user {user.number}.", "ok")
     _warn_similar(similar)
