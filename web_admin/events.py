@@ -97,13 +97,13 @@ def export_csv() -> Any:
                 w.writerow(
                     [
                         fmt_dt(e.ts, with_seconds=True),
-                        e.device_id,
-                        e.kind,
+                        _cell(e.device_id),
+                        _cell(e.kind),
                         "" if e.user_number is None else e.user_number,
                         "" if e.distance is None else f"{e.distance:.4f}",
                         _cell(e.reason),
-                        e.snapshot_path or "",
-                        e.id,
+                        _cell(e.snapshot_path),
+                        _cell(e.id),
                     ]
                 )
                 yield buf.getvalue()
@@ -118,10 +118,14 @@ def export_csv() -> Any:
     )
 
 
-def _cell(value: str | None) -> str:
-    """Neutralise spreadsheet formulas in free text."""
-    v = value or ""
-    return "'" + v if v[:1] in ("=", "+", "-", "@") else v
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def _cell(value: object) -> str:
+    """Neutralise spreadsheet formulas (OWASP CSV injection): every text cell that a
+    spreadsheet could read as a formula gets a leading apostrophe."""
+    v = "" if value is None else str(value)
+    return "'" + v if v.startswith(FORMULA_PREFIXES) else v
 
 
 @bp.get("/snapshots/<path:rel>")

@@ -125,3 +125,22 @@ def test_events_filter_and_csv(client, db) -> None:  # noqa: ANN001
     assert client.get("/events?user=abc").status_code == 400
     svg = client.get("/").text
     assert "<svg" in svg and "grants" in svg and ": 2 grants" in svg
+
+
+def test_csv_neutralises_every_text_column(client, db) -> None:  # noqa: ANN001
+    import csv
+    import io
+
+    nasty = ["=1+1", "+SUM(A1)", "-2+3", "@cmd", "\t=x", "\r=x"]
+    with db.session() as s:
+        for i, v in enumerate(nasty):
+            s.add(AccessEvent(id=f"{v}{i}", device_id=v, kind=v, user_number=i, reason=v,
+                              snapshot_path=v))  # fmt: skip
+    rows = list(csv.reader(io.StringIO(client.get("/events.csv").text)))
+    header, body = rows[0], rows[1:]
+    assert len(body) == len(nasty)
+    text_cols = [header.index(c) for c in ("device", "kind", "reason", "snapshot", "id")]
+    for row in body:
+        for col in text_cols:
+            assert row[col].startswith("'"), (header[col], row[col])
+            assert row[col][1:2] in ("=", "+", "-", "@", "\t", "\r"), row[col]
