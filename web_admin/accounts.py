@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -147,13 +148,37 @@ def _keep_one_admin(s: object, account_id: int) -> None:
         raise AccountError("this is the last active admin account; add another admin first")
 
 
+INITIAL_PASSWORD_FILE = "initial-admin-password"  # noqa: S105 (a file name)
+
+
+def initial_password_path(data_dir: Path) -> Path:
+    """Where the one-time password of the first admin account is written (mode 0600)."""
+    return Path(data_dir).absolute() / INITIAL_PASSWORD_FILE
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Create `path` readable by its owner only (0600 whatever the umask), never replacing."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, text.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def ensure_initial_admin(
     db: Database,
     env: Mapping[str, str] | None = None,
     out: Callable[[str], None] = print,
+    *,
+    password_file: Path | None = None,
 ) -> str | None:
-    """With no admin account at all, create `admin`: the password from $DOORWARD_ADMIN_PASSWORD,
-    else a one-time password that is printed once and must be changed at the first login.
+    """With no admin account at all, create `admin`: the password from $DOORWARD_ADMIN_PASSWORD
+    (e.g. a systemd credential), else a one-time password written to `password_file` (mode
+    0600; default <data_dir>/initial-admin-password) that must be changed at the first login.
+    The password itself never reaches stdout or the log: only the file's path is reported.
     Returns the username created, or None when accounts exist already."""
     env = os.environ if env is None else env
     with db.session() as s:
@@ -161,18 +186,32 @@ def ensure_initial_admin(
             return None
     given = env.get(ENV_ADMIN_PASSWORD)
     password = given or secrets.token_urlsafe(12)
+    if not given and password_file is None:
+        raise AccountError("a one-time admin password needs a file to be written to")
     try:
         create_account(db, "admin", password, "admin", must_change=not given)
     except AccountError as exc:
-        if "already exists" in str(exc):  # another worker won the race
+        if "already exists" in str(exc):  # another worker won the race (and wrote the file)
             return None
         raise AccountError(f"{ENV_ADMIN_PASSWORD}: {exc}") from None
+    if not given:
+        assert password_file is not None
+        try:
+            password_file.unlink(missing_ok=True)  # a stale one from an earlier database
+            _write_private(password_file, password + "\n")
+        except OSError as exc:
+            with db.session() as s:  # nobody could sign in; the next start tries again
+                s.execute(delete(AdminAccount).where(AdminAccount.username == "admin"))
+            raise AccountError(
+                f"cannot write the one-time admin password to {password_file}: "
+                f"{exc.strerror or exc}"
+            ) from None
     if given:
         out(f"doorward: created admin account 'admin' with the password from {ENV_ADMIN_PASSWORD}")
     else:
         out(
-            "doorward: created admin account 'admin' with one-time password "
-            f"{password}  (it must be changed at the first login)"
+            "doorward: created admin account 'admin'; its one-time password is in "
+            f"{password_file} (readable by this user only; it must be changed at the first login)"
         )
     return "admin"
 

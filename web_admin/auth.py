@@ -174,7 +174,14 @@ def login() -> Any:
     token = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if len(token) != 43:
         token = secrets.token_urlsafe(32)
-    resp = Response(render_template("login.html", error=error, login_csrf=token), status=status)
+    first = accounts.initial_password_path(get_config().data_dir)
+    resp = Response(
+        render_template(
+            "login.html", error=error, login_csrf=token,
+            first_password=str(first) if first.is_file() else None,
+        ),
+        status=status,
+    )  # fmt: skip
     resp.set_cookie(
         LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict", secure=_cookie_secure(),
         path="/login",
@@ -213,6 +220,8 @@ def password() -> Any:
                 error = str(exc)
             else:
                 audit("password_changed", g.account.username)
+                # the one-time password is spent: its file goes
+                accounts.initial_password_path(get_config().data_dir).unlink(missing_ok=True)
                 # every session ended with the password change: sign in again
                 resp = redirect(url_for("auth.login"))
                 resp.delete_cookie(SESSION_COOKIE, path="/")

@@ -33,18 +33,25 @@ def test_first_run_with_env_creates_admin(config, db) -> None:  # noqa: ANN001
     assert len(out) == 1
 
 
-def test_first_run_without_env_prints_one_time_password_that_must_be_changed(
+def test_first_run_without_env_writes_one_time_password_to_a_0600_file(
     config,
     db,  # noqa: ANN001
+    capsys,  # noqa: ANN001
+    caplog,  # noqa: ANN001
 ) -> None:
+    import os
+    import stat
+
     from web_admin import create_app
 
-    out: list[str] = []
-    acc_mod.ensure_initial_admin(db, {}, out.append)
-    otp = out[0].split("one-time password ")[1].split()[0]
+    app = create_app(config=config, db=db)  # bootstraps the first admin
+    pw_file = acc_mod.initial_password_path(config.data_dir)
+    assert stat.S_IMODE(os.stat(pw_file).st_mode) == 0o600
+    otp = pw_file.read_text().strip()
     assert len(otp) >= 12
-    app = create_app(config=config, db=db, test_config={"BOOTSTRAP_ADMIN": False})
     c = app.test_client()
+    page = c.get("/login").text
+    assert str(pw_file) in page and otp not in page  # the login page says where, not what
     assert login(c, "admin", otp).status_code == 302
     r = c.get("/users/")
     assert r.status_code == 302 and r.headers["Location"].endswith("/account/password")
@@ -55,10 +62,14 @@ def test_first_run_without_env_prints_one_time_password_that_must_be_changed(
               "confirm": "a much better one"},
     )  # fmt: skip
     assert r.status_code == 302
+    assert not pw_file.exists()  # spent
     # the password change ended the session: sign in again with the new password
     assert c.get("/users/").status_code == 302
     assert login(c, "admin", "a much better one").status_code == 302
     assert c.get("/users/").status_code == 200
+    seen = capsys.readouterr()
+    assert otp not in seen.out + seen.err and otp not in caplog.text  # never printed or logged
+    assert str(pw_file) in seen.out
 
 
 def test_passwords_are_argon2id_at_least_owasp(db, accounts) -> None:  # noqa: ANN001
