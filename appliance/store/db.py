@@ -67,7 +67,7 @@ class Database:
 
     @property
     def url(self) -> str:
-        return self.engine.url.render_as_string(hide_password=True)
+        return safe_url(self.engine.url)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -85,3 +85,23 @@ class Database:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+SECRET_QUERY_KEYS = ("password", "passwd", "pwd", "pass", "secret", "token", "key", "auth")
+
+
+def safe_url(url: Any) -> str:
+    """A database URL fit to show or log: the password masked, and so is every query parameter
+    that names a secret (`?password=`, `?ssl_key=`, `?token=` ...)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        u = make_url(url)
+    except (ArgumentError, ValueError, TypeError):
+        return "(a database URL that cannot be parsed; not shown, it may hold a password)"
+    query = {
+        k: ("***" if any(w in k.lower() for w in SECRET_QUERY_KEYS) else v)
+        for k, v in u.query.items()
+    }
+    return u.set(query=query).render_as_string(hide_password=True)
