@@ -387,6 +387,9 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    from appliance.security import private_umask
+
+    private_umask()  # the DB, WAL, snapshots, photos and mailbox are created 0600/0700
     if args.func in (cmd_run, cmd_simulate):  # the door process: frames come and go
         from appliance.malloc import tune_malloc
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -77,3 +78,28 @@ def verify_password(password_hash: str, password: str) -> bool:
 
 def password_needs_rehash(password_hash: str) -> bool:
     return _PASSWORD_HASHER.check_needs_rehash(password_hash)
+
+
+PRIVATE_UMASK = 0o077
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` (and parents) as 0700, and tighten it to 0700 if it exists and is ours:
+    the data directory holds the database, its WAL, snapshots, enrollment photos and the
+    mailbox, none of which anyone else on the machine may read."""
+    import os
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    st = path.stat()
+    if st.st_uid == os.getuid() and st.st_mode & 0o077:
+        path.chmod(0o700)
+    return path
+
+
+def private_umask() -> int:
+    """Files and folders this process creates are its owner's only (umask 077); returns the
+    previous umask."""
+    import os
+
+    return os.umask(PRIVATE_UMASK)

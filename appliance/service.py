@@ -505,8 +505,10 @@ def _detail_text(cmd: Record) -> str:
 
 
 def check_data_dir(path: Path) -> None:
+    from appliance.security import private_dir
+
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        private_dir(path)
     except OSError as exc:
         raise ConfigError(f"device.data_dir: cannot create {path}: {exc.strerror}") from None
 

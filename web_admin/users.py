@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -119,10 +120,14 @@ def _warn_similar(hits: list[dict[str, Any]]) -> None:
 
 
 def _save_photos(user_id: int, templates: list[FaceTemplate], jpegs: list[bytes]) -> None:
-    d = _photo_dir(user_id)
-    d.mkdir(parents=True, exist_ok=True)
+    from appliance.security import private_dir
+
+    d = private_dir(_photo_dir(user_id))
+    private_dir(d.parent)
     for t, jpeg in zip(templates, jpegs, strict=True):
-        (d / f"{t.id}.jpg").write_bytes(jpeg)
+        fd = os.open(d / f"{t.id}.jpg", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(fd, "wb") as fh:
+            fh.write(jpeg)
 
 
 def _camera_image() -> tuple[str, np.ndarray]:

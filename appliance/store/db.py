@@ -35,12 +35,15 @@ def make_engine(url: str, *, connect_args: dict[str, Any] | None = None, **kw: A
     try:
         parsed = make_url(url)
     except Exception as exc:  # sqlalchemy raises ArgumentError with a terse message
-        raise StoreError(f"invalid database URL {url!r}: {exc}") from None
+        # not echoed: an unparseable URL may still hold a password
+        raise StoreError(f"invalid database URL (not shown): {exc}") from None
     args = dict(connect_args or {})
     if parsed.get_backend_name() == "sqlite":
         db = parsed.database
         if db and db != ":memory:":
-            Path(db).parent.mkdir(parents=True, exist_ok=True)
+            from appliance.security import private_dir
+
+            private_dir(Path(db).parent)
         args.setdefault("timeout", 10)
         args.setdefault("check_same_thread", False)
         engine = create_engine(parsed, connect_args=args, **kw)

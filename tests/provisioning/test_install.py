@@ -66,7 +66,7 @@ def test_install_into_a_throwaway_root_twice(tmp_path):
     assert mode(config_path) == 0o640
     assert mode(etc / "tls/key.pem") == 0o600
     assert mode(etc / "tls/cert.pem") == 0o644
-    assert mode(root / "var/lib/doorward") == 0o750
+    assert mode(root / "var/lib/doorward") == 0o700
     unit = (root / "etc/systemd/system/doorward.service").read_text()
     cmd = "ExecStart=/opt/doorward/venv/bin/doorward --config /etc/doorward/doorward.toml"
     assert f"{cmd} run --no-admin" in unit.splitlines()

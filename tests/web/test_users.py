@@ -25,7 +25,9 @@ def _enroll(client, token, number, name, photos, **extra):  # noqa: ANN001, ANN2
                        follow_redirects=True)  # fmt: skip
 
 
-def test_enroll_list_search_and_family_warning(client, token, db, faces_dir) -> None:  # noqa: ANN001
+def test_enroll_list_search_and_family_warning(client, token, db, faces_dir, config) -> None:  # noqa: ANN001
+    import stat
+
     people = faces_dir / "people"
     r = _enroll(
         client, token, 1, "Barack", [people / "obama/obama1.jpg", people / "obama/obama2.jpg"]
@@ -39,6 +41,10 @@ def test_enroll_list_search_and_family_warning(client, token, db, faces_dir) -> 
     # enrollment photos are stored re-encoded as JPEG
     with client.get(f"/users/{u.id}/photos/{tids[0]}.jpg") as photo:
         assert photo.status_code == 200 and photo.data[:2] == b"\xff\xd8"
+    # ... readable by the owner only (0600 files in 0700 folders), whatever the umask
+    enroll_dir = config.data_dir / "enroll"
+    for p in [enroll_dir, *enroll_dir.rglob("*")]:
+        assert stat.S_IMODE(p.stat().st_mode) & 0o077 == 0, (oct(p.stat().st_mode), p)
     # the same person under another number: a family-member warning with the distance
     r = _enroll(client, token, 2, "Lookalike", [people / "obama/obama3.jpg"])
     assert "Warning: the new face is close to user 1 Barack (distance 0." in r.text
