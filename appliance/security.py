@@ -25,8 +25,8 @@ class PinError(ValueError):
 
 
 def validate_pin(pin: str, what: str = "PIN") -> str:
-    if not pin.isdigit():
-        raise PinError(f"{what} must contain only digits 0-9")
+    if not (pin.isascii() and pin.isdigit()):  # "١٢٣٤".isdigit() is True too
+        raise PinError(f"{what} must contain only the digits 0-9 (the keypad's), nothing else")
     if not PIN_MIN <= len(pin) <= PIN_MAX:
         raise PinError(f"{what} must be {PIN_MIN} to {PIN_MAX} digits long, got {len(pin)}")
     return pin

@@ -39,9 +39,26 @@ def validate_username(username: str) -> str:
     return username
 
 
-def validate_password(password: str) -> str:
+PASSWORD_MIN_SCORE = 3  # zxcvbn's 0-4 scale: 3 = "safely unguessable", ~10^8 guesses or more
+
+
+def validate_password(password: str, username: str | None = None) -> str:
+    """Length, then a guessability check: zxcvbn's lists of common passwords, words, names,
+    keyboard patterns, repeats and sequences, with the username and "doorward" as known
+    words. The error says why (zxcvbn's own warning) and never repeats the password."""
     if not PASSWORD_MIN <= len(password or "") <= PASSWORD_MAX:
         raise AccountError(f"password must be {PASSWORD_MIN} to {PASSWORD_MAX} characters long")
+    if username and len(username) >= 3 and username.lower() in password.lower():
+        raise AccountError("password must not contain the username")
+    from zxcvbn import zxcvbn
+
+    inputs = [w for w in (username, "doorward", "admin") if w]
+    result = zxcvbn(password[:100], user_inputs=inputs)
+    if result["score"] < PASSWORD_MIN_SCORE:
+        why = (result.get("feedback") or {}).get("warning") or "it is too easy to guess"
+        raise AccountError(
+            f"password is too easy to guess ({why.rstrip('.')}); use a few unrelated words"
+        )
     return password
 
 
@@ -56,7 +73,7 @@ def create_account(
     db: Database, username: str, password: str, role: str = "admin", *, must_change: bool = False
 ) -> int:
     validate_username(username)
-    validate_password(password)
+    validate_password(password, username)
     validate_role(role)
     account = AdminAccount(
         username=username,
@@ -90,7 +107,7 @@ def list_accounts(db: Database) -> list[AdminAccount]:
 
 def set_password(db: Database, username: str, password: str, *, must_change: bool = False) -> None:
     """New password; every session of the account ends and any lock is lifted."""
-    validate_password(password)
+    validate_password(password, username)
     acc = get_account(db, username)
     with db.session() as s:
         s.execute(

@@ -13,7 +13,7 @@ from appliance.store.models_admin import AdminAccount, AdminSession, AuditEntry,
 from web_admin import accounts as acc_mod
 from web_admin.auth import SESSION_COOKIE
 
-from .conftest import ADMIN_PW, csrf_of, login
+from .conftest import ADMIN_PW, VIEWER_PW, csrf_of, login
 
 
 def _cookie(client) -> str | None:  # noqa: ANN001
@@ -194,7 +194,7 @@ def test_unknown_wrong_and_throttled_read_the_same(app, config) -> None:  # noqa
 
 def test_viewer_reads_but_cannot_change(app, db) -> None:  # noqa: ANN001
     c = app.test_client()
-    assert login(c, "viewer", "viewer password 1").status_code == 302
+    assert login(c, "viewer", VIEWER_PW).status_code == 302
     for url in ("/", "/users/", "/events", "/alerts", "/device/", "/audit"):
         assert c.get(url).status_code == 200, url
     page = c.get("/users/")

@@ -120,3 +120,55 @@ def test_files_in_their_own_folder_are_served(client, files) -> None:  # noqa: A
         with client.get(url) as r:
             assert r.status_code == 200 and r.data == JPEG
     assert client.get("/mailbox/m-1.eml").status_code == 200
+
+
+def test_viewer_gets_a_read_only_panel(panel, app, db) -> None:  # noqa: ANN001
+    from .conftest import VIEWER_PW
+
+    c, door = panel
+    admin_page = c.get("/device/").text
+    assert 'id="panel"' in admin_page and "panel-readonly" not in admin_page
+    assert '<fieldset class="panel-controls" >' in admin_page
+    v = c.application.test_client()
+    assert login(v, "viewer", VIEWER_PW).status_code == 302
+    page = v.get("/device/").text
+    assert "panel-readonly" in page
+    assert '<fieldset class="panel-controls" disabled>' in page
+    # every panel control is inside the disabled fieldset
+    inside = page.split('<fieldset class="panel-controls" disabled>')[1].split("</fieldset>")[0]
+    assert inside.count("<button") == page.count("<button", page.index('id="panel"'))
+
+
+def test_hidden_attribute_wins_in_the_stylesheet() -> None:
+    css = (Path(__file__).resolve().parents[2] / "web_admin/static/app.css").read_text()
+    first_rule = css.split("*/", 1)[1].strip().splitlines()[0]
+    assert first_rule.replace(" ", "") == "[hidden]{display:none!important;}"
+
+
+@pytest.mark.parametrize("pin", ["١٢٣٤", "１２３４", "12３4", "²²²²"])
+def test_non_ascii_digit_pins_are_refused_clearly(pin: str) -> None:
+    from appliance.security import PinError, validate_pin
+
+    assert pin.isdigit() or pin.isnumeric()
+    with pytest.raises(PinError, match="only the digits 0-9"):
+        validate_pin(pin)
+
+
+@pytest.mark.parametrize(
+    ("password", "why"),
+    [("aaaaaaaaaa", "too easy"), ("password123", "too easy"), ("qwertyuiop", "too easy"),
+     ("iloveyou12", "too easy"), ("Password1234", "too easy"),
+     ("xadminx-horse-staple", "username")],
+)  # fmt: skip
+def test_weak_admin_passwords_are_refused(db, password: str, why: str) -> None:  # noqa: ANN001
+    from web_admin.accounts import AccountError, create_account
+
+    with pytest.raises(AccountError, match=why) as info:
+        create_account(db, "admin", password, "admin")
+    assert password not in str(info.value)
+
+
+def test_good_admin_password_is_accepted(db) -> None:  # noqa: ANN001
+    from web_admin.accounts import create_account
+
+    assert create_account(db, "ops", "orbit walnut tunnel 58", "admin")
