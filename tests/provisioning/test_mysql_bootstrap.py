@@ -55,6 +55,7 @@ def test_door_account_is_least_privilege_and_tls_is_enforced(mysql_db, tmp_path,
         pw_dir,
         host="127.0.0.1",
         require_tls=False,
+        tls=False,  # the test server has no TLS; test_bootstrap_connection_needs_tls below
         admin_account=None,
     )
     assert "admin_accounts" in report["ungranted_tables"]
@@ -92,6 +93,7 @@ def test_door_account_is_least_privilege_and_tls_is_enforced(mysql_db, tmp_path,
         pw_dir,
         host="127.0.0.1",
         require_tls=True,
+        tls=False,
         admin_account=None,
     )
     assert again["accounts"][account]["created_password"] is False
@@ -110,8 +112,52 @@ def test_door_account_is_least_privilege_and_tls_is_enforced(mysql_db, tmp_path,
 def test_cli_rejects_bad_names(tmp_path, capsys):
     with pytest.raises(SystemExit):
         bootstrap_mod.main(
-            ["--admin-url", ROOT_URL, "--database", "x; DROP", "--passwords-dir", str(tmp_path)]
+            [
+                "--admin-url",
+                ROOT_URL,
+                "--database",
+                "x; DROP",
+                "--passwords-dir",
+                str(tmp_path),
+                "--host",
+                "127.0.0.1",
+            ]  # fmt: skip
         )
     assert "--database" in capsys.readouterr().err
     with pytest.raises(ValueError, match="too long"):
         bootstrap_mod.door_user("a" * 40)
+
+
+def test_bootstrap_connection_needs_tls_and_no_password_on_the_command_line(
+    mysql_db, tmp_path, capsys, monkeypatch
+):
+    """The real MariaDB here offers no TLS: the bootstrap refuses to talk to it in plain text
+    unless told --no-tls; a password in --admin-url and a '%' host are refused before any
+    connection is made; the password comes from the environment or a file."""
+    args = ["--database", mysql_db, "--passwords-dir", str(tmp_path / "pw"), "--no-migrate",
+            "--no-admin-account", "--no-require-tls"]  # fmt: skip
+    rc = bootstrap_mod.main(["--admin-url", ROOT_URL, "--host", "127.0.0.1", *args])
+    err = capsys.readouterr().err
+    assert rc == 2 and ("not encrypted" in err or "SSL is required" in err) and "--no-tls" in err
+
+    rc = bootstrap_mod.main(
+        ["--admin-url", "mysql+pymysql://root:s3cretpw@127.0.0.1:3306", "--host", "127.0.0.1",
+         "--no-tls", *args]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2 and "no password in the URL" in err and "s3cretpw" not in err
+
+    rc = bootstrap_mod.main(["--admin-url", ROOT_URL, "--host", "%", "--no-tls", *args])
+    assert rc == 2 and "not '%'" in capsys.readouterr().err
+
+    # the password from a file (here root's, which is empty): the run goes through
+    pw = tmp_path / "root.pw"
+    pw.write_text("\n")
+    rc = bootstrap_mod.main(["--admin-url", ROOT_URL, "--host", "127.0.0.1", "--no-tls",
+                             "--admin-password-file", str(pw), *args])  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    # a wrong password from the environment is used (and refused by the server)
+    monkeypatch.setenv("DOORWARD_MYSQL_ADMIN_PASSWORD", "wrong-one")
+    rc = bootstrap_mod.main(["--admin-url", ROOT_URL, "--host", "127.0.0.1", "--no-tls", *args])
+    err = capsys.readouterr().err
+    assert rc == 2 and "cannot connect" in err and "wrong-one" not in err
