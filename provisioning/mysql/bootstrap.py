@@ -11,7 +11,7 @@ from pathlib import Path
 # What a door may do centrally. Tables not listed get no grant (admin tables, device-local ones).
 # The door reads users/templates down and writes its events up (sync is idempotent by UUID).
 DOOR_GRANTS: dict[str, str] = {
-    "users": "SELECT",
+    "users": "SELECT (columns)",  # DOOR_USER_COLUMNS only: not email, not phone
     "face_templates": "SELECT",
     "user_access": "SELECT",
     "sync_seq": "SELECT",
@@ -94,6 +94,24 @@ def _password(out_dir: Path, account: str, rotate: bool) -> tuple[str, bool]:
     tmp.write_text(value + "\n")
     tmp.replace(path)
     return value, True
+
+
+def _door_user_columns() -> tuple[str, ...]:
+    from appliance.store.sync import DOOR_USER_COLUMNS
+
+    return DOOR_USER_COLUMNS
+
+
+def _revoke_table_select(cur: object, database: str, table: str, account: str, host: str) -> None:
+    import pymysql
+
+    try:
+        # identifiers cannot be parameters: _q() validates and quotes them
+        revoke = f"REVOKE SELECT ON {_q(database)}.{_q(table)} FROM %s@%s"  # noqa: S608
+        cur.execute(revoke, (account, host))  # type: ignore[attr-defined]
+    except pymysql.err.OperationalError as exc:
+        if exc.args[0] not in (1141, 1147):  # no such grant (a new account): nothing to take
+            raise
 
 
 def bootstrap(
@@ -196,7 +214,11 @@ def bootstrap(
             alter = "ALTER USER %s@%s IDENTIFIED BY %s" + tls
             cur.execute(alter, (account, host, password))
             if role == "door":
+                # table-wide SELECT on users from an earlier bootstrap goes
+                _revoke_table_select(cur, database, "users", account, host)
                 for table, privileges in DOOR_GRANTS.items():
+                    if privileges == "SELECT (columns)":
+                        privileges = f"SELECT ({', '.join(_q(c) for c in _door_user_columns())})"
                     if table in tables:
                         # identifiers cannot be parameters: _q() validates and quotes them
                         grant = f"GRANT {privileges} ON {_q(database)}.{_q(table)} TO %s@%s"

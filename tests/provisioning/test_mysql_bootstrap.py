@@ -9,6 +9,7 @@ import uuid
 import pymysql
 import pytest
 from prov_helpers import REPO
+from sqlalchemy import select
 
 pytestmark = pytest.mark.mysql
 
@@ -73,6 +74,13 @@ def test_door_account_is_least_privilege_and_tls_is_enforced(mysql_db, tmp_path,
             "INSERT INTO access_events (id, device_id, ts, kind) VALUES (%s, %s, NOW(), %s)",
             (str(uuid.uuid4()), device, "heartbeat"),
         )
+        # the columns a door needs, and not the contact details
+        cur.execute("SELECT id, number, name, pin_hash, active, version FROM users")
+        for private in ("SELECT email FROM users", "SELECT phone FROM users",
+                        "SELECT * FROM users"):  # fmt: skip
+            with pytest.raises(pymysql.err.OperationalError) as exc:
+                cur.execute(private)
+            assert exc.value.args[0] in (1142, 1143), private  # column/command denied
         for forbidden in (
             "DELETE FROM users",
             "SELECT * FROM admin_accounts",
@@ -161,3 +169,43 @@ def test_bootstrap_connection_needs_tls_and_no_password_on_the_command_line(
     rc = bootstrap_mod.main(["--admin-url", ROOT_URL, "--host", "127.0.0.1", "--no-tls", *args])
     err = capsys.readouterr().err
     assert rc == 2 and "cannot connect" in err and "wrong-one" not in err
+
+
+def test_a_door_account_syncs_without_reading_contact_details(mysql_db, tmp_path, accounts_to_drop):
+    """The door's real sync round works within its column grants, and the replica never gets
+    a user's email or phone."""
+    from appliance.config import Config
+    from appliance.security import PinHasher
+    from appliance.store.central import open_central, open_local_replica
+    from appliance.store.models import User
+    from appliance.store.sync import SyncWorker
+
+    device = f"s{uuid.uuid4().hex[:8]}"
+    account = bootstrap_mod.door_user(device)
+    accounts_to_drop.append(account)
+    bootstrap_mod.bootstrap(ROOT_URL, mysql_db, [device], tmp_path / "pw", host="127.0.0.1",
+                            require_tls=False, tls=False, admin_account=None)  # fmt: skip
+    password = (tmp_path / "pw" / f"{account}.password").read_text().strip()
+    config = Config.model_validate(
+        {"device": {"id": device, "data_dir": str(tmp_path / "var")},
+         "hardware": {"pin_factory": "mock"}}
+    )  # fmt: skip
+    root = open_central(config, f"{ROOT_URL}/{mysql_db}", migrate=False)
+    with root.session() as s:
+        s.add(User(number=7, name="Ada", email="ada@example.org", phone="+4412345678",
+                   pin_hash=PinHasher("p").hash("2468")))  # fmt: skip
+    root.close()
+    door = open_central(
+        config, f"mysql+pymysql://{account}:{password}@127.0.0.1:3306/{mysql_db}", migrate=False
+    )
+    replica = open_local_replica(config)
+    try:
+        report = SyncWorker(config, door, replica).run_once()
+        assert report.ok, report.error
+        assert report.pulled["users"] == 1
+        with replica.session() as s:
+            u = s.scalars(select(User)).one()
+        assert (u.number, u.name, u.email, u.phone) == (7, "Ada", None, None)
+    finally:
+        door.close()
+        replica.close()
