@@ -392,10 +392,11 @@ class AdminConfig(_Section, kw_only=True):
     # a photo may declare at most this many pixels (checked from its header, before decoding)
     max_image_pixels: Annotated[int, Meta(ge=10_000)] = 40_000_000
     max_image_side: Annotated[int, Meta(ge=100)] = 12_000
-    # failed logins in a row that lock an account, and for how long
+    # failed logins of one address on one account before that address must wait between
+    # tries (2, 4, 8 ... s, at most login_lockout_s); no account is ever locked for everyone
     login_max_failures: Annotated[int, Meta(ge=1)] = 5
     login_lockout_s: Seconds = 900.0
-    # failed logins from one address within the window before it gets 429
+    # failed logins from one address within the window before that address is refused
     login_ip_limit: Annotated[int, Meta(ge=1)] = 20
     login_window_s: Seconds = 900.0
     # warn when a new face is this close to another user's (family members)

@@ -31,8 +31,8 @@ class PinError(ValueError):
 
 
 def validate_pin(pin: str, what: str = "PIN") -> str:
-    if not pin.isdigit():
-        raise PinError(f"{what} must contain only digits 0-9")
+    if not (pin.isascii() and pin.isdigit()):  # "١٢٣٤".isdigit() is True too
+        raise PinError(f"{what} must contain only the digits 0-9 (the keypad's), nothing else")
     if not PIN_MIN <= len(pin) <= PIN_MAX:
         raise PinError(f"{what} must be {PIN_MIN} to {PIN_MAX} digits long, got {len(pin)}")
     return pin
@@ -188,3 +188,28 @@ def _device_pepper(path: Path) -> str:
         fh.flush()
         os.fsync(fh.fileno())
     return value
+
+
+PRIVATE_UMASK = 0o077
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` (and parents) as 0700, and tighten it to 0700 if it exists and is ours:
+    the data directory holds the database, its WAL, snapshots, enrollment photos and the
+    mailbox, none of which anyone else on the machine may read."""
+    import os
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    st = path.stat()
+    if st.st_uid == os.getuid() and st.st_mode & 0o077:
+        path.chmod(0o700)
+    return path
+
+
+def private_umask() -> int:
+    """Files and folders this process creates are its owner's only (umask 077); returns the
+    previous umask."""
+    import os
+
+    return os.umask(PRIVATE_UMASK)

@@ -7,5 +7,6 @@ they run from a checkout, with the `bench` extra (the prototype's face_recogniti
     prototype.py  the prototype's pipeline (face_recognition), the baseline only
     alerts.py     alert throughput and latency through the outbox
     sd_card.py    bytes written per 1,000 events, batched against the baseline
+    admin_upload.py  the admin process's peak RSS on the largest accepted upload (5 files)
     store.py      sync against MariaDB (stand-alone: python -m bench.store)
 """

@@ -28,6 +28,7 @@ VISION_ENV = "BENCH_VISION"
 
 def _sections() -> list[tuple[str, str, SectionFunc]]:
     """The sections in the order they run: (name in the doc markers, heading, function)."""
+    from .admin_upload import admin_upload_section
     from .alerts import alerts_section
     from .face import face_check_section
     from .sd_card import sd_card_section
@@ -36,6 +37,7 @@ def _sections() -> list[tuple[str, str, SectionFunc]]:
         ("alerts", "Alerts", alerts_section),
         ("face-check", "Face check", face_check_section),
         ("sd_card", "SD card", sd_card_section),
+        ("admin-upload", "Admin page: largest accepted upload", admin_upload_section),
     ]
 
 

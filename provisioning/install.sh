@@ -121,7 +121,8 @@ fi
 
 # ---- 3. directories --------------------------------------------------------------------
 install -d -m 0755 "$ROOT$PREFIX"
-install -d -m 0750 "$ETC" "$DATA"
+install -d -m 0750 "$ETC"
+install -d -m 0700 "$DATA"  # database, snapshots, enrollment photos, mailbox: owner only
 install -d -m 0700 "$SECRETS"
 install -d -m 0755 "$TLS"
 owner "root:$SERVICE_USER" "$ETC"

@@ -80,7 +80,9 @@ def create_app(
         "sync": sync,
     }
     if app.config["BOOTSTRAP_ADMIN"]:
-        ensure_initial_admin(db)
+        from .accounts import initial_password_path
+
+        ensure_initial_admin(db, password_file=initial_password_path(config.data_dir))
 
     auth.install(app)
     for bp in (

@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -38,9 +39,26 @@ def validate_username(username: str) -> str:
     return username
 
 
-def validate_password(password: str) -> str:
+PASSWORD_MIN_SCORE = 3  # zxcvbn's 0-4 scale: 3 = "safely unguessable", ~10^8 guesses or more
+
+
+def validate_password(password: str, username: str | None = None) -> str:
+    """Length, then a guessability check: zxcvbn's lists of common passwords, words, names,
+    keyboard patterns, repeats and sequences, with the username and "doorward" as known
+    words. The error says why (zxcvbn's own warning) and never repeats the password."""
     if not PASSWORD_MIN <= len(password or "") <= PASSWORD_MAX:
         raise AccountError(f"password must be {PASSWORD_MIN} to {PASSWORD_MAX} characters long")
+    if username and len(username) >= 3 and username.lower() in password.lower():
+        raise AccountError("password must not contain the username")
+    from zxcvbn import zxcvbn
+
+    inputs = [w for w in (username, "doorward", "admin") if w]
+    result = zxcvbn(password[:100], user_inputs=inputs)
+    if result["score"] < PASSWORD_MIN_SCORE:
+        why = (result.get("feedback") or {}).get("warning") or "it is too easy to guess"
+        raise AccountError(
+            f"password is too easy to guess ({why.rstrip('.')}); use a few unrelated words"
+        )
     return password
 
 
@@ -55,7 +73,7 @@ def create_account(
     db: Database, username: str, password: str, role: str = "admin", *, must_change: bool = False
 ) -> int:
     validate_username(username)
-    validate_password(password)
+    validate_password(password, username)
     validate_role(role)
     account = AdminAccount(
         username=username,
@@ -89,7 +107,7 @@ def list_accounts(db: Database) -> list[AdminAccount]:
 
 def set_password(db: Database, username: str, password: str, *, must_change: bool = False) -> None:
     """New password; every session of the account ends and any lock is lifted."""
-    validate_password(password)
+    validate_password(password, username)
     acc = get_account(db, username)
     with db.session() as s:
         s.execute(
@@ -147,13 +165,37 @@ def _keep_one_admin(s: object, account_id: int) -> None:
         raise AccountError("this is the last active admin account; add another admin first")
 
 
+INITIAL_PASSWORD_FILE = "initial-admin-password"  # noqa: S105 (a file name)
+
+
+def initial_password_path(data_dir: Path) -> Path:
+    """Where the one-time password of the first admin account is written (mode 0600)."""
+    return Path(data_dir).absolute() / INITIAL_PASSWORD_FILE
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Create `path` readable by its owner only (0600 whatever the umask), never replacing."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, text.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def ensure_initial_admin(
     db: Database,
     env: Mapping[str, str] | None = None,
     out: Callable[[str], None] = print,
+    *,
+    password_file: Path | None = None,
 ) -> str | None:
-    """With no admin account at all, create `admin`: the password from $DOORWARD_ADMIN_PASSWORD,
-    else a one-time password that is printed once and must be changed at the first login.
+    """With no admin account at all, create `admin`: the password from $DOORWARD_ADMIN_PASSWORD
+    (e.g. a systemd credential), else a one-time password written to `password_file` (mode
+    0600; default <data_dir>/initial-admin-password) that must be changed at the first login.
+    The password itself never reaches stdout or the log: only the file's path is reported.
     Returns the username created, or None when accounts exist already."""
     env = os.environ if env is None else env
     with db.session() as s:
@@ -161,18 +203,32 @@ def ensure_initial_admin(
             return None
     given = env.get(ENV_ADMIN_PASSWORD)
     password = given or secrets.token_urlsafe(12)
+    if not given and password_file is None:
+        raise AccountError("a one-time admin password needs a file to be written to")
     try:
         create_account(db, "admin", password, "admin", must_change=not given)
     except AccountError as exc:
-        if "already exists" in str(exc):  # another worker won the race
+        if "already exists" in str(exc):  # another worker won the race (and wrote the file)
             return None
         raise AccountError(f"{ENV_ADMIN_PASSWORD}: {exc}") from None
+    if not given:
+        assert password_file is not None
+        try:
+            password_file.unlink(missing_ok=True)  # a stale one from an earlier database
+            _write_private(password_file, password + "\n")
+        except OSError as exc:
+            with db.session() as s:  # nobody could sign in; the next start tries again
+                s.execute(delete(AdminAccount).where(AdminAccount.username == "admin"))
+            raise AccountError(
+                f"cannot write the one-time admin password to {password_file}: "
+                f"{exc.strerror or exc}"
+            ) from None
     if given:
         out(f"doorward: created admin account 'admin' with the password from {ENV_ADMIN_PASSWORD}")
     else:
         out(
-            "doorward: created admin account 'admin' with one-time password "
-            f"{password}  (it must be changed at the first login)"
+            "doorward: created admin account 'admin'; its one-time password is in "
+            f"{password_file} (readable by this user only; it must be changed at the first login)"
         )
     return "admin"
 
@@ -182,9 +238,18 @@ def ensure_initial_admin(
 class LoginResult:
     ok: bool
     account_id: int | None = None
-    # bad_credentials | locked | throttled
+    # bad_credentials | throttled (the page answers both alike; the reason is for logs/tests)
     reason: str | None = None
     retry_after_s: int = 0
+
+
+def pair_delay_s(failures: int, settings: AdminConfig) -> float:
+    """How long one client must wait after its last failure on one account: nothing for the
+    first login_max_failures failures, then 2, 4, 8 ... s, at most login_lockout_s."""
+    over = failures - settings.login_max_failures
+    if over < 0:
+        return 0.0
+    return float(min(settings.login_lockout_s, 2.0 ** min(over + 1, 30)))
 
 
 def attempt_login(
@@ -195,33 +260,50 @@ def attempt_login(
     ip: str,
     now: datetime | None = None,
 ) -> LoginResult:
-    """Check a login. Failures are counted in the database (per account and per address), so
-    every worker process shares the throttle; too many in a row lock the account."""
+    """Check a login. Attempts are kept in the database, so every worker shares the throttle.
+
+    There is no account lock that a stranger could trigger. Two throttles instead:
+    - per client: login_ip_limit failures from one address within login_window_s, and that
+      address is refused until they age out (password spraying over many usernames);
+    - per account and client: after login_max_failures failures of one address on one
+      account, that address waits pair_delay_s (doubling) before its next try.
+    The owner signing in from another address is never slowed by either. A throttled attempt
+    still costs one password hash, so its answer and timing match a wrong password.
+    """
     now = now or utcnow()
     username = (username or "")[:64]
     ip = (ip or "-")[:64]
     since = now - timedelta(seconds=settings.login_window_s)
     with db.session() as s:
-        recent_ip_failures = s.scalar(
+        ip_failures = s.scalar(
             select(func.count(LoginAttempt.id)).where(
                 LoginAttempt.ip == ip, LoginAttempt.ts >= since, LoginAttempt.success.is_(False)
             )
         )
-        acc = s.scalars(select(AdminAccount).where(AdminAccount.username == username)).first()
-        if recent_ip_failures >= settings.login_ip_limit:
-            s.add(LoginAttempt(ts=now, username=username, ip=ip, success=False))
-            log.warning("event=admin_login_throttled ip=%s username=%s", ip, username)
-            return LoginResult(
-                False, reason="throttled", retry_after_s=int(settings.login_window_s)
+        pair = (LoginAttempt.ip == ip, LoginAttempt.username == username)
+        last_ok = s.scalar(select(func.max(LoginAttempt.ts)).where(*pair, LoginAttempt.success))
+        start = max(since, last_ok) if last_ok is not None else since
+        pair_failures, last_failure = s.execute(
+            select(func.count(LoginAttempt.id), func.max(LoginAttempt.ts)).where(
+                *pair, LoginAttempt.ts > start, LoginAttempt.success.is_(False)
             )
-        if acc is not None and acc.locked_until is not None and acc.locked_until > now:
-            s.add(LoginAttempt(ts=now, username=username, ip=ip, success=False))
-            left = int((acc.locked_until - now).total_seconds()) + 1
-            log.warning("event=admin_login_locked username=%s ip=%s", username, ip)
-            return LoginResult(False, reason="locked", retry_after_s=left)
+        ).one()
+        acc = s.scalars(select(AdminAccount).where(AdminAccount.username == username)).first()
         account_id = acc.id if acc is not None else None
         pw_hash = acc.password_hash if acc is not None else _DUMMY_HASH
         active = acc is not None and acc.active
+    wait = 0.0
+    if ip_failures >= settings.login_ip_limit:
+        wait = float(settings.login_window_s)
+    elif pair_failures and last_failure is not None:
+        left = pair_delay_s(pair_failures, settings) - (now - last_failure).total_seconds()
+        wait = max(0.0, left)
+    if wait > 0:
+        verify_password(_DUMMY_HASH, password or "")  # the same cost as a real check
+        with db.session() as s:
+            s.add(LoginAttempt(ts=now, username=username, ip=ip, success=False))
+        log.warning("event=admin_login_throttled ip=%s username=%s wait_s=%d", ip, username, wait)
+        return LoginResult(False, reason="throttled", retry_after_s=int(wait) + 1)
     # hash outside the transaction: a slow argon2 must not hold SQLite's write lock
     ok = verify_password(pw_hash, password or "") and active
     with db.session() as s:
@@ -230,25 +312,12 @@ def attempt_login(
             log.warning("event=admin_login_failed username=%s ip=%s known=0", username, ip)
             return LoginResult(False, reason="bad_credentials")
         if not ok:
-            # atomic increment: concurrent workers cannot lose a failure
+            # atomic increment (shown by `doorward admin-user list`); it never locks
             s.execute(
                 update(AdminAccount)
                 .where(AdminAccount.id == account_id)
                 .values(failed_logins=AdminAccount.failed_logins + 1)
             )
-            failures = s.scalar(
-                select(AdminAccount.failed_logins).where(AdminAccount.id == account_id)
-            )
-            if failures >= settings.login_max_failures:
-                s.execute(
-                    update(AdminAccount)
-                    .where(AdminAccount.id == account_id)
-                    .values(
-                        failed_logins=0,
-                        locked_until=now + timedelta(seconds=settings.login_lockout_s),
-                    )
-                )
-                log.warning("event=admin_account_locked username=%s ip=%s", username, ip)
             log.warning("event=admin_login_failed username=%s ip=%s known=1", username, ip)
             return LoginResult(False, reason="bad_credentials")
         values: dict[str, object] = {"failed_logins": 0, "locked_until": None, "last_login_at": now}

@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 from appliance.store.models import OutboxAlert, utcnow
 from appliance.store.models_alerts import AlertDelivery
 
-from .common import PAGE_SIZE, audit, get_config, get_local_db, page_arg
+from .common import PAGE_SIZE, audit, file_in, get_config, get_local_db, page_arg
 
 bp = Blueprint("alerts", __name__)
 
@@ -140,10 +140,7 @@ def _read_message(path: Path) -> Any:
 def _message_path(name: str) -> Path:
     if not MAILBOX_NAME.match(name):
         abort(404)
-    p = _mailbox() / name
-    if not p.is_file():
-        abort(404)
-    return p
+    return file_in(_mailbox(), name, ".eml")
 
 
 def _photos(msg: Any) -> list[tuple[int, bytes]]:

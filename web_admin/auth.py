@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -29,6 +30,11 @@ LOGIN_CSRF_COOKIE = "doorward_login_csrf"
 PUBLIC_ENDPOINTS = {"auth.login", "static"}
 # what a viewer (read-only) or an account with a one-time password may still post
 SELF_SERVICE = {"auth.logout", "auth.password"}
+
+LOGIN_FAILED = (
+    "Sign-in failed: wrong username or password, or too many attempts from this address "
+    "(wait a minute before the next try)."
+)
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -104,10 +110,26 @@ def install(app: Flask) -> None:
         }
 
 
-def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("dashboard.index")
+def safe_next(target: str | None) -> str | None:
+    """`target` if it is a same-site relative path, else None.
+
+    Browsers drop tab, CR and LF anywhere in a URL and strip leading/trailing spaces and
+    controls, so `/\t/evil.com` is `//evil.com` to them: those characters are removed first,
+    then only a path starting with exactly one "/" (no backslash, no scheme, no host) is kept.
+    """
+    if not target or len(target) > 2048:
+        return None
+    cleaned = "".join(c for c in target if c.isprintable() and not c.isspace())
+    if not cleaned.startswith("/") or cleaned.startswith("//") or "\\" in cleaned:
+        return None
+    parts = urlsplit(cleaned)
+    if parts.scheme or parts.netloc:
+        return None
+    return cleaned
+
+
+def _next_or_home(target: str | None) -> str:
+    return safe_next(target) or url_for("dashboard.index")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -135,7 +157,7 @@ def login() -> Any:
             )
             g.account = accounts.load_session(get_db(), token, get_config().admin)
             audit("login", username)
-            resp = redirect(_safe_next(request.args.get("next")))
+            resp = redirect(_next_or_home(request.args.get("next")))
             resp.set_cookie(
                 SESSION_COOKIE,
                 token,
@@ -146,25 +168,24 @@ def login() -> Any:
             )
             resp.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
             return resp
-        if result.reason == "throttled":
-            error, status = "Too many failed logins from this address. Try again later.", 429
-        elif result.reason == "locked":
-            minutes = max(1, result.retry_after_s // 60)
-            error = f"This account is locked after repeated failures; try again in {minutes} min."
-            status = 429
-        else:
-            error, status = "Wrong username or password.", 401
+        # one answer for an unknown user, a wrong password and a throttled client alike
+        error, status = LOGIN_FAILED, 401
     # keep the browser's token: a second tab (or a favicon fetch) must not stale the first form
     token = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if len(token) != 43:
         token = secrets.token_urlsafe(32)
-    resp = Response(render_template("login.html", error=error, login_csrf=token), status=status)
+    first = accounts.initial_password_path(get_config().data_dir)
+    resp = Response(
+        render_template(
+            "login.html", error=error, login_csrf=token,
+            first_password=str(first) if first.is_file() else None,
+        ),
+        status=status,
+    )  # fmt: skip
     resp.set_cookie(
         LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict", secure=_cookie_secure(),
         path="/login",
     )  # fmt: skip
-    if status == 429:
-        resp.headers["Retry-After"] = "60"
     return resp
 
 
@@ -199,6 +220,8 @@ def password() -> Any:
                 error = str(exc)
             else:
                 audit("password_changed", g.account.username)
+                # the one-time password is spent: its file goes
+                accounts.initial_password_path(get_config().data_dir).unlink(missing_ok=True)
                 # every session ended with the password change: sign in again
                 resp = redirect(url_for("auth.login"))
                 resp.delete_cookie(SESSION_COOKIE, path="/")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from flask import abort, current_app, g, request
@@ -87,6 +88,22 @@ def audit(action: str, target: str | None = None, **detail: Any) -> None:
     sync = get_sync()
     if sync is not None and action.startswith("user"):
         sync.trigger()  # the door sees the change in a fraction of a second, not an interval
+
+
+def file_in(folder: Path, rel: str, suffix: str | None = None) -> Path:
+    """The absolute path of `rel` inside `folder`, or a 404: the file must exist and lie inside
+    that very folder once both are resolved (no `..`, encoded or not, no symlink out of it).
+    Absolute, because send_file resolves a relative path against the package folder."""
+    base = Path(folder).resolve()
+    try:
+        path = (base / rel).resolve()
+    except (OSError, ValueError, RuntimeError):
+        abort(404)
+    if base not in path.parents or not path.is_file():
+        abort(404)
+    if suffix is not None and path.suffix.lower() != suffix:
+        abort(404)
+    return path
 
 
 def require_admin() -> None:

@@ -141,7 +141,7 @@ def action() -> Any:
         "tamper": sim.trigger_tamper,
         "restore_tamper": sim.restore_tamper,
     }[name]()
-    audit("panel_action", door.device_id, action=name)
+    audit("panel_action", door.device_id, control=name)
     return _back()
 
 

@@ -12,9 +12,8 @@ from flask import Blueprint, Response, abort, render_template, request, send_fil
 from sqlalchemy import func, select
 
 from appliance.store.models import AccessEvent, Device
-from appliance.store.snapshots import SnapshotStore
 
-from .common import PAGE_SIZE, fmt_dt, get_config, get_db, page_arg, parse_local_dt
+from .common import PAGE_SIZE, file_in, fmt_dt, get_config, get_db, page_arg, parse_local_dt
 
 bp = Blueprint("events", __name__)
 
@@ -98,13 +97,13 @@ def export_csv() -> Any:
                 w.writerow(
                     [
                         fmt_dt(e.ts, with_seconds=True),
-                        e.device_id,
-                        e.kind,
+                        _cell(e.device_id),
+                        _cell(e.kind),
                         "" if e.user_number is None else e.user_number,
                         "" if e.distance is None else f"{e.distance:.4f}",
                         _cell(e.reason),
-                        e.snapshot_path or "",
-                        e.id,
+                        _cell(e.snapshot_path),
+                        _cell(e.id),
                     ]
                 )
                 yield buf.getvalue()
@@ -119,19 +118,18 @@ def export_csv() -> Any:
     )
 
 
-def _cell(value: str | None) -> str:
-    """Neutralise spreadsheet formulas in free text."""
-    v = value or ""
-    return "'" + v if v[:1] in ("=", "+", "-", "@") else v
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def _cell(value: object) -> str:
+    """Neutralise spreadsheet formulas (OWASP CSV injection): every text cell that a
+    spreadsheet could read as a formula gets a leading apostrophe."""
+    v = "" if value is None else str(value)
+    return "'" + v if v.startswith(FORMULA_PREFIXES) else v
 
 
 @bp.get("/snapshots/<path:rel>")
 def snapshot(rel: str) -> Any:
-    rel = f"snapshots/{rel}"
-    try:
-        path = SnapshotStore(get_config().data_dir).path(rel)
-    except ValueError:
-        abort(404)
-    if path.suffix.lower() != ".jpg" or not path.is_file():
-        abort(404)
+    # contained in the snapshot folder itself, not merely in data_dir (enrollment photos are there)
+    path = file_in(get_config().snapshot_dir, rel, ".jpg")
     return send_file(path, mimetype="image/jpeg", max_age=3600)

@@ -10,14 +10,43 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+# The provisioned front (nginx, provisioning/nginx/doorward.conf) connects from 127.0.0.1 and
+# sets X-Forwarded-For/-Proto/-Host. waitress drops those headers from anyone it does not
+# trust *before* Flask runs, so without these settings the page never learns the client's
+# address or that the browser spoke HTTPS (no Secure cookie, no HSTS, one throttle for all).
+TRUSTED_PROXY = "127.0.0.1"
+TRUSTED_PROXY_HEADERS = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"})
+
+
+def waitress_settings(trust_loopback_proxy: bool = True) -> dict[str, Any]:
+    """create_server keywords for every server the project starts."""
+    if not trust_loopback_proxy:
+        return {"clear_untrusted_proxy_headers": True}
+    return {
+        "trusted_proxy": TRUSTED_PROXY,
+        "trusted_proxy_count": 1,
+        "trusted_proxy_headers": set(TRUSTED_PROXY_HEADERS),
+        "clear_untrusted_proxy_headers": True,
+    }
+
+
+def create_admin_server(
+    app: Any, host: str, port: int, threads: int = 4, trust_loopback_proxy: bool = True
+) -> Any:
+    from waitress import create_server
+
+    return create_server(
+        app, host=host, port=port, threads=threads, **waitress_settings(trust_loopback_proxy)
+    )
+
 
 class AdminServer:
     """A waitress server running `app` on its own thread."""
 
-    def __init__(self, app: Any, host: str, port: int, threads: int = 4) -> None:
-        from waitress import create_server
-
-        self.server = create_server(app, host=host, port=port, threads=threads)
+    def __init__(
+        self, app: Any, host: str, port: int, threads: int = 4, trust_loopback_proxy: bool = True
+    ) -> None:
+        self.server = create_admin_server(app, host, port, threads, trust_loopback_proxy)
         self.port: int = self.server.effective_port
         self.thread = threading.Thread(target=self.server.run, name="admin-http", daemon=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ from .common import (
     PAGE_SIZE,
     audit,
     face_engine,
+    file_in,
     get_config,
     get_db,
     get_door,
@@ -57,7 +59,7 @@ from .common import (
     parse_local_dt,
     pin_hasher,
 )
-from .uploads import Limits, UploadError, encode_jpeg, read_uploads
+from .uploads import Limits, UploadError, encode_jpeg, iter_uploads
 
 bp = Blueprint("users", __name__, url_prefix="/users")
 
@@ -119,11 +121,15 @@ def _warn_similar(hits: list[dict[str, Any]]) -> None:
         )
 
 
-def _save_photos(user_id: int, templates: list[FaceTemplate], images: list[np.ndarray]) -> None:
-    d = _photo_dir(user_id)
-    d.mkdir(parents=True, exist_ok=True)
-    for t, rgb in zip(templates, images, strict=True):
-        (d / f"{t.id}.jpg").write_bytes(encode_jpeg(rgb))
+def _save_photos(user_id: int, templates: list[FaceTemplate], jpegs: list[bytes]) -> None:
+    from appliance.security import private_dir
+
+    d = private_dir(_photo_dir(user_id))
+    private_dir(d.parent)
+    for t, jpeg in zip(templates, jpegs, strict=True):
+        fd = os.open(d / f"{t.id}.jpg", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(fd, "wb") as fh:
+            fh.write(jpeg)
 
 
 def _camera_image() -> tuple[str, np.ndarray]:
@@ -137,11 +143,23 @@ def _camera_image() -> tuple[str, np.ndarray]:
     return (f"door camera {utcnow():%Y-%m-%d %H:%M:%S}", frame)
 
 
-def _collect_images(max_files: int) -> list[tuple[str, np.ndarray]]:
-    images = read_uploads(request.files.getlist("photos"), _limits(), max_files)
-    if request.form.get("capture") and len(images) < max_files:
-        images.append(_camera_image())
-    return images
+def _collect_templates(max_files: int) -> tuple[list[FaceTemplate], list[bytes]]:
+    """Templates and stored JPEGs of the uploaded photos (and a camera capture), one photo at
+    a time: each is decoded once (bounded), encoded, kept as a small JPEG and let go before
+    the next is decoded, so five large photos cost what one does."""
+    templates: list[FaceTemplate] = []
+    jpegs: list[bytes] = []
+
+    def take(label: str, rgb: np.ndarray) -> None:
+        templates.extend(encode_images(face_engine(), [(label, rgb)]))
+        jpegs.append(encode_jpeg(rgb))
+
+    for label, rgb in iter_uploads(request.files.getlist("photos"), _limits(), max_files):
+        take(label, rgb)
+        del rgb
+    if request.form.get("capture") and len(templates) < max_files:
+        take(*_camera_image())
+    return templates, jpegs
 
 
 def _text(name: str, max_len: int) -> str | None:
@@ -232,10 +250,9 @@ def new() -> Any:
                 phone=form["phone"],
                 max_code_length=get_config().access.max_code_length,
             )
-            images = _collect_images(MAX_PHOTOS)
-            if not images:
+            templates, jpegs = _collect_templates(MAX_PHOTOS)
+            if not templates:
                 raise FormError("add 1 to 5 photos (or capture one from the door camera)")
-            templates = encode_images(face_engine(), images)
             similar = _similar(templates, exclude_user=None)
             enrolled = create_user(get_db(), pin_hasher(), templates=templates, **form)
         except (FormError, EnrollError, UploadError) as exc:
@@ -244,7 +261,7 @@ def new() -> Any:
             return render_template(
                 "user_form.html", user=None, form=form, error=str(exc), camera=door is not None
             ), 400
-        _save_photos(enrolled.id, templates, [img for _, img in images])
+        _save_photos(enrolled.id, templates, jpegs)
         audit(
             "user_enrolled",
             f"user {enrolled.number}",
@@ -357,10 +374,9 @@ def add_photos(user_id: int) -> Any:
     try:
         if room <= 0:
             raise FormError(f"user {user.number} has {MAX_PHOTOS} photos already; remove one")
-        images = _collect_images(room)
-        if not images:
+        templates, jpegs = _collect_templates(room)
+        if not templates:
             raise FormError("choose 1 or more photos, or capture one from the door camera")
-        templates = encode_images(face_engine(), images)
         similar = _similar(templates, exclude_user=user_id)
         with get_db().session() as s:
             for t in templates:
@@ -369,7 +385,7 @@ def add_photos(user_id: int) -> Any:
     except (FormError, EnrollError, UploadError) as exc:
         flash(str(exc), "error")
         return redirect(url_for("users.edit", user_id=user_id))
-    _save_photos(user_id, templates, [img for _, img in images])
+    _save_photos(user_id, templates, jpegs)
     audit("user_photos_added", f"user {user.number}", photos=len(templates))
     flash(f"{len(templates)} photo(s) added to user {user.number}.", "ok")
     _warn_similar(similar)
@@ -455,9 +471,7 @@ def remove_access(user_id: int, rule_id: int) -> Any:
 
 @bp.get("/<int:user_id>/photos/<int:template_id>.jpg")
 def photo(user_id: int, template_id: int) -> Any:
-    path = _photo_dir(user_id) / f"{int(template_id)}.jpg"
-    if not path.is_file():
-        abort(404)
+    path = file_in(_photo_dir(user_id), f"{int(template_id)}.jpg", ".jpg")
     return send_file(path, mimetype="image/jpeg", max_age=0)
 
 

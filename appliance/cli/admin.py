@@ -106,16 +106,17 @@ def _cli_audit(db: Any, action: str, username: str) -> None:
 
 
 def cmd_admin(args: argparse.Namespace) -> int:
-    from waitress import create_server
-
     from web_admin import create_app
+    from web_admin.serving import create_admin_server
 
     config = args.config
     host = args.host or config.admin.host
     port = args.port if args.port is not None else config.admin.port
     db = _db(args)
     app = create_app(config=config, db=db)
-    server = create_server(app, host=host, port=port, threads=args.threads)
+    server = create_admin_server(
+        app, host, port, args.threads, trust_loopback_proxy=config.admin.proxy_from_loopback
+    )
     stop = threading.Event()
 
     def _stop(*_: object) -> None:

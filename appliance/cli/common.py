@@ -70,7 +70,11 @@ def existing_file(text: str) -> Path:
 
 
 def check_data_dir(path: Path) -> None:
+    """The data directory exists and is private (0700): it holds the database, snapshots,
+    enrollment photos and the mailbox."""
+    from appliance.security import private_dir
+
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        private_dir(path)
     except OSError as exc:
         raise ConfigError(f"device.data_dir: cannot create {path}: {exc.strerror}") from None

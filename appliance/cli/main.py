@@ -158,7 +158,12 @@ def _start_admin(config: Config, db: Any, door: Any, sync: Any) -> Any:
     from web_admin.serving import AdminServer
 
     app = create_app(config=config, db=db, door=door, local_db=door.db, sync=sync)
-    return AdminServer(app, config.admin.host, config.admin.port).start()
+    return AdminServer(
+        app,
+        config.admin.host,
+        config.admin.port,
+        trust_loopback_proxy=config.admin.proxy_from_loopback,
+    ).start()
 
 
 # ---- enroll ---------------------------------------------------------------------------------
@@ -467,6 +472,9 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    from appliance.security import private_umask
+
+    private_umask()  # the DB, WAL, snapshots, photos and mailbox are created 0600/0700
     if args.func in (cmd_run, cmd_simulate):  # the door process: frames come and go
         from appliance.malloc import tune_malloc
 

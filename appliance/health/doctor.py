@@ -317,9 +317,9 @@ def check_database(config: Config, db_url: str | None) -> str:
     url = db_url or config.database.url or os.environ.get("DOORWARD_DATABASE_URL")
     if not url:
         raise CheckSkipped("no central database configured: the replica is the database")
-    from sqlalchemy.engine import make_url
+    from appliance.store.db import safe_url
 
-    safe = make_url(url).render_as_string(hide_password=True)
+    safe = safe_url(url)
     engine = central_engine(config, url)
     try:
         return _schema_detail(engine, safe)

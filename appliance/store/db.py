@@ -35,12 +35,15 @@ def make_engine(url: str, *, connect_args: dict[str, Any] | None = None, **kw: A
     try:
         parsed = make_url(url)
     except Exception as exc:  # sqlalchemy raises ArgumentError with a terse message
-        raise StoreError(f"invalid database URL {url!r}: {exc}") from None
+        # not echoed: an unparseable URL may still hold a password
+        raise StoreError(f"invalid database URL (not shown): {exc}") from None
     args = dict(connect_args or {})
     if parsed.get_backend_name() == "sqlite":
         db = parsed.database
         if db and db != ":memory:":
-            Path(db).parent.mkdir(parents=True, exist_ok=True)
+            from appliance.security import private_dir
+
+            private_dir(Path(db).parent)
         args.setdefault("timeout", 10)
         args.setdefault("check_same_thread", False)
         engine = create_engine(parsed, connect_args=args, **kw)
@@ -68,7 +71,7 @@ class Database:
 
     @property
     def url(self) -> str:
-        return self.engine.url.render_as_string(hide_password=True)
+        return safe_url(self.engine.url)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -86,3 +89,23 @@ class Database:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+SECRET_QUERY_KEYS = ("password", "passwd", "pwd", "pass", "secret", "token", "key", "auth")
+
+
+def safe_url(url: Any) -> str:
+    """A database URL fit to show or log: the password masked, and so is every query parameter
+    that names a secret (`?password=`, `?ssl_key=`, `?token=` ...)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        u = make_url(url)
+    except (ArgumentError, ValueError, TypeError):
+        return "(a database URL that cannot be parsed; not shown, it may hold a password)"
+    query = {
+        k: ("***" if any(w in k.lower() for w in SECRET_QUERY_KEYS) else v)
+        for k, v in u.query.items()
+    }
+    return u.set(query=query).render_as_string(hide_password=True)

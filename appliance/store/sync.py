@@ -33,6 +33,20 @@ STATE: Table = SyncState.__table__  # type: ignore[assignment]
 
 # pulled tables in the order a batch is applied (parents first), then tombstones
 PULLED: tuple[Table, ...] = (USERS, TEMPLATES, ACCESS)
+# What a door reads of a user: everything but the contact details, which it never needs (the
+# MySQL bootstrap grants doors SELECT on exactly these columns of `users`).
+USER_PRIVATE_COLUMNS = frozenset({"email", "phone"})
+DOOR_USER_COLUMNS: tuple[str, ...] = tuple(
+    c.name for c in USERS.columns if c.name not in USER_PRIVATE_COLUMNS
+)
+
+
+def _pull_select(t: Table) -> Any:
+    if t is USERS:
+        return select(*(USERS.c[n] for n in DOOR_USER_COLUMNS))
+    return select(t)
+
+
 BY_NAME = {t.name: t for t in PULLED}
 # MySQL deadlock / lock wait timeout: the transaction was rolled back and may simply be retried
 RETRYABLE = (1213, 1205)
@@ -300,7 +314,9 @@ class SyncWorker:
             t.name: [
                 dict(m)
                 for m in c.execute(
-                    select(t).where(t.c.version > cursor, t.c.version <= upto).order_by(t.c.version)
+                    _pull_select(t)
+                    .where(t.c.version > cursor, t.c.version <= upto)
+                    .order_by(t.c.version)
                 ).mappings()
             ]
             for t in tables
@@ -311,7 +327,8 @@ class SyncWorker:
             wanted -= set(r.execute(select(USERS.c.id).where(USERS.c.id.in_(wanted))).scalars())
         if wanted:
             fetched["users"] += [
-                dict(m) for m in c.execute(select(USERS).where(USERS.c.id.in_(wanted))).mappings()
+                dict(m)
+                for m in c.execute(_pull_select(USERS).where(USERS.c.id.in_(wanted))).mappings()
             ]
         return fetched, upto
 

@@ -31,25 +31,27 @@ FLAT_STD = 12.0
 TARGET_MEAN = 0.45  # gamma brings the mean luminance of a dark frame to this (0-1)
 
 
-def _draft(img: Image.Image) -> None:
-    """Ask the JPEG decoder for the smallest DCT scale that still covers MAX_PHOTO_SIDE."""
+def _draft(img: Image.Image, max_side: int = MAX_PHOTO_SIDE) -> None:
+    """Ask the JPEG decoder for the smallest DCT scale that still covers max_side."""
     w, h = img.size
-    scale = MAX_PHOTO_SIDE / max(w, h, 1)
+    scale = max_side / max(w, h, 1)
     if img.format == "JPEG" and scale < 1:
         img.draft("RGB", (max(1, int(w * scale)), max(1, int(h * scale))))
 
 
-def _to_rgb_array(img: Image.Image, name: str) -> np.ndarray:
+def _to_rgb_array(img: Image.Image, name: str, max_side: int = MAX_PHOTO_SIDE) -> np.ndarray:
     from PIL import Image, ImageOps
 
     if img.format not in ACCEPTED_FORMATS:
         raise FaceError(f"{name}: {img.format or 'unknown'} image; only JPEG and PNG are accepted")
     try:
+        if img.mode in ("P", "1", "I", "I;16", "F"):  # modes resize cannot filter well
+            img = img.convert("RGB")
+        if max(img.size) > max_side:  # scale down first: every later copy is small
+            img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
         img = ImageOps.exif_transpose(img)
         if img.mode != "RGB":
             img = img.convert("RGB")
-        if max(img.size) > MAX_PHOTO_SIDE:
-            img.thumbnail((MAX_PHOTO_SIDE, MAX_PHOTO_SIDE), Image.Resampling.LANCZOS)
         arr = np.asarray(img, dtype=np.uint8)
     except (OSError, ValueError, SyntaxError) as exc:
         raise FaceError(f"{name}: image is damaged or truncated ({exc})") from None
@@ -58,15 +60,17 @@ def _to_rgb_array(img: Image.Image, name: str) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def _open_rgb(source: str | os.PathLike[str] | io.BytesIO, name: str) -> np.ndarray:
-    """Decode a JPEG or PNG (at most MAX_PHOTO_SIDE); other OSErrors are the caller's."""
+def _open_rgb(
+    source: str | os.PathLike[str] | io.BytesIO, name: str, max_side: int = MAX_PHOTO_SIDE
+) -> np.ndarray:
+    """Decode a JPEG or PNG (at most max_side); other OSErrors are the caller's."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(source) as img:
-            _draft(img)
+            _draft(img, max_side)
             img.load()
-            return _to_rgb_array(img, name)
+            return _to_rgb_array(img, name, max_side)
     except UnidentifiedImageError:
         raise FaceError(f"{name}: not a readable JPEG or PNG image") from None
     except Image.DecompressionBombError:
@@ -89,10 +93,11 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
         raise FaceError(f"{p}: cannot read image ({exc.strerror or exc})") from None
 
 
-def decode_image(data: bytes, name: str = "upload") -> np.ndarray:
-    """Like load_image, for bytes already in memory (e.g. an uploaded file)."""
+def decode_image(data: bytes, name: str = "upload", max_side: int = MAX_PHOTO_SIDE) -> np.ndarray:
+    """Like load_image, for bytes already in memory (e.g. an uploaded file); at most
+    min(max_side, MAX_PHOTO_SIDE) pixels on the long side."""
     try:
-        return _open_rgb(io.BytesIO(data), name)
+        return _open_rgb(io.BytesIO(data), name, min(max_side, MAX_PHOTO_SIDE))
     except OSError as exc:
         raise FaceError(f"{name}: cannot read image ({exc})") from None
 

@@ -11,7 +11,7 @@ from pathlib import Path
 # What a door may do centrally. Tables not listed get no grant (admin tables, device-local ones).
 # The door reads users/templates down and writes its events up (sync is idempotent by UUID).
 DOOR_GRANTS: dict[str, str] = {
-    "users": "SELECT",
+    "users": "SELECT (columns)",  # DOOR_USER_COLUMNS only: not email, not phone
     "face_templates": "SELECT",
     "user_access": "SELECT",
     "sync_seq": "SELECT",
@@ -23,6 +23,49 @@ DOOR_GRANTS: dict[str, str] = {
 # The admin page: data only, no DDL (migrations run with the bootstrap account).
 ADMIN_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE"
 NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+ENV_ADMIN_PASSWORD = "DOORWARD_MYSQL_ADMIN_PASSWORD"  # noqa: S105 (a variable name)
+
+
+class BootstrapError(RuntimeError):
+    """The bootstrap refused to go on; the message says what to change."""
+
+
+def admin_password(env: dict[str, str], password_file: Path | None) -> str:
+    """The privileged account's password: from --admin-password-file or the environment,
+    never from the command line (argv shows in `ps` and in the shell history)."""
+    if password_file is not None:
+        try:
+            return password_file.read_text().strip()
+        except OSError as exc:
+            raise BootstrapError(
+                f"--admin-password-file {password_file}: cannot read it ({exc.strerror or exc})"
+            ) from None
+    return env.get(ENV_ADMIN_PASSWORD, "")
+
+
+def tls_args(ssl_ca: Path | None) -> dict[str, object]:
+    """pymysql arguments that make the connection TLS, verifying the server's certificate
+    (against ssl_ca, or the system's CAs) and its name."""
+    args: dict[str, object] = {"ssl_verify_cert": True, "ssl_verify_identity": True}
+    if ssl_ca is not None:
+        args["ssl_ca"] = str(ssl_ca)
+    return args
+
+
+def check_encrypted(conn: object, where: str) -> str:
+    """The TLS cipher of a live connection; BootstrapError when there is none. pymysql falls
+    back to plain text when the server offers no TLS, so this is asked of the server."""
+    with conn.cursor() as cur:  # type: ignore[attr-defined]
+        cur.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+        row = cur.fetchone()
+    cipher = (row[1] if row else "") or ""
+    if not cipher:
+        raise BootstrapError(
+            f"the connection to {where} is not encrypted (the server offers no TLS); enable TLS "
+            "on the server (ssl_cert/ssl_key) or, on a loopback development server only, pass "
+            "--no-tls"
+        )
+    return cipher
 
 
 def door_user(device_id: str) -> str:
@@ -53,41 +96,98 @@ def _password(out_dir: Path, account: str, rotate: bool) -> tuple[str, bool]:
     return value, True
 
 
+def _door_user_columns() -> tuple[str, ...]:
+    from appliance.store.sync import DOOR_USER_COLUMNS
+
+    return DOOR_USER_COLUMNS
+
+
+def _revoke_table_select(cur: object, database: str, table: str, account: str, host: str) -> None:
+    import pymysql
+
+    try:
+        # identifiers cannot be parameters: _q() validates and quotes them
+        revoke = f"REVOKE SELECT ON {_q(database)}.{_q(table)} FROM %s@%s"  # noqa: S608
+        cur.execute(revoke, (account, host))  # type: ignore[attr-defined]
+    except pymysql.err.OperationalError as exc:
+        if exc.args[0] not in (1141, 1147):  # no such grant (a new account): nothing to take
+            raise
+
+
 def bootstrap(
     admin_url: str,
     database: str,
     devices: list[str],
     out_dir: Path,
     *,
-    host: str = "%",
+    host: str,
     require_tls: bool = True,
     admin_account: str | None = "doorward_admin",
     rotate: bool = False,
     migrate: bool = True,
+    password: str | None = None,
+    tls: bool = True,
+    ssl_ca: Path | None = None,
 ) -> dict[str, object]:
-    """Create `database`, run migrations, create/refresh accounts. Idempotent."""
+    """Create `database`, run migrations, create/refresh accounts. Idempotent.
+
+    `password` is the privileged account's (the URL must not carry one); `tls` makes this
+    bootstrap's own connections (and the migrations') TLS with a verified server certificate.
+    """
     import pymysql
     from sqlalchemy.engine import make_url
 
     from appliance.store.db import Database
 
     url = make_url(admin_url)
-    conn = pymysql.connect(
-        host=url.host or "127.0.0.1",
-        port=url.port or 3306,
-        user=url.username,
-        password=url.password or "",
-        autocommit=True,
-        connect_timeout=10,
-    )
+    if url.password:
+        raise BootstrapError(
+            "--admin-url: put no password in the URL (it shows in `ps` and the shell history); "
+            f"use ${ENV_ADMIN_PASSWORD} or --admin-password-file"
+        )
+    if not host or host == "%":
+        raise BootstrapError(
+            "--host: give the doors' network or host (e.g. 192.168.10.% or door1.lan), "
+            "not '%' (any host)"
+        )
+    password = password or ""
+    ssl = tls_args(ssl_ca) if tls else {}
+    where = f"{url.host or '127.0.0.1'}:{url.port or 3306}"
+    try:
+        conn = pymysql.connect(
+            host=url.host or "127.0.0.1",
+            port=url.port or 3306,
+            user=url.username,
+            password=password,
+            autocommit=True,
+            connect_timeout=10,
+            **ssl,  # type: ignore[arg-type]
+        )
+    except pymysql.err.OperationalError as exc:
+        hint = ""
+        if tls and "SSL" in str(exc):
+            hint = " (the bootstrap needs TLS: enable it on the server, or pass --no-tls on a "
+            hint += "loopback development server only)"
+        raise BootstrapError(f"cannot connect to {where}: {exc.args[-1]}{hint}") from None
     report: dict[str, object] = {"database": database, "accounts": {}, "ungranted_tables": []}
+    if tls:
+        try:
+            report["tls_cipher"] = check_encrypted(conn, where)
+        except BootstrapError:
+            conn.close()
+            raise
     with conn.cursor() as cur:
         cur.execute(
             f"CREATE DATABASE IF NOT EXISTS {_q(database)} "
             "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
         )
     if migrate:
-        db = Database.from_url(url.set(database=database).render_as_string(hide_password=False))
+        db = Database.from_url(
+            url.set(database=database, password=password or None).render_as_string(
+                hide_password=False
+            ),
+            connect_args=dict(ssl),
+        )
         try:
             db.migrate()
             print(f"bootstrap: event=migrated database={database}", file=sys.stderr)
@@ -114,7 +214,11 @@ def bootstrap(
             alter = "ALTER USER %s@%s IDENTIFIED BY %s" + tls
             cur.execute(alter, (account, host, password))
             if role == "door":
+                # table-wide SELECT on users from an earlier bootstrap goes
+                _revoke_table_select(cur, database, "users", account, host)
                 for table, privileges in DOOR_GRANTS.items():
+                    if privileges == "SELECT (columns)":
+                        privileges = f"SELECT ({', '.join(_q(c) for c in _door_user_columns())})"
                     if table in tables:
                         # identifiers cannot be parameters: _q() validates and quotes them
                         grant = f"GRANT {privileges} ON {_q(database)}.{_q(table)} TO %s@%s"
@@ -143,12 +247,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--admin-url",
         required=True,
-        help="a privileged account, e.g. mysql+pymysql://root:PW@db:3306 (prefer env via $VAR)",
+        help="a privileged account without its password, e.g. mysql+pymysql://root@db:3306",
     )
+    p.add_argument(
+        "--admin-password-file", type=Path,
+        help=f"the privileged account's password (else ${ENV_ADMIN_PASSWORD}; never argv)",
+    )  # fmt: skip
+    p.add_argument("--ssl-ca", type=Path, help="CA that signed the server's certificate")
+    p.add_argument(
+        "--no-tls", action="store_true",
+        help="plain-text connection for the bootstrap itself (a loopback development server)",
+    )  # fmt: skip
     p.add_argument("--database", default="doorward")
     p.add_argument("--device", action="append", default=[], help="a door's device id (repeat)")
     p.add_argument("--passwords-dir", type=Path, required=True, help="where <account>.password go")
-    p.add_argument("--host", default="%", help="client host pattern for the accounts")
+    p.add_argument(
+        "--host", required=True,
+        help="the doors' host or network for the accounts, e.g. 192.168.10.% ('%' is refused)",
+    )  # fmt: skip
     p.add_argument("--no-require-tls", action="store_true", help="development only")
     p.add_argument("--no-admin-account", action="store_true")
     p.add_argument("--rotate", action="store_true", help="new passwords for existing accounts")
@@ -162,18 +278,26 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         p.error(str(exc))
     import json
+    import os
 
-    report = bootstrap(
-        args.admin_url,
-        args.database,
-        args.device,
-        args.passwords_dir,
-        host=args.host,
-        require_tls=not args.no_require_tls,
-        admin_account=None if args.no_admin_account else "doorward_admin",
-        rotate=args.rotate,
-        migrate=not args.no_migrate,
-    )
+    try:
+        report = bootstrap(
+            args.admin_url,
+            args.database,
+            args.device,
+            args.passwords_dir,
+            host=args.host,
+            require_tls=not args.no_require_tls,
+            admin_account=None if args.no_admin_account else "doorward_admin",
+            rotate=args.rotate,
+            migrate=not args.no_migrate,
+            password=admin_password(dict(os.environ), args.admin_password_file),
+            tls=not args.no_tls,
+            ssl_ca=args.ssl_ca,
+        )
+    except BootstrapError as exc:
+        print(f"bootstrap: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps(report, indent=2))
     return 0
 

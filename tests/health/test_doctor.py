@@ -322,3 +322,22 @@ def test_cli_prune_snapshots(make_config, capsys):
     assert _cli(config, "prune-snapshots") == 0
     stats = json.loads(capsys.readouterr().out)
     assert stats["deleted_age"] == 1 and not snap.exists()
+
+
+def test_secrets_in_a_database_url_are_masked_everywhere_it_is_shown(make_config, closed_port):
+    from appliance.store.db import safe_url
+
+    url = (
+        f"mysql+pymysql://door:urlsecret1@127.0.0.1:{closed_port}/x"
+        "?password=qsecret2&ssl_key=/etc/k.pem&charset=utf8mb4&auth_token=tsecret3"
+    )
+    shown = safe_url(url)
+    assert "urlsecret1" not in shown and "qsecret2" not in shown and "tsecret3" not in shown
+    assert "charset=utf8mb4" in shown and "door:***@" in shown and "password=%2A%2A%2A" in shown
+    assert "qsecret" not in safe_url("mysql+pymysql://u@h/x?PASSWORD=qsecret")
+    assert "zz" not in safe_url("not a url zz://:")  # unparseable: not echoed at all
+
+    r = by_name(run_doctor(make_config(), db_url=url, only=["database"]))
+    assert r["database"].status == "fail"
+    for secret in ("urlsecret1", "qsecret2", "tsecret3"):
+        assert secret not in r["database"].detail

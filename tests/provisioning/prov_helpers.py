@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from ci_gate import require
@@ -16,3 +21,89 @@ def need_tool(name: str) -> str:
     require(path is not None, f"{name} is not installed (see provisioning/README.md, Tests)")
     assert path is not None
     return path
+
+
+def free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def self_signed_cert(out: Path, cn: str = "127.0.0.1") -> tuple[Path, Path]:
+    """A throwaway self-signed certificate made by openssl: (cert.pem, key.pem)."""
+    openssl = need_tool("openssl")
+    out.mkdir(parents=True, exist_ok=True)
+    cert, key = out / "cert.pem", out / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-days", "2", "-subj", f"/CN={cn}",
+         "-addext", f"subjectAltName=DNS:localhost,IP:{cn}",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+@contextlib.contextmanager
+def run_nginx(tmp_path: Path, admin_port: int, cert: Path, key: Path) -> Iterator[tuple[int, int]]:
+    """The real provisioning/nginx/doorward.conf, rendered for loopback ports in tmp_path and
+    run by the real nginx in front of `admin_port`; yields (http_port, https_port)."""
+    exe = need_tool("nginx")
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    http_port, https_port = free_port(), free_port()
+    site = (REPO / "provisioning/nginx/doorward.conf").read_text()
+    for k, value in {
+        "@HTTP_PORT@": str(http_port),
+        "@HTTPS_PORT@": str(https_port),
+        "@ADMIN_PORT@": str(admin_port),
+        "@TLS_CERT@": str(cert),
+        "@TLS_KEY@": str(key),
+    }.items():
+        site = site.replace(k, value)
+    # loopback only in tests (clients may still come from 127.0.0.3, 127.0.0.4 ...)
+    site = site.replace(f"listen {http_port}", f"listen 127.0.0.1:{http_port}")
+    site = site.replace(f"listen {https_port}", f"listen 127.0.0.1:{https_port}")
+    site = "\n".join(line for line in site.splitlines() if "[::]" not in line)
+    (tmp_path / "site.conf").write_text(site)
+    (tmp_path / "nginx.conf").write_text(
+        f"""
+daemon off;
+pid {tmp_path}/nginx.pid;
+error_log {tmp_path}/error.log;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp_path}/body;
+    proxy_temp_path {tmp_path}/proxy;
+    fastcgi_temp_path {tmp_path}/fastcgi;
+    uwsgi_temp_path {tmp_path}/uwsgi;
+    scgi_temp_path {tmp_path}/scgi;
+    include {tmp_path}/site.conf;
+}}
+"""
+    )
+    check = subprocess.run(
+        [exe, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0, check.stderr
+    proc = subprocess.Popen(
+        [exe, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")], stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:  # wait for the listening socket (nginx has no readiness signal here)
+            try:
+                socket.create_connection(("127.0.0.1", https_port), timeout=0.2).close()
+                break
+            except OSError:
+                assert proc.poll() is None, (tmp_path / "error.log").read_text()
+                assert time.monotonic() < deadline, "nginx did not listen within 10 s"
+                time.sleep(0.05)
+        yield http_port, https_port
+    finally:
+        proc.terminate()
+        proc.wait(10)

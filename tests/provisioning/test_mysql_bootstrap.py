@@ -9,6 +9,7 @@ import uuid
 import pymysql
 import pytest
 from prov_helpers import REPO
+from sqlalchemy import select
 
 pytestmark = pytest.mark.mysql
 
@@ -55,6 +56,7 @@ def test_door_account_is_least_privilege_and_tls_is_enforced(mysql_db, tmp_path,
         pw_dir,
         host="127.0.0.1",
         require_tls=False,
+        tls=False,  # the test server has no TLS; test_bootstrap_connection_needs_tls below
         admin_account=None,
     )
     assert "admin_accounts" in report["ungranted_tables"]
@@ -72,6 +74,13 @@ def test_door_account_is_least_privilege_and_tls_is_enforced(mysql_db, tmp_path,
             "INSERT INTO access_events (id, device_id, ts, kind) VALUES (%s, %s, NOW(), %s)",
             (str(uuid.uuid4()), device, "heartbeat"),
         )
+        # the columns a door needs, and not the contact details
+        cur.execute("SELECT id, number, name, pin_hash, active, version FROM users")
+        for private in ("SELECT email FROM users", "SELECT phone FROM users",
+                        "SELECT * FROM users"):  # fmt: skip
+            with pytest.raises(pymysql.err.OperationalError) as exc:
+                cur.execute(private)
+            assert exc.value.args[0] in (1142, 1143), private  # column/command denied
         for forbidden in (
             "DELETE FROM users",
             "SELECT * FROM admin_accounts",
@@ -92,6 +101,7 @@ def test_door_account_is_least_privilege_and_tls_is_enforced(mysql_db, tmp_path,
         pw_dir,
         host="127.0.0.1",
         require_tls=True,
+        tls=False,
         admin_account=None,
     )
     assert again["accounts"][account]["created_password"] is False
@@ -110,8 +120,92 @@ def test_door_account_is_least_privilege_and_tls_is_enforced(mysql_db, tmp_path,
 def test_cli_rejects_bad_names(tmp_path, capsys):
     with pytest.raises(SystemExit):
         bootstrap_mod.main(
-            ["--admin-url", ROOT_URL, "--database", "x; DROP", "--passwords-dir", str(tmp_path)]
+            [
+                "--admin-url",
+                ROOT_URL,
+                "--database",
+                "x; DROP",
+                "--passwords-dir",
+                str(tmp_path),
+                "--host",
+                "127.0.0.1",
+            ]  # fmt: skip
         )
     assert "--database" in capsys.readouterr().err
     with pytest.raises(ValueError, match="too long"):
         bootstrap_mod.door_user("a" * 40)
+
+
+def test_bootstrap_connection_needs_tls_and_no_password_on_the_command_line(
+    mysql_db, tmp_path, capsys, monkeypatch
+):
+    """The real MariaDB here offers no TLS: the bootstrap refuses to talk to it in plain text
+    unless told --no-tls; a password in --admin-url and a '%' host are refused before any
+    connection is made; the password comes from the environment or a file."""
+    args = ["--database", mysql_db, "--passwords-dir", str(tmp_path / "pw"), "--no-migrate",
+            "--no-admin-account", "--no-require-tls"]  # fmt: skip
+    rc = bootstrap_mod.main(["--admin-url", ROOT_URL, "--host", "127.0.0.1", *args])
+    err = capsys.readouterr().err
+    assert rc == 2 and ("not encrypted" in err or "SSL is required" in err) and "--no-tls" in err
+
+    rc = bootstrap_mod.main(
+        ["--admin-url", "mysql+pymysql://root:s3cretpw@127.0.0.1:3306", "--host", "127.0.0.1",
+         "--no-tls", *args]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2 and "no password in the URL" in err and "s3cretpw" not in err
+
+    rc = bootstrap_mod.main(["--admin-url", ROOT_URL, "--host", "%", "--no-tls", *args])
+    assert rc == 2 and "not '%'" in capsys.readouterr().err
+
+    # the password from a file (here root's, which is empty): the run goes through
+    pw = tmp_path / "root.pw"
+    pw.write_text("\n")
+    rc = bootstrap_mod.main(["--admin-url", ROOT_URL, "--host", "127.0.0.1", "--no-tls",
+                             "--admin-password-file", str(pw), *args])  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    # a wrong password from the environment is used (and refused by the server)
+    monkeypatch.setenv("DOORWARD_MYSQL_ADMIN_PASSWORD", "wrong-one")
+    rc = bootstrap_mod.main(["--admin-url", ROOT_URL, "--host", "127.0.0.1", "--no-tls", *args])
+    err = capsys.readouterr().err
+    assert rc == 2 and "cannot connect" in err and "wrong-one" not in err
+
+
+def test_a_door_account_syncs_without_reading_contact_details(mysql_db, tmp_path, accounts_to_drop):
+    """The door's real sync round works within its column grants, and the replica never gets
+    a user's email or phone."""
+    from appliance.config import Config
+    from appliance.security import PinHasher
+    from appliance.store.central import open_central, open_local_replica
+    from appliance.store.models import User
+    from appliance.store.sync import SyncWorker
+
+    device = f"s{uuid.uuid4().hex[:8]}"
+    account = bootstrap_mod.door_user(device)
+    accounts_to_drop.append(account)
+    bootstrap_mod.bootstrap(ROOT_URL, mysql_db, [device], tmp_path / "pw", host="127.0.0.1",
+                            require_tls=False, tls=False, admin_account=None)  # fmt: skip
+    password = (tmp_path / "pw" / f"{account}.password").read_text().strip()
+    config = Config.model_validate(
+        {"device": {"id": device, "data_dir": str(tmp_path / "var")},
+         "hardware": {"pin_factory": "mock"}}
+    )  # fmt: skip
+    root = open_central(config, f"{ROOT_URL}/{mysql_db}", migrate=False)
+    with root.session() as s:
+        s.add(User(number=7, name="Ada", email="ada@example.org", phone="+4412345678",
+                   pin_hash=PinHasher("p").hash("2468")))  # fmt: skip
+    root.close()
+    door = open_central(
+        config, f"mysql+pymysql://{account}:{password}@127.0.0.1:3306/{mysql_db}", migrate=False
+    )
+    replica = open_local_replica(config)
+    try:
+        report = SyncWorker(config, door, replica).run_once()
+        assert report.ok, report.error
+        assert report.pulled["users"] == 1
+        with replica.session() as s:
+            u = s.scalars(select(User)).one()
+        assert (u.number, u.name, u.email, u.phone) == (7, "Ada", None, None)
+    finally:
+        door.close()
+        replica.close()

@@ -30,7 +30,7 @@ def test_run_syncs_a_central_enrollment_down_and_events_up(
         f"[admin]\nport = {port}\n[sync]\ninterval_s = 0.5\n",
         encoding="utf-8",
     )
-    env = dict(os.environ, DOORWARD_ADMIN_PASSWORD="admin password 1", DOORWARD_PEPPER="fleet")
+    env = dict(os.environ, DOORWARD_ADMIN_PASSWORD="stone river cobalt 1", DOORWARD_PEPPER="fleet")
     base = [sys.executable, "-m", "appliance", "--config", str(cfg), "--db", central_url]
     # enroll into the central database (not the door's replica)
     photo = faces_dir / "people" / "obama" / "obama1.jpg"

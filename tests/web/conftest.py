@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ADMIN_PW = "correct horse battery"
-VIEWER_PW = "viewer password 1"
+VIEWER_PW = "reader garden lamp 7"
 
 
 @pytest.fixture

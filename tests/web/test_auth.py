@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -11,7 +13,7 @@ from appliance.store.models_admin import AdminAccount, AdminSession, AuditEntry,
 from web_admin import accounts as acc_mod
 from web_admin.auth import SESSION_COOKIE
 
-from .conftest import ADMIN_PW, csrf_of, login
+from .conftest import ADMIN_PW, VIEWER_PW, csrf_of, login
 
 
 def _cookie(client) -> str | None:  # noqa: ANN001
@@ -31,18 +33,25 @@ def test_first_run_with_env_creates_admin(config, db) -> None:  # noqa: ANN001
     assert len(out) == 1
 
 
-def test_first_run_without_env_prints_one_time_password_that_must_be_changed(
+def test_first_run_without_env_writes_one_time_password_to_a_0600_file(
     config,
     db,  # noqa: ANN001
+    capsys,  # noqa: ANN001
+    caplog,  # noqa: ANN001
 ) -> None:
+    import os
+    import stat
+
     from web_admin import create_app
 
-    out: list[str] = []
-    acc_mod.ensure_initial_admin(db, {}, out.append)
-    otp = out[0].split("one-time password ")[1].split()[0]
+    app = create_app(config=config, db=db)  # bootstraps the first admin
+    pw_file = acc_mod.initial_password_path(config.data_dir)
+    assert stat.S_IMODE(os.stat(pw_file).st_mode) == 0o600
+    otp = pw_file.read_text().strip()
     assert len(otp) >= 12
-    app = create_app(config=config, db=db, test_config={"BOOTSTRAP_ADMIN": False})
     c = app.test_client()
+    page = c.get("/login").text
+    assert str(pw_file) in page and otp not in page  # the login page says where, not what
     assert login(c, "admin", otp).status_code == 302
     r = c.get("/users/")
     assert r.status_code == 302 and r.headers["Location"].endswith("/account/password")
@@ -53,10 +62,14 @@ def test_first_run_without_env_prints_one_time_password_that_must_be_changed(
               "confirm": "a much better one"},
     )  # fmt: skip
     assert r.status_code == 302
+    assert not pw_file.exists()  # spent
     # the password change ended the session: sign in again with the new password
     assert c.get("/users/").status_code == 302
     assert login(c, "admin", "a much better one").status_code == 302
     assert c.get("/users/").status_code == 200
+    seen = capsys.readouterr()
+    assert otp not in seen.out + seen.err and otp not in caplog.text  # never printed or logged
+    assert str(pw_file) in seen.out
 
 
 def test_passwords_are_argon2id_at_least_owasp(db, accounts) -> None:  # noqa: ANN001
@@ -101,47 +114,87 @@ def test_idle_session_expires(app, db, client) -> None:  # noqa: ANN001
         assert s.scalar(select(AdminSession.id_hash)) is None
 
 
-def test_repeated_failures_lock_the_account_for_every_worker(app, config, db) -> None:  # noqa: ANN001
+def _from(app, ip: str):  # noqa: ANN001, ANN202
+    """A test client whose requests come from `ip`."""
+    c = app.test_client()
+    c.environ_base["REMOTE_ADDR"] = ip
+    return c
+
+
+def test_a_flood_from_one_address_never_locks_the_owner_out(app, config, db) -> None:  # noqa: ANN001
     from web_admin import create_app
 
-    c = app.test_client()
-    for _ in range(config.admin.login_max_failures):
-        assert login(c, "admin", "wrong password!").status_code == 401
+    attacker = _from(app, "10.0.0.66")
+    for _ in range(config.admin.login_ip_limit + 5):
+        assert login(attacker, "admin", "wrong password!").status_code == 401
+    # the attacker's own address is now refused, even with the right password ...
+    assert login(attacker).status_code == 401
+    # ... but the owner, from another address, on this worker or another, signs in at once
+    assert login(_from(app, "10.0.0.7")).status_code == 302
+    other = create_app(config=config, db=db, test_config={"BOOTSTRAP_ADMIN": False})
+    assert login(_from(other, "10.0.0.8")).status_code == 302
     with db.session() as s:
         acc = s.scalars(select(AdminAccount).where(AdminAccount.username == "admin")).one()
-        assert acc.locked_until is not None and acc.locked_until > utcnow()
-    # even the right password is refused while locked, also by another worker on the same DB
-    r = login(c)
-    assert r.status_code == 429 and "locked" in r.text
-    other = create_app(config=config, db=db, test_config={"BOOTSTRAP_ADMIN": False})
-    assert login(other.test_client()).status_code == 429
-    # the lock ends after login_lockout_s
-    with db.session() as s:
-        s.execute(update(AdminAccount).values(locked_until=utcnow() - timedelta(seconds=1)))
-    assert login(c).status_code == 302
+        assert acc.locked_until is None
+
+
+def test_per_account_and_client_delay_doubles_and_ends(db, accounts, config) -> None:  # noqa: ANN001
+    settings = config.admin
+    t0 = utcnow()
+    k = settings.login_max_failures
+    for i in range(k):
+        r = acc_mod.attempt_login(db, settings, "admin", "bad", "10.1.1.1", now=t0)
+        assert r.reason == "bad_credentials", i
+    assert acc_mod.pair_delay_s(k, settings) == 2.0
+    assert acc_mod.pair_delay_s(k + 1, settings) == 4.0
+    assert acc_mod.pair_delay_s(k + 40, settings) == settings.login_lockout_s
+    # within the delay this client is refused even with the right password (and it counts)
+    r = acc_mod.attempt_login(db, settings, "admin", ADMIN_PW, "10.1.1.1", now=t0)
+    assert (r.ok, r.reason) == (False, "throttled")
+    # another client is not delayed at all
+    assert acc_mod.attempt_login(db, settings, "admin", ADMIN_PW, "10.1.1.2", now=t0).ok
+    # once the (now doubled) delay has passed, the first client gets its try
+    later = t0 + timedelta(seconds=acc_mod.pair_delay_s(k + 1, settings) + 0.5)
+    assert acc_mod.attempt_login(db, settings, "admin", ADMIN_PW, "10.1.1.1", now=later).ok
+    # and a success clears its delay
+    r = acc_mod.attempt_login(db, settings, "admin", "bad", "10.1.1.1", now=later)
+    assert r.reason == "bad_credentials"
 
 
 def test_failures_from_one_address_are_throttled(app, config, db) -> None:  # noqa: ANN001
-    c = app.test_client()
+    c = _from(app, "10.2.2.2")
     for i in range(config.admin.login_ip_limit):
         assert login(c, f"nobody{i}", "wrong password!").status_code == 401
-    r = login(c)
-    assert r.status_code == 429 and "Too many" in r.text
+    r = acc_mod.attempt_login(db, config.admin, "admin", ADMIN_PW, "10.2.2.2")
+    assert (r.ok, r.reason) == (False, "throttled")
     with db.session() as s:
         assert s.query(LoginAttempt).filter_by(success=False).count() >= config.admin.login_ip_limit
 
 
-def test_unknown_user_and_wrong_password_read_the_same(app) -> None:  # noqa: ANN001
-    c = app.test_client()
-    a = login(c, "nobody", "whatever password")
-    b = login(c, "admin", "whatever password")
-    assert a.status_code == b.status_code == 401
-    assert "Wrong username or password" in a.text and "Wrong username or password" in b.text
+def _answer(html: str) -> str:
+    """The login page minus its per-request CSRF token."""
+    return re.sub(r'name="csrf_token" value="[^"]+"', "", html)
+
+
+def test_unknown_wrong_and_throttled_read_the_same(app, config) -> None:  # noqa: ANN001
+    from web_admin.auth import LOGIN_FAILED
+
+    c = _from(app, "10.3.3.3")
+    unknown = login(c, "nobody", "whatever password")
+    wrong = login(c, "admin", "whatever password")
+    for _ in range(config.admin.login_ip_limit):
+        login(c, "admin", "whatever password")
+    throttled = login(c)  # the right password, but this address is throttled
+    answers = [unknown, wrong, throttled]
+    assert {r.status_code for r in answers} == {401}
+    assert len({_answer(r.text) for r in answers}) == 1
+    assert "Retry-After" not in throttled.headers
+    assert html.escape(LOGIN_FAILED) in wrong.text or LOGIN_FAILED in wrong.text
 
 
 def test_viewer_reads_but_cannot_change(app, db) -> None:  # noqa: ANN001
     c = app.test_client()
-    assert login(c, "viewer", "viewer password 1").status_code == 302
+    assert login(c, "viewer", VIEWER_PW).status_code == 302
     for url in ("/", "/users/", "/events", "/alerts", "/device/", "/audit"):
         assert c.get(url).status_code == 200, url
     page = c.get("/users/")

@@ -150,3 +150,52 @@ def test_every_form_carries_a_filled_csrf_token(client) -> None:  # noqa: ANN001
         for form in forms:
             m = re.search(r'name="csrf_token" value="([^"]*)"', form)
             assert m and len(m.group(1)) >= 32, f"{url}: a form without its CSRF token"
+
+
+def _png(w: int, h: int) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (w, h), (120, 130, 140)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_huge_flat_png_is_refused_by_its_header_with_a_clear_message() -> None:
+    from web_admin.uploads import PNG_MAX_PIXELS, Limits, UploadError, check_image
+
+    data = _png(6000, 6000)  # ~100 KB on disk, 108 MB of RGB once decoded
+    assert len(data) < 200_000 and PNG_MAX_PIXELS < 6000 * 6000
+    with pytest.raises(UploadError, match=r"big\.png: a 6000x6000 PNG is too large.*JPEG"):
+        check_image(data, "big.png", Limits(40_000_000, 12_000))
+
+
+def test_large_photos_are_decoded_bounded_by_the_door_decoder() -> None:
+    import io
+
+    from PIL import Image
+
+    from web_admin.uploads import UPLOAD_MAX_SIDE as MAX_PHOTO_SIDE
+    from web_admin.uploads import Limits, check_image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (6000, 5000), (90, 100, 110)).save(buf, "JPEG", quality=80)
+    rgb = check_image(buf.getvalue(), "big.jpg", Limits(40_000_000, 12_000))
+    assert max(rgb.shape[:2]) <= MAX_PHOTO_SIDE and rgb.shape[2] == 3
+    rgb = check_image(_png(3900, 4000), "big.png", Limits(40_000_000, 12_000))
+    assert rgb.shape == (MAX_PHOTO_SIDE, MAX_PHOTO_SIDE * 3900 // 4000, 3)
+
+
+def test_uploads_are_decoded_one_at_a_time() -> None:
+    from werkzeug.datastructures import FileStorage
+
+    from web_admin.uploads import Limits, iter_uploads
+
+    files = [FileStorage(io.BytesIO(_png(100, 100)), filename=f"p{i}.png") for i in range(3)]
+    it = iter_uploads(files, Limits(40_000_000, 12_000), 5)
+    label, rgb = next(it)
+    assert label == "p0.png" and rgb.shape == (100, 100, 3)
+    # only the first file has been read; the others are still waiting, unread
+    assert files[0].stream.closed and not files[1].stream.closed and files[1].stream.tell() == 0
+    assert [name for name, _ in it] == ["p1.png", "p2.png"]

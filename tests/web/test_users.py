@@ -25,7 +25,9 @@ def _enroll(client, token, number, name, photos, **extra):  # noqa: ANN001, ANN2
                        follow_redirects=True)  # fmt: skip
 
 
-def test_enroll_list_search_and_family_warning(client, token, db, faces_dir) -> None:  # noqa: ANN001
+def test_enroll_list_search_and_family_warning(client, token, db, faces_dir, config) -> None:  # noqa: ANN001
+    import stat
+
     people = faces_dir / "people"
     r = _enroll(
         client, token, 1, "Barack", [people / "obama/obama1.jpg", people / "obama/obama2.jpg"]
@@ -39,6 +41,10 @@ def test_enroll_list_search_and_family_warning(client, token, db, faces_dir) -> 
     # enrollment photos are stored re-encoded as JPEG
     with client.get(f"/users/{u.id}/photos/{tids[0]}.jpg") as photo:
         assert photo.status_code == 200 and photo.data[:2] == b"\xff\xd8"
+    # ... readable by the owner only (0600 files in 0700 folders), whatever the umask
+    enroll_dir = config.data_dir / "enroll"
+    for p in [enroll_dir, *enroll_dir.rglob("*")]:
+        assert stat.S_IMODE(p.stat().st_mode) & 0o077 == 0, (oct(p.stat().st_mode), p)
     # the same person under another number: a family-member warning with the distance
     r = _enroll(client, token, 2, "Lookalike", [people / "obama/obama3.jpg"])
     assert "Warning: the new face is close to user 1 Barack (distance 0." in r.text
@@ -144,3 +150,22 @@ def test_an_edit_cannot_set_the_pin_to_the_duress_pin(client, token, db, config,
     creds = ReplicaCredentials(db, pin_hasher(config))
     assert creds.check(14, "1234").verdict is Verdict.OK
     assert creds.check(14, "5555").verdict is Verdict.DURESS
+
+
+def test_csv_neutralises_every_text_column(client, db) -> None:  # noqa: ANN001
+    import csv
+    import io
+
+    nasty = ["=1+1", "+SUM(A1)", "-2+3", "@cmd", "\t=x", "\r=x"]
+    with db.session() as s:
+        for i, v in enumerate(nasty):
+            s.add(AccessEvent(id=f"{v}{i}", device_id=v, kind=v, user_number=i, reason=v,
+                              snapshot_path=v))  # fmt: skip
+    rows = list(csv.reader(io.StringIO(client.get("/events.csv").text)))
+    header, body = rows[0], rows[1:]
+    assert len(body) == len(nasty)
+    text_cols = [header.index(c) for c in ("device", "kind", "reason", "snapshot", "id")]
+    for row in body:
+        for col in text_cols:
+            assert row[col].startswith("'"), (header[col], row[col])
+            assert row[col][1:2] in ("=", "+", "-", "@", "\t", "\r"), row[col]

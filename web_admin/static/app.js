@@ -23,8 +23,9 @@
       }).catch(function (err) { start.textContent = "No webcam: " + err.name; });
     });
     snap.addEventListener("click", function () {
+      if (!video.videoWidth) { snap.textContent = "No picture from the webcam yet"; return; }
       const canvas = document.createElement("canvas");
-      canvas.width = video.videoWidth || 640; canvas.height = video.videoHeight || 480;
+      canvas.width = video.videoWidth; canvas.height = video.videoHeight;
       canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
       canvas.toBlob(function (blob) {
         const form = new FormData();

@@ -52,11 +52,13 @@ class MailboxChannel:
 
     def send(self, message: AlertMessage) -> None:
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            from appliance.security import private_dir
+
+            private_dir(self.directory)  # alert photos: the owner's only, whatever the umask
             final = self.path_for(message.id)
             tmp = final.with_suffix(".tmp")
             data = build_email(message, sender=self.sender, to=["owner@localhost"]).as_bytes()
-            with open(tmp, "wb") as fh:
+            with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
