@@ -241,7 +241,7 @@ def camera_frame(img: Any, width: int, height: int) -> Any:
     return frame
 
 
-def face_check_section(ctx: BenchContext) -> tuple[dict[str, Any], str]:  # noqa: C901
+def face_check_section(ctx: BenchContext) -> tuple[dict[str, Any], str]:
     import numpy as np
 
     from appliance.config import CameraConfig, VisionConfig

@@ -61,7 +61,7 @@ def measure(n_events: int, batched: bool) -> dict[str, float]:
             before, t0 = _write_bytes(), time.perf_counter()
             for i in range(n_events):
                 kind, alert = MIX[i % len(MIX)]
-                door._record(Record(kind, alert=alert, snapshot=None))  # noqa: SLF001
+                door._record(Record(kind, alert=alert, snapshot=None))
             door.flush_batched()
             with db.engine.connect() as conn:  # make the WAL's content land in the file
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")

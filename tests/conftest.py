@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
-def need():  # noqa: ANN201
+def need():
     """`need(condition, reason)`: skip on a developer machine, fail in CI."""
     return require
 
@@ -38,7 +38,7 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def config(data_dir: Path):  # noqa: ANN201
+def config(data_dir: Path):
     from appliance.config import Config
 
     return Config.model_validate(
@@ -47,7 +47,7 @@ def config(data_dir: Path):  # noqa: ANN201
 
 
 @pytest.fixture
-def db(config) -> Iterator:  # noqa: ANN001
+def db(config) -> Iterator:
     from appliance.store.central import open_local_replica
 
     database = open_local_replica(config)
@@ -56,7 +56,7 @@ def db(config) -> Iterator:  # noqa: ANN001
 
 
 @pytest.fixture(scope="session")
-def face_engine():  # noqa: ANN201
+def face_engine():
     from appliance.config import VisionConfig
     from appliance.vision import FaceEngine
 

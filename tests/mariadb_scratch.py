@@ -14,7 +14,7 @@ from ci_gate import require
 MYSQL_HOST, MYSQL_PORT = "127.0.0.1", 3306
 
 
-def admin_connection():  # noqa: ANN201
+def admin_connection():
     """root on the test server (no password), autocommit; fails in CI, skips elsewhere."""
     import pymysql
 

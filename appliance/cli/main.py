@@ -43,8 +43,9 @@ COMMAND_MODULES = (
 # ---- run ------------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
     from appliance.health.systemd import Notifier
+    from appliance.health.worker import HealthWorker
     from appliance.runtime import Parts, Watchdog
-    from appliance.service import Door, HealthWorker
+    from appliance.service import Door
     from appliance.store.central import open_central
     from appliance.store.sync import start_sync_worker
 

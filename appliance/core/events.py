@@ -165,3 +165,11 @@ class Record:
 Command = Unlock | Lock | CheckFace | IdentifyFace | WakeCamera | SleepCamera | Signal | Record
 
 CAPTURE = "capture"
+
+
+@dataclass(frozen=True)
+class ServiceRecord:
+    """Not a state-machine input: a Record the door service itself writes on its loop thread
+    (heartbeat, device lost or restored), posted there by the health worker."""
+
+    record: Record

@@ -146,7 +146,7 @@ class Board:
             self.close()
             raise
 
-    def _add(self, what: str, build: Callable[[], object]):  # noqa: ANN202
+    def _add(self, what: str, build: Callable[[], object]):
         try:
             dev = build()
         except Exception as exc:

@@ -110,7 +110,7 @@ class KeypadSimulator:
             if keypad.running:
                 deadline = time.monotonic() + timeout
                 time.sleep(keypad.scan_interval * (keypad.stable_scans + 2))
-                while keypad._reported != key and time.monotonic() < deadline:  # noqa: SLF001
+                while keypad._reported != key and time.monotonic() < deadline:
                     time.sleep(keypad.scan_interval)
             else:
                 for _ in range(keypad.stable_scans):

@@ -39,7 +39,7 @@ def _server_ctx(cert: tuple[Path, Path]) -> ssl.SSLContext:
     return ctx
 
 
-def _auth(server, session, envelope, mechanism, data):  # noqa: ANN001, ANN202
+def _auth(server, session, envelope, mechanism, data):
     ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
         USER.encode(),
         PASSWORD.encode(),

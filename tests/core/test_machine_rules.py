@@ -74,7 +74,7 @@ def kinds(cmds: list) -> list[str]:
     return [r.kind for r in records(cmds)]
 
 
-def only(cmds: list, cls: type):  # noqa: ANN201
+def only(cmds: list, cls: type):
     found = [c for c in cmds if isinstance(c, cls)]
     assert len(found) == 1, cmds
     return found[0]

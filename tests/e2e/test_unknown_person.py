@@ -27,7 +27,7 @@ def test_lingering_face_is_identified(
     face_engine,
     faces_dir: Path,
     seen: str,
-    alerted: bool,  # noqa: ANN001
+    alerted: bool,
 ) -> None:
     people = faces_dir / "people"
     enroll_user(db, face_engine, pin_hasher(config), number=1, name="Barack", pin="1234",

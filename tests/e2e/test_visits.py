@@ -20,7 +20,7 @@ pytestmark = pytest.mark.faces
 
 
 @pytest.fixture
-def setup(tmp_path: Path, faces_dir: Path):  # noqa: ANN201
+def setup(tmp_path: Path, faces_dir: Path):
     data = tmp_path / "var"
     cfg = tmp_path / "doorward.toml"
     cfg.write_text(

@@ -29,7 +29,7 @@ from .doubles import (
 PULSE_S = 2.0
 
 
-def _door(tmp_path: Path, mnt: Path, smtp: FakeSmtp, **health: float):  # noqa: ANN202
+def _door(tmp_path: Path, mnt: Path, smtp: FakeSmtp, **health: float):
     config = make_config(
         mnt / "var",
         access={"relay_pulse_s": PULSE_S},
@@ -44,7 +44,7 @@ def _door(tmp_path: Path, mnt: Path, smtp: FakeSmtp, **health: float):  # noqa: 
     return config, db, door
 
 
-def _truncate_wal(db) -> None:  # noqa: ANN001
+def _truncate_wal(db) -> None:
     """An empty WAL: the next commit needs fresh blocks, so a full disk really refuses it."""
     with db.engine.connect() as c:
         c.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
@@ -192,7 +192,7 @@ def test_a_fault_after_unlock_leaves_the_granted_pulse_to_its_timer(
     config, db, door = _door(tmp_path, tmp_path, smtp)
     real = door.board.signal
 
-    def broken(fb):  # noqa: ANN001, ANN202
+    def broken(fb):
         if fb is Feedback.GRANTED:
             raise RuntimeError("LED driver crashed")
         return real(fb)

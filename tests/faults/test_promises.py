@@ -25,13 +25,13 @@ class CountingHasher(PinHasher):
         super().__init__("pepper")
         self.runs = 0
 
-    def verify(self, pin_hash, pin):  # noqa: ANN001, ANN201
+    def verify(self, pin_hash, pin):
         self.runs += 1
         return super().verify(pin_hash, pin)
 
 
 @pytest.fixture
-def creds(tmp_path: Path):  # noqa: ANN201
+def creds(tmp_path: Path):
     config = make_config(tmp_path / "var")
     db = open_local_replica(config)
     hasher = CountingHasher()
@@ -46,7 +46,7 @@ def creds(tmp_path: Path):  # noqa: ANN201
     [(1, "0000", "wrong"), (1, "1234", "ok"), (1, "9999", "duress"), (2, "0000", "wrong"),
      (2, "1234", "ok"), (3, "1234", "wrong")],
 )  # fmt: skip
-def test_every_code_check_costs_the_same_work(creds, number, pin, verdict) -> None:  # noqa: ANN001
+def test_every_code_check_costs_the_same_work(creds, number, pin, verdict) -> None:
     """Constant work per code: two argon2 verifications whether the PIN is right, wrong or the
     duress PIN, whether the user has a duress PIN, and whether the user exists."""
     credentials, hasher = creds
@@ -73,7 +73,7 @@ def test_duress_feedback_comes_before_its_record() -> None:
     issued before it, exactly where a normal code has it."""
 
     class Creds:
-        def check(self, number, pin):  # noqa: ANN001, ANN202
+        def check(self, number, pin):
             from appliance.core import CodeCheck, Verdict
 
             return CodeCheck(Verdict.DURESS if pin == "9999" else Verdict.OK, 1)
@@ -150,7 +150,7 @@ def test_a_22_key_code_reaches_the_code_check() -> None:
     seen = []
 
     class Creds:
-        def check(self, number, pin):  # noqa: ANN001, ANN202
+        def check(self, number, pin):
             from appliance.core import CodeCheck, Verdict
 
             seen.append((number, pin))

@@ -31,15 +31,15 @@ class Clock:
 
 
 class NoFace:
-    def verify(self, *a, **k):  # noqa: ANN002, ANN003, ANN201
+    def verify(self, *a, **k):
         raise AssertionError("no face step expected")
 
 
-def _config(data_dir: Path):  # noqa: ANN202
+def _config(data_dir: Path):
     return make_config(data_dir, health={"storage_reserve_mb": 0})
 
 
-def _door(config, db, wall: Clock, mono: Clock | None = None) -> Door:  # noqa: ANN001
+def _door(config, db, wall: Clock, mono: Clock | None = None) -> Door:
     return Door(config, db, factory=MockFactory(), camera=DummyCamera(), face_engine=NoFace(),
                 clock=mono or Clock(100.0), wall_clock=wall)  # fmt: skip
 
@@ -49,7 +49,7 @@ def _type(door: Door, keys: str) -> list:
     out = []
     real = door.controller.handle
 
-    def spy(event):  # noqa: ANN001, ANN202
+    def spy(event):
         cmds = real(event)
         out.extend(cmds)
         return cmds

@@ -283,7 +283,7 @@ class StandInPicamera2:
         self.starts = 0
         self.mapped_bytes = 0
 
-    def create_video_configuration(self, main: dict, buffer_count: int = 6) -> dict:  # noqa: D102
+    def create_video_configuration(self, main: dict, buffer_count: int = 6) -> dict:
         return {"main": dict(main), "buffer_count": buffer_count}
 
     def configure(self, config: dict) -> None:
@@ -327,7 +327,7 @@ def picamera2(monkeypatch: pytest.MonkeyPatch) -> type[StandInPicamera2]:
     return StandInPicamera2
 
 
-def test_pi_camera_delivers_rgb_frames_within_its_buffer_budget(picamera2) -> None:  # noqa: ANN001
+def test_pi_camera_delivers_rgb_frames_within_its_buffer_budget(picamera2) -> None:
     """What the scene shows in R, G, B comes out of read() in R, G, B, and the buffers mapped
     into the door process at 1080p stay under 20 MB (six 4-byte buffers would be 50 MB)."""
     from appliance.hardware.camera.picamera import PiCamera
@@ -340,7 +340,7 @@ def test_pi_camera_delivers_rgb_frames_within_its_buffer_budget(picamera2) -> No
     cam.close()
 
 
-def test_pi_camera_is_configured_once_and_started_per_wake(picamera2) -> None:  # noqa: ANN001
+def test_pi_camera_is_configured_once_and_started_per_wake(picamera2) -> None:
     """picamera2's own design: one object, configured once, start()/stop() per PIR wake,
     close() at exit; a capture failure (camera lost) rebuilds it on the next wake."""
     from appliance.hardware.camera.picamera import PiCamera

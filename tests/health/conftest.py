@@ -64,7 +64,7 @@ def smtp_server() -> Iterator[tuple[str, int]]:
     from aiosmtpd.controller import Controller
 
     class Sink:
-        async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        async def handle_DATA(self, server, session, envelope):
             return "250 OK"
 
     probe = socket.socket()

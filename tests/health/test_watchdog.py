@@ -19,12 +19,12 @@ from tests.support.waiting import eventually
 
 
 class NoFaceEngine:
-    def verify(self, *a, **k):  # noqa: ANN002, ANN003, ANN201
+    def verify(self, *a, **k):
         raise AssertionError("face step not expected")
 
 
 @pytest.fixture
-def door(config, db, tmp_path: Path):  # noqa: ANN001, ANN201
+def door(config, db, tmp_path: Path):
     import cv2
 
     frame = tmp_path / "frame.png"
@@ -63,7 +63,7 @@ def test_a_stuck_door_loop_stops_the_watchdog_pings(door: Door, tmp_path: Path) 
         stuck, inside, release = threading.Event(), threading.Event(), threading.Event()
         handle = door.controller.handle
 
-        def handle_or_hang(event):  # noqa: ANN001, ANN202
+        def handle_or_hang(event):
             if stuck.is_set():
                 inside.set()
                 release.wait(30)  # a bug: the loop hangs here, its thread still alive

@@ -97,7 +97,7 @@ def stack(tmp_path: Path) -> Iterator[dict]:
         db.close()
 
 
-def test_flood_from_one_address_spares_another_and_cookies_are_secure(stack) -> None:  # noqa: ANN001
+def test_flood_from_one_address_spares_another_and_cookies_are_secure(stack) -> None:
     db, limit = stack["db"], stack["config"].admin.login_ip_limit
     attacker = Browser(stack["https"], ATTACKER, stack["ctx"])
     for _ in range(limit + 2):
@@ -121,7 +121,7 @@ def test_flood_from_one_address_spares_another_and_cookies_are_secure(stack) -> 
     assert audit.ip == OWNER and audit.actor == "admin"
 
 
-def test_forwarded_headers_straight_to_waitress_are_ignored(stack) -> None:  # noqa: ANN001
+def test_forwarded_headers_straight_to_waitress_are_ignored(stack) -> None:
     """Only the front on 127.0.0.1 is trusted: a client reaching waitress directly from
     another address cannot claim HTTPS or someone else's address."""
     direct = Browser(stack["admin"], ATTACKER, None)
@@ -135,7 +135,7 @@ def test_forwarded_headers_straight_to_waitress_are_ignored(stack) -> None:  # n
         assert {a.ip for a in s.scalars(select(LoginAttempt))} == {ATTACKER}
 
 
-def test_tls12_offers_only_aead_suites_and_no_version(stack, tmp_path) -> None:  # noqa: ANN001
+def test_tls12_offers_only_aead_suites_and_no_version(stack, tmp_path) -> None:
     openssl = need_tool("openssl")
     port = stack["https"]
 

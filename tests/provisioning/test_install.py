@@ -265,7 +265,7 @@ def test_lock_relay_command_the_unit_runs_exists():
 
 
 class _Admin(BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         body = f"admin proto={self.headers.get('X-Forwarded-Proto')}".encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))

@@ -29,7 +29,7 @@ def broker_up() -> bool:
 
 
 @pytest.fixture
-def subscriber(need):  # noqa: ANN001, ANN201
+def subscriber(need):
     import paho.mqtt.client as mqtt
 
     need(broker_up(), "Mosquitto is not listening on 127.0.0.1:1883")
@@ -45,7 +45,7 @@ def subscriber(need):  # noqa: ANN001, ANN201
     client.disconnect()
 
 
-def collect(got: queue.Queue, done, timeout: float = 10.0) -> list[tuple[str, str]]:  # noqa: ANN001
+def collect(got: queue.Queue, done, timeout: float = 10.0) -> list[tuple[str, str]]:
     """Messages as they arrive, until `done(messages)` holds (fails after `timeout`)."""
     out: list[tuple[str, str]] = []
     deadline = time.monotonic() + timeout
@@ -57,7 +57,7 @@ def collect(got: queue.Queue, done, timeout: float = 10.0) -> list[tuple[str, st
     return out
 
 
-def test_events_state_and_availability_reach_the_broker(config, db, subscriber) -> None:  # noqa: ANN001
+def test_events_state_and_availability_reach_the_broker(config, db, subscriber) -> None:
     client, got = subscriber
     prefix = f"dwtest-{uuid.uuid4().hex[:8]}"
     base = f"{prefix}/door-9"

@@ -43,7 +43,7 @@ def relay(mysql_up: None) -> Iterator:
 def make_config(tmp_path: Path) -> Callable[..., object]:
     from appliance.config import Config
 
-    def make(device_id: str = "door-1", **sync: object):  # noqa: ANN202
+    def make(device_id: str = "door-1", **sync: object):
         data = tmp_path / device_id
         return Config.model_validate(
             {
@@ -58,7 +58,7 @@ def make_config(tmp_path: Path) -> Callable[..., object]:
 
 
 @pytest.fixture
-def hasher():  # noqa: ANN201
+def hasher():
     from appliance.security import PinHasher
 
     return PinHasher(PEPPER)
@@ -80,7 +80,7 @@ class Site:
 
 
 @pytest.fixture
-def site(make_config, central_url: str) -> Iterator[Site]:  # noqa: ANN001
+def site(make_config, central_url: str) -> Iterator[Site]:
     from appliance.store.central import open_central, open_local_replica
     from appliance.store.sync import SyncWorker
 

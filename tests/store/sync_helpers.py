@@ -12,7 +12,7 @@ def random_encoding(rng: np.random.Generator) -> bytes:
     return FaceTemplate.pack(v / np.linalg.norm(v) * 0.6)
 
 
-def add_user(db, number: int, pin_hash: str, *, templates: int = 1, seed: int = 0, **kw) -> int:  # noqa: ANN001
+def add_user(db, number: int, pin_hash: str, *, templates: int = 1, seed: int = 0, **kw) -> int:
     """Insert a user straight into `db` (the ORM stamps change numbers); returns its id."""
     from appliance.store.models import FaceTemplate, User
 
@@ -32,7 +32,7 @@ def add_user(db, number: int, pin_hash: str, *, templates: int = 1, seed: int = 
     return user.id
 
 
-def queue_events(replica, device_id: str, n: int, start: int = 0) -> list[str]:  # noqa: ANN001
+def queue_events(replica, device_id: str, n: int, start: int = 0) -> list[str]:
     """Record n events in the replica as the door does (queued: synced_at NULL)."""
     from datetime import timedelta
 

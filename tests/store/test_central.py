@@ -22,7 +22,7 @@ def cfg(**database: object) -> Config:
     return Config.model_validate({"database": database})
 
 
-def test_url_and_replica_choice_order(monkeypatch, tmp_path) -> None:  # noqa: ANN001
+def test_url_and_replica_choice_order(monkeypatch, tmp_path) -> None:
     c = cfg(url="mysql+pymysql://door@db/doorward", replica_path=str(tmp_path / "cfg.db"))
     monkeypatch.delenv("DOORWARD_DATABASE_URL", raising=False)
     monkeypatch.delenv("DOORWARD_REPLICA_PATH", raising=False)
@@ -65,7 +65,7 @@ def test_unknown_database_key_is_rejected() -> None:
 
 
 @pytest.mark.mysql
-def test_password_from_file_or_env_reaches_mariadb(central_db_name, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def test_password_from_file_or_env_reaches_mariadb(central_db_name, tmp_path, monkeypatch) -> None:
     import pymysql
 
     user, password = f"dw_{secrets.token_hex(4)}", secrets.token_urlsafe(12)
@@ -104,7 +104,7 @@ def test_password_from_file_or_env_reaches_mariadb(central_db_name, tmp_path, mo
 
 
 @pytest.mark.mysql
-def test_tls_required_is_not_silently_dropped(central_url) -> None:  # noqa: ANN001
+def test_tls_required_is_not_silently_dropped(central_url) -> None:
     # this MariaDB has TLS disabled: requiring TLS must fail, not fall back to plain text
     db = open_central(cfg(tls=True), central_url)
     try:

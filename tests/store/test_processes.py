@@ -62,7 +62,7 @@ def central_ids(url: str, device: str | None = None) -> list[str]:
         db.close()
 
 
-def test_cli_migrate_central_and_replica(tmp_path, central_url) -> None:  # noqa: ANN001
+def test_cli_migrate_central_and_replica(tmp_path, central_url) -> None:
     cfg = write_config(tmp_path, "door-m")
     replica = tmp_path / "elsewhere" / "replica.db"
     res = run(doorward(cfg, central_url, "migrate", "--replica", str(replica)))
@@ -78,14 +78,14 @@ def test_cli_migrate_central_and_replica(tmp_path, central_url) -> None:  # noqa
     assert "doorward: error: central database" in bad.stderr and "Connection refused" in bad.stderr
 
 
-def _replica(tmp_path: Path, device: str):  # noqa: ANN202
+def _replica(tmp_path: Path, device: str):
     from appliance.config import load_config
     from appliance.store.central import open_local_replica
 
     return open_local_replica(load_config(write_config(tmp_path, device)))
 
 
-def test_two_appliance_processes_push_at_the_same_time(tmp_path, central_url) -> None:  # noqa: ANN001
+def test_two_appliance_processes_push_at_the_same_time(tmp_path, central_url) -> None:
     from appliance.config import load_config
     from appliance.store.central import open_central
 
@@ -124,7 +124,7 @@ def test_two_appliance_processes_push_at_the_same_time(tmp_path, central_url) ->
         rep.close()
 
 
-def test_sync_killed_mid_push_then_restarted_lands_each_event_once(tmp_path, central_url) -> None:  # noqa: ANN001
+def test_sync_killed_mid_push_then_restarted_lands_each_event_once(tmp_path, central_url) -> None:
     from appliance.config import load_config
     from appliance.store.central import open_central
 

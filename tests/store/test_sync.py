@@ -17,7 +17,7 @@ from appliance.store.repository import ReplicaCredentials, TemplateCache
 pytestmark = pytest.mark.mysql
 
 
-def count_events(db, device_id: str | None = None) -> int:  # noqa: ANN001
+def count_events(db, device_id: str | None = None) -> int:
     q = select(func.count()).select_from(AccessEvent)
     if device_id:
         q = q.where(AccessEvent.device_id == device_id)
@@ -25,7 +25,7 @@ def count_events(db, device_id: str | None = None) -> int:  # noqa: ANN001
         return s.execute(q).scalar_one()
 
 
-def test_migrations_from_empty_mariadb_reach_every_head(central_url, make_config) -> None:  # noqa: ANN001
+def test_migrations_from_empty_mariadb_reach_every_head(central_url, make_config) -> None:
     from alembic.script import ScriptDirectory
 
     from appliance.store.central import open_central
@@ -53,7 +53,7 @@ def test_migrations_from_empty_mariadb_reach_every_head(central_url, make_config
 
 def test_enrolled_centrally_is_visible_at_the_door_after_one_sync(
     site, hasher, faces_dir, face_engine
-) -> None:  # noqa: ANN001
+) -> None:
     from appliance.enroll import enroll_user
 
     photo = sorted((faces_dir / "people" / "obama").glob("*.jpg"))[0]
@@ -82,7 +82,7 @@ def test_enrolled_centrally_is_visible_at_the_door_after_one_sync(
         assert dev is not None and dev.last_sync_at is not None and dev.pending_events == 0
 
 
-def test_deactivation_and_deletion_reach_the_door_on_the_next_sync(site, hasher) -> None:  # noqa: ANN001
+def test_deactivation_and_deletion_reach_the_door_on_the_next_sync(site, hasher) -> None:
     h = hasher.hash("1111")
     uid = add_user(site.central, 7, h, templates=2)
     other = add_user(site.central, 8, h)
@@ -113,7 +113,7 @@ def test_deactivation_and_deletion_reach_the_door_on_the_next_sync(site, hasher)
     assert door.check(8, "2222").verdict is Verdict.OK
 
 
-def test_numbers_swapped_between_two_users_arrive_consistently(site, hasher) -> None:  # noqa: ANN001
+def test_numbers_swapped_between_two_users_arrive_consistently(site, hasher) -> None:
     a = add_user(site.central, 1, hasher.hash("1111"))
     b = add_user(site.central, 2, hasher.hash("2222"))
     site.worker.run_once()
@@ -129,7 +129,7 @@ def test_numbers_swapped_between_two_users_arrive_consistently(site, hasher) -> 
     assert door.check(2, "1111").verdict is Verdict.OK
 
 
-def test_bulk_orm_update_and_delete_are_stamped(site, hasher) -> None:  # noqa: ANN001
+def test_bulk_orm_update_and_delete_are_stamped(site, hasher) -> None:
     from sqlalchemy import delete
 
     h = hasher.hash("1234")
@@ -146,7 +146,7 @@ def test_bulk_orm_update_and_delete_are_stamped(site, hasher) -> None:  # noqa: 
     assert active == {11: True, 12: True, 13: False, 14: False}
 
 
-def test_access_rules_limit_doors_and_hours(site, make_config, hasher) -> None:  # noqa: ANN001
+def test_access_rules_limit_doors_and_hours(site, make_config, hasher) -> None:
     h = hasher.hash("5555")
     night = add_user(site.central, 20, h)
     front = add_user(site.central, 21, h)
@@ -179,7 +179,7 @@ def test_access_rules_limit_doors_and_hours(site, make_config, hasher) -> None: 
     assert side.check(21, "5555").verdict is Verdict.OK
 
 
-def test_template_cache_notices_a_replaced_template(site, hasher) -> None:  # noqa: ANN001
+def test_template_cache_notices_a_replaced_template(site, hasher) -> None:
     import numpy as np
 
     uid = add_user(site.central, 30, hasher.hash("3030"))
@@ -195,7 +195,7 @@ def test_template_cache_notices_a_replaced_template(site, hasher) -> None:  # no
     assert np.allclose(after, 0.01, atol=1e-6)
 
 
-def test_mysql_unreachable_door_decides_from_replica_and_queues(site, make_config, hasher) -> None:  # noqa: ANN001
+def test_mysql_unreachable_door_decides_from_replica_and_queues(site, make_config, hasher) -> None:
     import socket
 
     from appliance.store.central import open_central
@@ -231,7 +231,7 @@ def test_mysql_unreachable_door_decides_from_replica_and_queues(site, make_confi
 
 def test_network_cut_10000_events_queued_offline_sync_exactly_once(
     make_config, central_url, relay, hasher
-) -> None:  # noqa: ANN001
+) -> None:
     from appliance.store.central import open_central, open_local_replica
     from appliance.store.sync import SyncWorker
 
@@ -277,7 +277,7 @@ def test_network_cut_10000_events_queued_offline_sync_exactly_once(
             db.close()
 
 
-def test_central_restored_from_older_backup_triggers_full_reload(site, hasher) -> None:  # noqa: ANN001
+def test_central_restored_from_older_backup_triggers_full_reload(site, hasher) -> None:
     h = hasher.hash("1212")
     add_user(site.central, 1, h)
     gone = add_user(site.central, 2, h)
@@ -294,7 +294,7 @@ def test_central_restored_from_older_backup_triggers_full_reload(site, hasher) -
         assert s.scalar(select(func.count()).select_from(SyncTombstone)) == 0
 
 
-def test_sync_worker_thread_applies_a_deactivation_within_an_interval(site, hasher) -> None:  # noqa: ANN001
+def test_sync_worker_thread_applies_a_deactivation_within_an_interval(site, hasher) -> None:
     uid = add_user(site.central, 77, hasher.hash("7777"))
     site.worker.start()
     door = ReplicaCredentials(site.replica, hasher)
@@ -313,7 +313,7 @@ def test_sync_worker_thread_applies_a_deactivation_within_an_interval(site, hash
     assert not site.worker.alive
 
 
-def test_worker_refuses_the_embedded_default(make_config) -> None:  # noqa: ANN001
+def test_worker_refuses_the_embedded_default(make_config) -> None:
     from appliance.store.central import open_local_replica
     from appliance.store.sync import SyncError, SyncWorker
 
@@ -328,7 +328,7 @@ def test_worker_refuses_the_embedded_default(make_config) -> None:  # noqa: ANN0
 
 def test_tiny_batches_across_tables_converge_to_the_central_state(
     make_config, central_url, hasher
-) -> None:  # noqa: ANN001
+) -> None:
     from appliance.store.central import open_central, open_local_replica
     from appliance.store.sync import SyncWorker
 
@@ -352,7 +352,7 @@ def test_tiny_batches_across_tables_converge_to_the_central_state(
         report = worker.run_once()
         assert report.ok, report.error
 
-        def snapshot(db) -> tuple:  # noqa: ANN001
+        def snapshot(db) -> tuple:
             with db.session() as s:
                 return (
                     s.execute(select(User.id, User.number, User.name, User.version)).all(),
@@ -369,7 +369,7 @@ def test_tiny_batches_across_tables_converge_to_the_central_state(
         replica.close()
 
 
-def test_start_sync_worker_for_run(make_config, central_url, hasher) -> None:  # noqa: ANN001
+def test_start_sync_worker_for_run(make_config, central_url, hasher) -> None:
     from appliance.store.central import open_central, open_local_replica
     from appliance.store.sync import start_sync_worker
 

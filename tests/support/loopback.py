@@ -27,7 +27,7 @@ class SmtpSink:
     arrived: list[float] = field(default_factory=list)  # perf_counter at DATA end
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802, ANN001
+    async def handle_DATA(self, server, session, envelope):
         if self.delay_s:
             import asyncio
 
@@ -97,7 +97,7 @@ class TwilioServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length).decode()
                 outer._handle(self, body)

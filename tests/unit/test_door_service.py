@@ -19,7 +19,7 @@ from appliance.service import Door
 class NoFaceEngine:
     """Stands in for the face engine where a test never reaches the face step."""
 
-    def verify(self, *a, **k):  # noqa: ANN002, ANN003, ANN201
+    def verify(self, *a, **k):
         raise AssertionError("face step not expected")
 
 
@@ -32,16 +32,16 @@ def camera(tmp_path: Path) -> ReplayCamera:
     return ReplayCamera([p])
 
 
-def make_door(config, db, camera) -> Door:  # noqa: ANN001
+def make_door(config, db, camera) -> Door:
     return Door(config, db, factory=MockFactory(), camera=camera, face_engine=NoFaceEngine())
 
 
-def rows(config, sql: str) -> list[tuple]:  # noqa: ANN001
+def rows(config, sql: str) -> list[tuple]:
     with sqlite3.connect(config.replica_path) as conn:
         return conn.execute(sql).fetchall()
 
 
-def wait_for(predicate, timeout: float = 3.0) -> bool:  # noqa: ANN001
+def wait_for(predicate, timeout: float = 3.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -50,7 +50,7 @@ def wait_for(predicate, timeout: float = 3.0) -> bool:  # noqa: ANN001
     return predicate()
 
 
-def test_loop_thread_turns_pin_events_into_recorded_alerts(config, db, camera) -> None:  # noqa: ANN001
+def test_loop_thread_turns_pin_events_into_recorded_alerts(config, db, camera) -> None:
     door = make_door(config, db, camera)
     door.start()
     try:
@@ -66,7 +66,7 @@ def test_loop_thread_turns_pin_events_into_recorded_alerts(config, db, camera) -
     assert (config.data_dir / snap).read_bytes()[:2] == b"\xff\xd8"
 
 
-def test_keys_typed_on_the_pins_reach_the_state_machine(config, db, camera) -> None:  # noqa: ANN001
+def test_keys_typed_on_the_pins_reach_the_state_machine(config, db, camera) -> None:
     door = make_door(config, db, camera)
     door.start()
     try:
@@ -77,10 +77,10 @@ def test_keys_typed_on_the_pins_reach_the_state_machine(config, db, camera) -> N
     assert rows(config, "SELECT kind, user_number FROM access_events") == [("code_wrong", 9)]
 
 
-def test_event_and_alert_commit_together_or_not_at_all(config, db, camera, monkeypatch) -> None:  # noqa: ANN001
+def test_event_and_alert_commit_together_or_not_at_all(config, db, camera, monkeypatch) -> None:
     door = make_door(config, db, camera)
 
-    def broken(*a, **k):  # noqa: ANN002, ANN003, ANN202
+    def broken(*a, **k):
         raise RuntimeError("disk full")
 
     monkeypatch.setattr("appliance.service.enqueue_alert", broken)
@@ -100,13 +100,13 @@ def test_event_and_alert_commit_together_or_not_at_all(config, db, camera, monke
     ]
 
 
-def test_a_bug_in_the_loop_leaves_the_door_locked(config, db, camera, monkeypatch) -> None:  # noqa: ANN001
+def test_a_bug_in_the_loop_leaves_the_door_locked(config, db, camera, monkeypatch) -> None:
     door = make_door(config, db, camera)
     door.start()
     door.board.relay.unlock(30)
     real = door.controller.handle
 
-    def explode(event):  # noqa: ANN001, ANN202
+    def explode(event):
         if isinstance(event, DoorOpened):
             raise RuntimeError("bug")
         return real(event)
@@ -120,7 +120,7 @@ def test_a_bug_in_the_loop_leaves_the_door_locked(config, db, camera, monkeypatc
         door.close()
 
 
-def test_close_locks_the_relay(config, db, camera) -> None:  # noqa: ANN001
+def test_close_locks_the_relay(config, db, camera) -> None:
     door = make_door(config, db, camera)
     door.board.relay.unlock(30)
     pin = door.factory.pin(config.hardware.pins.relay)
@@ -129,16 +129,16 @@ def test_close_locks_the_relay(config, db, camera) -> None:  # noqa: ANN001
     assert pin.state is False
 
 
-def test_lock_relay_command(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_lock_relay_command(tmp_path: Path, capsys) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text('[hardware]\npin_factory = "mock"\n')
     assert main(["--config", str(cfg), "lock-relay"]) == 0
     assert '"relay": "locked"' in capsys.readouterr().out
 
 
-def lose_and_restore(door: Door, set_broken, checks: int) -> None:  # noqa: ANN001
+def lose_and_restore(door: Door, set_broken, checks: int) -> None:
     """Health checks one second apart: fine, then `checks` failures, then fine again."""
-    from appliance.service import HealthWorker
+    from appliance.health.worker import HealthWorker
 
     now = [0.0]
     worker = HealthWorker(door, clock=lambda: now[0])
@@ -159,7 +159,7 @@ def lose_and_restore(door: Door, set_broken, checks: int) -> None:  # noqa: ANN0
 class FlakyCamera(ReplayCamera):
     broken = False
 
-    def read(self):  # noqa: ANN201
+    def read(self):
         if self.broken:
             from appliance.hardware.camera import CameraError
 
@@ -167,7 +167,7 @@ class FlakyCamera(ReplayCamera):
         return super().read()
 
 
-def test_health_worker_records_heartbeats_and_camera_loss(config, db, tmp_path) -> None:  # noqa: ANN001
+def test_health_worker_records_heartbeats_and_camera_loss(config, db, tmp_path) -> None:
     import cv2
 
     p = tmp_path / "f.png"
@@ -191,7 +191,7 @@ def test_health_worker_records_heartbeats_and_camera_loss(config, db, tmp_path) 
     assert rows(cfg, "SELECT kind FROM outbox") == [("camera_lost",)]
 
 
-def test_watchdog_health_needs_a_turning_loop(config, db, camera) -> None:  # noqa: ANN001
+def test_watchdog_health_needs_a_turning_loop(config, db, camera) -> None:
     door = make_door(config, db, camera)
     assert not door.healthy
     door.start()
@@ -202,7 +202,7 @@ def test_watchdog_health_needs_a_turning_loop(config, db, camera) -> None:  # no
     assert not door.healthy
 
 
-def test_health_worker_alerts_when_the_gsm_modem_stops_answering(config, db, camera) -> None:  # noqa: ANN001
+def test_health_worker_alerts_when_the_gsm_modem_stops_answering(config, db, camera) -> None:
     from appliance.config import GsmConfig
     from tests.support.sim_modem import SimModem
 

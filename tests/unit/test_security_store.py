@@ -31,7 +31,7 @@ def test_admin_password_hash() -> None:
     assert verify_password(h, "correct horse") and not verify_password(h, "wrong")
 
 
-def test_replica_credentials(db) -> None:  # noqa: ANN001
+def test_replica_credentials(db) -> None:
     hasher = PinHasher("p")
     with db.session() as s:
         s.add(User(number=5, name="A", pin_hash=hasher.hash("1111"),
@@ -45,7 +45,7 @@ def test_replica_credentials(db) -> None:  # noqa: ANN001
     assert creds.check(77, "1111").verdict is Verdict.WRONG  # unknown
 
 
-def test_template_cache_reloads_after_enrollment(db) -> None:  # noqa: ANN001
+def test_template_cache_reloads_after_enrollment(db) -> None:
     cache = TemplateCache(db)
     assert cache.for_user(1).shape == (0, 128)
     vec = np.linspace(-0.2, 0.2, 128)

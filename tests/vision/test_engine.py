@@ -136,7 +136,7 @@ def test_window_bounds_the_frames_read(
 
 def test_still_photo_fails_liveness(
     step_clock, frame_camera, engine: FaceEngine, photo, obama
-) -> None:  # noqa: ANN001
+) -> None:
     cam = frame_camera([photo("people/obama/obama2.jpg")])
     # 10 ms a frame on the engine's clock: the window never runs out on a busy machine first
     d = engine.verify(cam, obama, liveness=True, clock=step_clock(0.01))

@@ -13,7 +13,7 @@ VIEWER_PW = "reader garden lamp 7"
 
 
 @pytest.fixture
-def config(data_dir: Path):  # noqa: ANN201
+def config(data_dir: Path):
     from appliance.config import Config
 
     return Config.model_validate(
@@ -31,7 +31,7 @@ def config(data_dir: Path):  # noqa: ANN201
 
 
 @pytest.fixture
-def accounts(db):  # noqa: ANN001, ANN201
+def accounts(db):
     from web_admin.accounts import create_account
 
     create_account(db, "admin", ADMIN_PW, "admin")
@@ -40,7 +40,7 @@ def accounts(db):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def app(config, db, accounts, face_engine):  # noqa: ANN001, ANN201
+def app(config, db, accounts, face_engine):
     from web_admin import create_app
 
     app = create_app(config=config, db=db, test_config={"TESTING": True, "BOOTSTRAP_ADMIN": False})
@@ -54,7 +54,7 @@ def csrf_of(html: str, last: bool = False) -> str:
     return found[-1] if last else found[0]
 
 
-def login(client, username: str = "admin", password: str = ADMIN_PW):  # noqa: ANN001, ANN201
+def login(client, username: str = "admin", password: str = ADMIN_PW):
     page = client.get("/login")
     return client.post(
         "/login",
@@ -67,7 +67,7 @@ def login(client, username: str = "admin", password: str = ADMIN_PW):  # noqa: A
 
 
 @pytest.fixture
-def client(app) -> Iterator:  # noqa: ANN001
+def client(app) -> Iterator:
     c = app.test_client()
     r = login(c)
     assert r.status_code == 302, r.text
@@ -75,5 +75,5 @@ def client(app) -> Iterator:  # noqa: ANN001
 
 
 @pytest.fixture
-def token(client) -> str:  # noqa: ANN001
+def token(client) -> str:
     return csrf_of(client.get("/users/").text)

@@ -33,14 +33,14 @@ SAT_12 = datetime(2025, 6, 7, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def hasher(config):  # noqa: ANN001, ANN201
+def hasher(config):
     from appliance.security import pin_hasher
 
     return pin_hasher(config)
 
 
 @pytest.fixture
-def user_id(db, hasher) -> int:  # noqa: ANN001
+def user_id(db, hasher) -> int:
     with db.session() as s:
         s.add(Device(id="front-door", name="Front door"))
         s.add(Device(id="garage", name="Garage"))
@@ -50,12 +50,12 @@ def user_id(db, hasher) -> int:  # noqa: ANN001
         return u.id
 
 
-def _rules(db) -> list[UserAccess]:  # noqa: ANN001
+def _rules(db) -> list[UserAccess]:
     with db.session() as s:
         return list(s.scalars(select(UserAccess).order_by(UserAccess.id)))
 
 
-def _add(client, token, uid, **form):  # noqa: ANN001, ANN003, ANN201
+def _add(client, token, uid, **form):
     data = MultiDict([("csrf_token", token)])
     for key, value in form.items():
         for v in value if isinstance(value, list) else [value]:
@@ -63,7 +63,7 @@ def _add(client, token, uid, **form):  # noqa: ANN001, ANN003, ANN201
     return client.post(f"/users/{uid}/access", data=data)
 
 
-def _creds(db, hasher, device: str, when: datetime) -> ReplicaCredentials:  # noqa: ANN001
+def _creds(db, hasher, device: str, when: datetime) -> ReplicaCredentials:
     return ReplicaCredentials(db, hasher, device_id=device, now=lambda: when, tz=UTC)
 
 
@@ -99,7 +99,7 @@ def test_parse_rule_reads_door_days_and_times() -> None:
         ([("days", "0"), ("from", "07:00"), ("until", "07:00")], "until: must differ from 'from'"),
     ],
 )
-def test_parse_rule_names_the_wrong_field(form, message) -> None:  # noqa: ANN001
+def test_parse_rule_names_the_wrong_field(form, message) -> None:
     with pytest.raises(AccessFormError) as exc:
         parse_rule(MultiDict(form), ["front-door"])
     assert message in str(exc.value)
@@ -117,7 +117,7 @@ def test_summaries_in_words() -> None:
 
 
 # ---- the page ----------------------------------------------------------------------------------
-def test_add_and_remove_rules_through_the_page(client, token, db, user_id) -> None:  # noqa: ANN001
+def test_add_and_remove_rules_through_the_page(client, token, db, user_id) -> None:
     page = client.get(f"/users/{user_id}").text
     assert 'id="access"' in page and "Door access" in page
     assert 'id="access-summary">all doors, any time<' in page
@@ -171,7 +171,7 @@ def test_add_and_remove_rules_through_the_page(client, token, db, user_id) -> No
     assert audit[2][3]["was"] == "front-door Mon–Fri 07:00–19:00"
 
 
-def test_bad_rules_are_refused_with_the_field_named(client, token, db, user_id) -> None:  # noqa: ANN001
+def test_bad_rules_are_refused_with_the_field_named(client, token, db, user_id) -> None:
     cases = [
         ({"door": "back-door", "days": ["0"]}, "door: &#39;back-door&#39; is not a known door"),
         ({"door": "front-door"}, "weekdays: tick at least one day"),
@@ -192,7 +192,7 @@ def test_bad_rules_are_refused_with_the_field_named(client, token, db, user_id) 
         assert s.scalar(select(AuditEntry.id).where(AuditEntry.action.like("user_%"))) is None
 
 
-def test_rule_limit_per_user(client, token, db, user_id) -> None:  # noqa: ANN001
+def test_rule_limit_per_user(client, token, db, user_id) -> None:
     from web_admin.access import MAX_RULES_PER_USER
 
     for minute in range(MAX_RULES_PER_USER):
@@ -203,7 +203,7 @@ def test_rule_limit_per_user(client, token, db, user_id) -> None:  # noqa: ANN00
     assert len(_rules(db)) == MAX_RULES_PER_USER
 
 
-def test_viewer_reads_rules_but_cannot_change_them(app, db, user_id) -> None:  # noqa: ANN001
+def test_viewer_reads_rules_but_cannot_change_them(app, db, user_id) -> None:
     with db.session() as s:
         s.add(UserAccess(user_id=user_id, device_id="garage", weekdays=0b1, start_minute=60,
                          end_minute=120))  # fmt: skip
@@ -220,19 +220,19 @@ def test_viewer_reads_rules_but_cannot_change_them(app, db, user_id) -> None:  #
     assert len(_rules(db)) == 1
 
 
-def test_forms_need_the_csrf_token(client, db, user_id) -> None:  # noqa: ANN001
+def test_forms_need_the_csrf_token(client, db, user_id) -> None:
     r = client.post(f"/users/{user_id}/access", data={"days": "0"})
     assert r.status_code == 400 and "CSRF" in r.text
     assert _add(client, "forged", user_id, days=["0"]).status_code == 400
     assert _rules(db) == []
 
 
-def test_unknown_user_is_404(client, token) -> None:  # noqa: ANN001
+def test_unknown_user_is_404(client, token) -> None:
     assert _add(client, token, 9999, days=["0"]).status_code == 404
 
 
 # ---- effect at the door ------------------------------------------------------------------------
-def test_rule_written_through_the_page_governs_the_door(client, token, db, hasher, user_id) -> None:  # noqa: ANN001
+def test_rule_written_through_the_page_governs_the_door(client, token, db, hasher, user_id) -> None:
     # no rules: every door at any time
     assert _creds(db, hasher, "garage", SAT_12).check(41, "2468").verdict is Verdict.OK
     r = _add(client, token, user_id, door="front-door", days=WEEKDAYS, **{"from": "07:00",
@@ -260,7 +260,7 @@ def test_rule_written_through_the_page_governs_the_door(client, token, db, hashe
     assert _creds(db, hasher, "garage", SAT_12).check(41, "2468").verdict is Verdict.OK
 
 
-def test_deleting_a_user_tombstones_their_rules(client, token, db, user_id) -> None:  # noqa: ANN001
+def test_deleting_a_user_tombstones_their_rules(client, token, db, user_id) -> None:
     _add(client, token, user_id, door="garage", days=["0"])
     rule_id = _rules(db)[0].id
     r = client.post(f"/users/{user_id}/delete", data={"csrf_token": token, "confirm": "41"})

@@ -35,7 +35,7 @@ def central_url() -> Iterator[str]:
         yield url_of(name)
 
 
-def test_rule_from_the_page_on_mariadb_governs_the_door_replica(config, db, central_url) -> None:  # noqa: ANN001
+def test_rule_from_the_page_on_mariadb_governs_the_door_replica(config, db, central_url) -> None:
     from appliance.security import pin_hasher
     from appliance.store.central import open_central
     from appliance.store.sync import SyncWorker

@@ -46,7 +46,7 @@ def smtp_port() -> int:
 
 
 @pytest.fixture
-def dispatcher(config, db, smtp_port):  # noqa: ANN001, ANN201
+def dispatcher(config, db, smtp_port):
     """The real dispatcher on the page's database: mailbox + email, with a settable clock."""
     alerts = {
         "probe_enabled": False,
@@ -84,13 +84,13 @@ def alert(config, db) -> tuple[str, bytes]:
 
 
 @pytest.fixture
-def smtp(smtp_port) -> Iterator[SmtpServer]:  # noqa: ANN001
+def smtp(smtp_port) -> Iterator[SmtpServer]:
     server = SmtpServer(port=smtp_port)
     yield server
     server.stop()
 
 
-def _until_given_up(dispatcher, db) -> None:  # noqa: ANN001
+def _until_given_up(dispatcher, db) -> None:
     """Email gives up once its attempts' backoff adds up to give_up_after_s (not by the
     wall clock): keep trying until it has."""
     for _ in range(200):
@@ -102,7 +102,7 @@ def _until_given_up(dispatcher, db) -> None:  # noqa: ANN001
 
 def test_queue_state_per_channel_and_retry_of_a_failed_alert(
     client, token, db, dispatcher, alert, smtp
-) -> None:  # noqa: ANN001
+) -> None:
     alert_id, _ = alert
     page = client.get("/alerts").text
     assert _tile(page, "pending") == 1 and _tile(page, "failed") == 0
@@ -156,7 +156,7 @@ def test_queue_state_per_channel_and_retry_of_a_failed_alert(
     assert _channel_row(page, "email")[:4] == ["0", "1", "0", "0"]
 
 
-def test_retry_refuses_what_is_not_failed(client, token, db, alert) -> None:  # noqa: ANN001
+def test_retry_refuses_what_is_not_failed(client, token, db, alert) -> None:
     alert_id, _ = alert
     r = client.post(f"/alerts/{alert_id}/retry", data={"csrf_token": token}, follow_redirects=True)
     assert "only a failed alert can be retried" in r.text
@@ -165,7 +165,7 @@ def test_retry_refuses_what_is_not_failed(client, token, db, alert) -> None:  # 
     assert client.post("/alerts/no-such-alert/retry", data={"csrf_token": token}).status_code == 404
 
 
-def test_viewer_sees_the_queue_but_cannot_retry(app, db, dispatcher, alert) -> None:  # noqa: ANN001
+def test_viewer_sees_the_queue_but_cannot_retry(app, db, dispatcher, alert) -> None:
     alert_id, _ = alert
     dispatcher.run_once()
     _until_given_up(dispatcher, db)
@@ -179,7 +179,7 @@ def test_viewer_sees_the_queue_but_cannot_retry(app, db, dispatcher, alert) -> N
         assert s.get(OutboxAlert, alert_id).state == "failed"
 
 
-def test_mailbox_lists_the_eml_with_its_photo(client, config, dispatcher, alert) -> None:  # noqa: ANN001
+def test_mailbox_lists_the_eml_with_its_photo(client, config, dispatcher, alert) -> None:
     alert_id, snapshot = alert
     assert "The mailbox is empty." in client.get("/mailbox").text
     dispatcher.run_once()
@@ -205,7 +205,7 @@ def test_mailbox_lists_the_eml_with_its_photo(client, config, dispatcher, alert)
     assert client.get("/mailbox/0000.eml").status_code == 404
 
 
-def test_mailbox_message_without_photo(client, config) -> None:  # noqa: ANN001
+def test_mailbox_message_without_photo(client, config) -> None:
     from datetime import UTC, datetime
 
     from appliance.alerts.channels.mailbox import MailboxChannel

@@ -16,12 +16,12 @@ from web_admin.auth import SESSION_COOKIE
 from .conftest import ADMIN_PW, VIEWER_PW, csrf_of, login
 
 
-def _cookie(client) -> str | None:  # noqa: ANN001
+def _cookie(client) -> str | None:
     c = client.get_cookie(SESSION_COOKIE)
     return c.value if c else None
 
 
-def test_first_run_with_env_creates_admin(config, db) -> None:  # noqa: ANN001
+def test_first_run_with_env_creates_admin(config, db) -> None:
     out: list[str] = []
     made = acc_mod.ensure_initial_admin(db, {"DOORWARD_ADMIN_PASSWORD": ADMIN_PW}, out.append)
     assert made == "admin"
@@ -35,9 +35,9 @@ def test_first_run_with_env_creates_admin(config, db) -> None:  # noqa: ANN001
 
 def test_first_run_without_env_writes_one_time_password_to_a_0600_file(
     config,
-    db,  # noqa: ANN001
-    capsys,  # noqa: ANN001
-    caplog,  # noqa: ANN001
+    db,
+    capsys,
+    caplog,
 ) -> None:
     import os
     import stat
@@ -72,7 +72,7 @@ def test_first_run_without_env_writes_one_time_password_to_a_0600_file(
     assert str(pw_file) in seen.out
 
 
-def test_passwords_are_argon2id_at_least_owasp(db, accounts) -> None:  # noqa: ANN001
+def test_passwords_are_argon2id_at_least_owasp(db, accounts) -> None:
     h = acc_mod.get_account(db, "admin").password_hash
     assert h.startswith("$argon2id$")
     params = dict(p.split("=") for p in h.split("$")[3].split(","))
@@ -80,7 +80,7 @@ def test_passwords_are_argon2id_at_least_owasp(db, accounts) -> None:  # noqa: A
     assert ADMIN_PW not in h
 
 
-def test_login_gives_new_session_id_and_logout_refuses_old_cookie(app, db) -> None:  # noqa: ANN001
+def test_login_gives_new_session_id_and_logout_refuses_old_cookie(app, db) -> None:
     c = app.test_client()
     c.set_cookie(SESSION_COOKIE, "attacker-chosen-value")
     assert login(c).status_code == 302
@@ -103,7 +103,7 @@ def test_login_gives_new_session_id_and_logout_refuses_old_cookie(app, db) -> No
     assert c.get("/users/").status_code == 302
 
 
-def test_idle_session_expires(app, db, client) -> None:  # noqa: ANN001
+def test_idle_session_expires(app, db, client) -> None:
     assert client.get("/").status_code == 200
     idle = app.extensions["doorward"]["config"].admin.session_idle_s
     with db.session() as s:
@@ -114,14 +114,14 @@ def test_idle_session_expires(app, db, client) -> None:  # noqa: ANN001
         assert s.scalar(select(AdminSession.id_hash)) is None
 
 
-def _from(app, ip: str):  # noqa: ANN001, ANN202
+def _from(app, ip: str):
     """A test client whose requests come from `ip`."""
     c = app.test_client()
     c.environ_base["REMOTE_ADDR"] = ip
     return c
 
 
-def test_a_flood_from_one_address_never_locks_the_owner_out(app, config, db) -> None:  # noqa: ANN001
+def test_a_flood_from_one_address_never_locks_the_owner_out(app, config, db) -> None:
     from web_admin import create_app
 
     attacker = _from(app, "10.0.0.66")
@@ -138,7 +138,7 @@ def test_a_flood_from_one_address_never_locks_the_owner_out(app, config, db) -> 
         assert acc.locked_until is None
 
 
-def test_per_account_and_client_delay_doubles_and_ends(db, accounts, config) -> None:  # noqa: ANN001
+def test_per_account_and_client_delay_doubles_and_ends(db, accounts, config) -> None:
     settings = config.admin
     t0 = utcnow()
     k = settings.login_max_failures
@@ -161,7 +161,7 @@ def test_per_account_and_client_delay_doubles_and_ends(db, accounts, config) -> 
     assert r.reason == "bad_credentials"
 
 
-def test_failures_from_one_address_are_throttled(app, config, db) -> None:  # noqa: ANN001
+def test_failures_from_one_address_are_throttled(app, config, db) -> None:
     c = _from(app, "10.2.2.2")
     for i in range(config.admin.login_ip_limit):
         assert login(c, f"nobody{i}", "wrong password!").status_code == 401
@@ -176,7 +176,7 @@ def _answer(html: str) -> str:
     return re.sub(r'name="csrf_token" value="[^"]+"', "", html)
 
 
-def test_unknown_wrong_and_throttled_read_the_same(app, config) -> None:  # noqa: ANN001
+def test_unknown_wrong_and_throttled_read_the_same(app, config) -> None:
     from web_admin.auth import LOGIN_FAILED
 
     c = _from(app, "10.3.3.3")
@@ -192,7 +192,7 @@ def test_unknown_wrong_and_throttled_read_the_same(app, config) -> None:  # noqa
     assert html.escape(LOGIN_FAILED) in wrong.text or LOGIN_FAILED in wrong.text
 
 
-def test_viewer_reads_but_cannot_change(app, db) -> None:  # noqa: ANN001
+def test_viewer_reads_but_cannot_change(app, db) -> None:
     c = app.test_client()
     assert login(c, "viewer", VIEWER_PW).status_code == 302
     for url in ("/", "/users/", "/events", "/alerts", "/device/", "/audit"):
@@ -206,7 +206,7 @@ def test_viewer_reads_but_cannot_change(app, db) -> None:  # noqa: ANN001
     assert c.post("/logout", data={"csrf_token": csrf_of(page.text)}).status_code == 302
 
 
-def test_every_post_needs_the_csrf_token(client, token) -> None:  # noqa: ANN001
+def test_every_post_needs_the_csrf_token(client, token) -> None:
     assert client.post("/users/1/active", data={"active": "0"}).status_code == 400
     assert (
         client.post("/users/1/active", data={"active": "0", "csrf_token": "x"}).status_code == 400
@@ -216,13 +216,13 @@ def test_every_post_needs_the_csrf_token(client, token) -> None:  # noqa: ANN001
     assert client.post("/users/1/active", data={"csrf_token": token}).status_code == 404
 
 
-def test_login_form_needs_its_csrf_token(app) -> None:  # noqa: ANN001
+def test_login_form_needs_its_csrf_token(app) -> None:
     c = app.test_client()
     r = c.post("/login", data={"username": "admin", "password": ADMIN_PW})
     assert r.status_code == 400
 
 
-def test_open_redirect_after_login_is_refused(app) -> None:  # noqa: ANN001
+def test_open_redirect_after_login_is_refused(app) -> None:
     c = app.test_client()
     page = c.get("/login?next=//evil.example/")
     r = c.post(
@@ -232,14 +232,14 @@ def test_open_redirect_after_login_is_refused(app) -> None:  # noqa: ANN001
     assert r.headers["Location"] == "/"
 
 
-def test_logins_and_logouts_are_audited(client, db, token) -> None:  # noqa: ANN001
+def test_logins_and_logouts_are_audited(client, db, token) -> None:
     client.post("/logout", data={"csrf_token": token})
     with db.session() as s:
         actions = [a for (a,) in s.execute(select(AuditEntry.action).order_by(AuditEntry.id))]
     assert actions == ["login", "logout"]
 
 
-def test_admin_user_cli(config, db, monkeypatch, capsys) -> None:  # noqa: ANN001
+def test_admin_user_cli(config, db, monkeypatch, capsys) -> None:
     from appliance.cli import main
 
     url = db.url
@@ -259,7 +259,7 @@ def test_admin_user_cli(config, db, monkeypatch, capsys) -> None:  # noqa: ANN00
     assert "password must be 10 to 256" in capsys.readouterr().err
 
 
-def test_last_admin_cannot_be_removed(db, accounts) -> None:  # noqa: ANN001
+def test_last_admin_cannot_be_removed(db, accounts) -> None:
     import pytest
 
     with pytest.raises(acc_mod.AccountError, match="last active admin"):

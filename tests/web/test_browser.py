@@ -26,7 +26,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def server(config, db, accounts, face_engine, faces_dir) -> Iterator[dict]:  # noqa: ANN001
+def server(config, db, accounts, face_engine, faces_dir) -> Iterator[dict]:
     from gpiozero.pins.mock import MockFactory
 
     from appliance.hardware.camera import ReplayCamera
@@ -62,12 +62,12 @@ def browser() -> Iterator:
         b.close()
 
 
-def _shot(page, name: str) -> None:  # noqa: ANN001
+def _shot(page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def _login(page, url: str) -> None:  # noqa: ANN001
+def _login(page, url: str) -> None:
     page.goto(url + "/login")
     page.get_by_label("Username").fill("admin")
     page.get_by_label("Password").fill(ADMIN_PW)
@@ -76,7 +76,7 @@ def _login(page, url: str) -> None:  # noqa: ANN001
     assert page.url == url + "/", page.content()[-1500:]
 
 
-def _wait_event(db, kind: str, timeout: float = 30.0) -> None:  # noqa: ANN001
+def _wait_event(db, kind: str, timeout: float = 30.0) -> None:
     from sqlalchemy import select
 
     from appliance.store.models import AccessEvent
@@ -91,7 +91,7 @@ def _wait_event(db, kind: str, timeout: float = 30.0) -> None:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("view", list(VIEWPORTS))
-def test_person_flows(server, browser, faces_dir, view: str) -> None:  # noqa: ANN001
+def test_person_flows(server, browser, faces_dir, view: str) -> None:
     url, db = server["url"], server["db"]
     people = faces_dir / "people"
     ctx = browser.new_context(viewport=VIEWPORTS[view])
@@ -161,7 +161,7 @@ def test_person_flows(server, browser, faces_dir, view: str) -> None:  # noqa: A
 
 
 @pytest.mark.parametrize("view", list(VIEWPORTS))
-def test_door_access_rule_flow(server, browser, config, view: str) -> None:  # noqa: ANN001
+def test_door_access_rule_flow(server, browser, config, view: str) -> None:
     """Limit a user to the front door on weekdays 07:00-19:00, see it summarised, remove it."""
     from appliance.security import pin_hasher
     from appliance.store.models import Device, User
@@ -202,7 +202,7 @@ def test_door_access_rule_flow(server, browser, config, view: str) -> None:  # n
     assert not [e for e in errors if "Content Security Policy" in e], errors
 
 
-def _pages(app) -> list[str]:  # noqa: ANN001
+def _pages(app) -> list[str]:
     """Every GET page without URL arguments (CSV and JSON and images are not pages)."""
     return sorted(
         r.rule for r in app.url_map.iter_rules()
@@ -211,7 +211,7 @@ def _pages(app) -> list[str]:  # noqa: ANN001
     )  # fmt: skip
 
 
-def _watch(page) -> list[str]:  # noqa: ANN001
+def _watch(page) -> list[str]:
     problems: list[str] = []
     page.on("console", lambda m: m.type == "error"
             and problems.append(f"console: {m.text} at {m.location.get('url')}"))  # fmt: skip
@@ -221,7 +221,7 @@ def _watch(page) -> list[str]:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("who", ["admin", "viewer"])
-def test_every_page_and_panel_control_without_5xx_or_console_error(server, browser, who) -> None:  # noqa: ANN001
+def test_every_page_and_panel_control_without_5xx_or_console_error(server, browser, who) -> None:
     from .conftest import VIEWER_PW
 
     url = server["url"]

@@ -24,13 +24,13 @@ def _tile(html: str, label: str) -> str:
     return m.group(1).strip()
 
 
-def _outbox(db, states: list[str]) -> None:  # noqa: ANN001
+def _outbox(db, states: list[str]) -> None:
     with db.session() as s:
         for st in states:
             s.add(OutboxAlert(kind="held_open", state=st))
 
 
-def test_embedded_default_status(client, db, config) -> None:  # noqa: ANN001
+def test_embedded_default_status(client, db, config) -> None:
     page = client.get("/device/").text
     assert f"Device {config.device.id}" in page
     assert _tile(page, "DB sync lag") == "no central database"
@@ -53,14 +53,14 @@ def test_embedded_default_status(client, db, config) -> None:  # noqa: ANN001
 
 
 @pytest.fixture
-def central(config, tmp_path) -> Iterator:  # noqa: ANN001
+def central(config, tmp_path) -> Iterator:
     """A central database of its own (SQLite here; the MariaDB path is tested in tests/store)."""
     db = open_central(config, f"sqlite:///{tmp_path / 'central.db'}", migrate=True)
     yield db
     db.close()
 
 
-def test_status_reads_the_doors_local_database_and_sync_state(config, db, central) -> None:  # noqa: ANN001
+def test_status_reads_the_doors_local_database_and_sync_state(config, db, central) -> None:
     """The page on the central database beside a door: queue depth and sync lag come from the
     door's replica, the heartbeat from the central devices table."""
     from web_admin.accounts import create_account
@@ -100,7 +100,7 @@ def test_status_reads_the_doors_local_database_and_sync_state(config, db, centra
     assert 3599 <= float(lag.removesuffix(" s")) < 3700, lag
 
 
-def test_sync_error_is_shown(config, db, accounts) -> None:  # noqa: ANN001
+def test_sync_error_is_shown(config, db, accounts) -> None:
     dead = open_central(config, f"mysql+pymysql://root@127.0.0.1:{free_port()}/doorward")
     worker = SyncWorker(config, dead, db, interval_s=60)
     app = create_app(config=config, db=db, sync=worker,

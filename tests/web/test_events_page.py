@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from appliance.store.models import AccessEvent, Device
 
 
-def _events(db) -> None:  # noqa: ANN001
+def _events(db) -> None:
     day = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
     rows = [
         ("front-door", "granted", 1),
@@ -30,7 +30,7 @@ def _doors_shown(html: str) -> list[str]:
     return re.findall(r'<div class="muted">[^<]*UTC · ([\w-]+)', html)
 
 
-def test_timeline_filters_by_door(client, db) -> None:  # noqa: ANN001
+def test_timeline_filters_by_door(client, db) -> None:
     _events(db)
     everything = client.get("/events").text
     assert sorted(_doors_shown(everything)) == sorted(

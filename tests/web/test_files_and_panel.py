@@ -17,7 +17,7 @@ JPEG = b"\xff\xd8\xff\xe0" + b"0" * 64
 
 
 @pytest.fixture
-def panel(config, db, accounts, face_engine) -> Iterator:  # noqa: ANN001
+def panel(config, db, accounts, face_engine) -> Iterator:
     """A logged-in test client of an app with a simulated door running beside it."""
     from gpiozero.pins.mock import MockFactory
 
@@ -33,7 +33,7 @@ def panel(config, db, accounts, face_engine) -> Iterator:  # noqa: ANN001
     door.close()
 
 
-def test_every_panel_action_answers_and_is_audited(panel, db) -> None:  # noqa: ANN001
+def test_every_panel_action_answers_and_is_audited(panel, db) -> None:
     from web_admin.device import ACTIONS
 
     c, door = panel
@@ -47,14 +47,14 @@ def test_every_panel_action_answers_and_is_audited(panel, db) -> None:  # noqa: 
     assert all(r.target == door.device_id for r in rows)
 
 
-def test_unknown_panel_action_is_a_400_naming_it(panel) -> None:  # noqa: ANN001
+def test_unknown_panel_action_is_a_400_naming_it(panel) -> None:
     c, _ = panel
     token = csrf_of(c.get("/device/").text)
     r = c.post("/device/action", data={"csrf_token": token, "action": "explode"})
     assert r.status_code == 400 and "explode" in r.text
 
 
-def test_enrollment_photo_with_a_relative_data_dir(tmp_path, monkeypatch, face_engine) -> None:  # noqa: ANN001
+def test_enrollment_photo_with_a_relative_data_dir(tmp_path, monkeypatch, face_engine) -> None:
     from appliance.config import Config
     from appliance.store.central import open_local_replica
     from web_admin.accounts import create_account
@@ -110,19 +110,19 @@ def files(config: object, data_dir: Path) -> dict[str, Path]:
         "/mailbox/%2e%2e%2fsnapshots/photo/0.jpg",
     ],
 )
-def test_encoded_traversal_is_a_404(client, files, url: str) -> None:  # noqa: ANN001
+def test_encoded_traversal_is_a_404(client, files, url: str) -> None:
     with client.get(url, follow_redirects=True) as r:  # werkzeug merges "//" with a 308
         assert r.status_code == 404
 
 
-def test_files_in_their_own_folder_are_served(client, files) -> None:  # noqa: ANN001
+def test_files_in_their_own_folder_are_served(client, files) -> None:
     for url in ("/snapshots/2026/01/02/a.jpg", "/users/4/photos/4.jpg"):
         with client.get(url) as r:
             assert r.status_code == 200 and r.data == JPEG
     assert client.get("/mailbox/m-1.eml").status_code == 200
 
 
-def test_viewer_gets_a_read_only_panel(panel, app, db) -> None:  # noqa: ANN001
+def test_viewer_gets_a_read_only_panel(panel, app, db) -> None:
     from .conftest import VIEWER_PW
 
     c, door = panel
@@ -160,7 +160,7 @@ def test_non_ascii_digit_pins_are_refused_clearly(pin: str) -> None:
      ("iloveyou12", "too easy"), ("Password1234", "too easy"),
      ("xadminx-horse-staple", "username")],
 )  # fmt: skip
-def test_weak_admin_passwords_are_refused(db, password: str, why: str) -> None:  # noqa: ANN001
+def test_weak_admin_passwords_are_refused(db, password: str, why: str) -> None:
     from web_admin.accounts import AccountError, create_account
 
     with pytest.raises(AccountError, match=why) as info:
@@ -168,7 +168,7 @@ def test_weak_admin_passwords_are_refused(db, password: str, why: str) -> None: 
     assert password not in str(info.value)
 
 
-def test_good_admin_password_is_accepted(db) -> None:  # noqa: ANN001
+def test_good_admin_password_is_accepted(db) -> None:
     from web_admin.accounts import create_account
 
     assert create_account(db, "ops", "orbit walnut tunnel 58", "admin")

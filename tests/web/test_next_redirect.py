@@ -55,7 +55,7 @@ def test_plain_paths_are_kept() -> None:
     max_examples=60, deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )  # fmt: skip
-def test_login_with_any_next_stays_on_site_and_never_500s(app, target: str) -> None:  # noqa: ANN001
+def test_login_with_any_next_stays_on_site_and_never_500s(app, target: str) -> None:
     c = app.test_client()
     query = "?next=" + urllib.parse.quote(target, safe="")
     page = c.get("/login" + query)
@@ -66,7 +66,7 @@ def test_login_with_any_next_stays_on_site_and_never_500s(app, target: str) -> N
     assert not _leaves_site(r.headers["Location"]), r.headers["Location"]
 
 
-def test_encoded_tab_and_crlf_next_through_the_page(app) -> None:  # noqa: ANN001
+def test_encoded_tab_and_crlf_next_through_the_page(app) -> None:
     for raw in ("/%09/evil.com", "/%0d%0aX:y"):
         c = app.test_client()
         page = c.get("/login?next=" + raw)

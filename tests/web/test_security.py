@@ -38,7 +38,7 @@ def _png_header_only(w: int, h: int) -> bytes:
     )
 
 
-def test_headers_on_every_page(client) -> None:  # noqa: ANN001
+def test_headers_on_every_page(client) -> None:
     for url in ("/", "/users/", "/login", "/events", "/device/"):
         r = client.get(url)
         csp = r.headers["Content-Security-Policy"]
@@ -47,7 +47,7 @@ def test_headers_on_every_page(client) -> None:  # noqa: ANN001
         assert r.headers["X-Content-Type-Options"] == "nosniff"
 
 
-def test_session_cookie_flags_and_secure_under_https(app) -> None:  # noqa: ANN001
+def test_session_cookie_flags_and_secure_under_https(app) -> None:
     c = app.test_client()
     r = login(c)
     cookie = next(h for h in r.headers.getlist("Set-Cookie") if h.startswith(SESSION_COOKIE))
@@ -67,7 +67,7 @@ def test_session_cookie_flags_and_secure_under_https(app) -> None:  # noqa: ANN0
     assert "Strict-Transport-Security" in r.headers
 
 
-def test_forwarded_proto_from_elsewhere_is_ignored(app) -> None:  # noqa: ANN001
+def test_forwarded_proto_from_elsewhere_is_ignored(app) -> None:
     c = app.test_client()
     r = c.get("/login", headers={"X-Forwarded-Proto": "https"},
               environ_base={"REMOTE_ADDR": "192.168.1.50"})  # fmt: skip
@@ -97,7 +97,7 @@ def test_png_declaring_30000_squared_is_refused_fast_and_small() -> None:
     assert took < 1.0
 
 
-def test_bomb_upload_through_the_page_names_the_file(client, token) -> None:  # noqa: ANN001
+def test_bomb_upload_through_the_page_names_the_file(client, token) -> None:
     r = client.post(
         "/users/new",
         data={"csrf_token": token, "number": "7", "name": "Bomb", "pin": "1234", "active": "1",
@@ -108,7 +108,7 @@ def test_bomb_upload_through_the_page_names_the_file(client, token) -> None:  # 
     assert "bomb.png" in r.text and "too large" in r.text
 
 
-def test_non_image_named_jpg_is_refused(client, token) -> None:  # noqa: ANN001
+def test_non_image_named_jpg_is_refused(client, token) -> None:
     r = client.post(
         "/users/new",
         data={"csrf_token": token, "number": "8", "name": "Fake", "pin": "1234",
@@ -130,7 +130,7 @@ def test_other_formats_are_refused(name: str, fmt: str, message: str) -> None:
         check_image(buf.getvalue(), name, Limits(40_000_000, 12_000))
 
 
-def test_oversize_body_gets_413(client, token, config) -> None:  # noqa: ANN001
+def test_oversize_body_gets_413(client, token, config) -> None:
     limit = int(config.admin.max_upload_mb * 1024 * 1024)
     head = (
         f'--b\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{token}\r\n'
@@ -142,7 +142,7 @@ def test_oversize_body_gets_413(client, token, config) -> None:  # noqa: ANN001
     assert r.status_code == 413
 
 
-def test_every_form_carries_a_filled_csrf_token(client) -> None:  # noqa: ANN001
+def test_every_form_carries_a_filled_csrf_token(client) -> None:
     for url in ("/users/", "/users/new", "/admins", "/account/password"):
         html = client.get(url).text
         forms = re.findall(r'<form[^>]*method="post".*?</form>', html, re.S)

@@ -10,7 +10,7 @@ import pytest
 from web_admin.serving import AdminServer
 
 
-def _app(environ, start_response):  # noqa: ANN001, ANN202
+def _app(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"ok"]
 

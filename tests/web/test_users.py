@@ -17,7 +17,7 @@ from appliance.store.snapshots import SnapshotStore
 pytestmark = pytest.mark.faces
 
 
-def _enroll(client, token, number, name, photos, **extra):  # noqa: ANN001, ANN201
+def _enroll(client, token, number, name, photos, **extra):
     files = [(io.BytesIO(Path(p).read_bytes()), Path(p).name) for p in photos]
     data = {"csrf_token": token, "number": str(number), "name": name, "pin": "1234",
             "role": "resident", "active": "1", "photos": files, **extra}  # fmt: skip
@@ -25,7 +25,7 @@ def _enroll(client, token, number, name, photos, **extra):  # noqa: ANN001, ANN2
                        follow_redirects=True)  # fmt: skip
 
 
-def test_enroll_list_search_and_family_warning(client, token, db, faces_dir, config) -> None:  # noqa: ANN001
+def test_enroll_list_search_and_family_warning(client, token, db, faces_dir, config) -> None:
     import stat
 
     people = faces_dir / "people"
@@ -60,7 +60,7 @@ def test_enroll_list_search_and_family_warning(client, token, db, faces_dir, con
     assert len(actions) == 3
 
 
-def test_photo_problems_are_named(client, token, faces_dir) -> None:  # noqa: ANN001
+def test_photo_problems_are_named(client, token, faces_dir) -> None:
     r = _enroll(client, token, 4, "Group", [faces_dir / "scenes/two_people.jpg"])
     assert r.status_code == 400 and "two_people.jpg" in r.text and "faces found" in r.text
     from PIL import Image
@@ -75,7 +75,7 @@ def test_photo_problems_are_named(client, token, faces_dir) -> None:  # noqa: AN
     assert r.status_code == 400 and "at most 5" in r.text
 
 
-def test_edit_pin_deactivate_and_delete(client, token, db, config, faces_dir) -> None:  # noqa: ANN001
+def test_edit_pin_deactivate_and_delete(client, token, db, config, faces_dir) -> None:
     from appliance.security import pin_hasher
 
     _enroll(client, token, 12, "Kit", [faces_dir / "people/kit_harington/kit1.jpg"])
@@ -117,7 +117,7 @@ def test_edit_pin_deactivate_and_delete(client, token, db, config, faces_dir) ->
     assert {"user_changed", "user_deactivated", "user_deleted"} <= set(audit)
 
 
-def test_events_filter_and_csv(client, db) -> None:  # noqa: ANN001
+def test_events_filter_and_csv(client, db) -> None:
     with db.session() as s:
         s.add(AccessEvent(device_id="door-1", kind="granted", user_number=1, distance=0.31))
         s.add(AccessEvent(device_id="door-1", kind="denied_face", user_number=2, reason="=cmd()"))
@@ -133,7 +133,7 @@ def test_events_filter_and_csv(client, db) -> None:  # noqa: ANN001
     assert "<svg" in svg and "grants" in svg and ": 2 grants" in svg
 
 
-def test_an_edit_cannot_set_the_pin_to_the_duress_pin(client, token, db, config, faces_dir) -> None:  # noqa: ANN001
+def test_an_edit_cannot_set_the_pin_to_the_duress_pin(client, token, db, config, faces_dir) -> None:
     """Changing only the PIN to the user's existing duress PIN (or the reverse) is refused:
     it would silently disable duress."""
     from appliance.security import pin_hasher
@@ -152,7 +152,7 @@ def test_an_edit_cannot_set_the_pin_to_the_duress_pin(client, token, db, config,
     assert creds.check(14, "5555").verdict is Verdict.DURESS
 
 
-def test_csv_neutralises_every_text_column(client, db) -> None:  # noqa: ANN001
+def test_csv_neutralises_every_text_column(client, db) -> None:
     import csv
     import io
 

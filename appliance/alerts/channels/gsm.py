@@ -103,7 +103,7 @@ class GsmModem:
         except OSError as exc:
             raise ChannelError(f"gsm modem write failed on {self.port_name}: {exc}") from exc
 
-    def _read_until(self, done, timeout: float, what: str) -> bytes:  # noqa: ANN001
+    def _read_until(self, done, timeout: float, what: str) -> bytes:
         assert self._serial is not None
         deadline = time.monotonic() + timeout
         while True:
