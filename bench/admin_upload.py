@@ -6,7 +6,7 @@ Each case runs in a fresh subprocess: the admin app (embedded default settings, 
 data dir) is built, signed in, and its face models are loaded by one ordinary enrollment; that
 is the idle baseline. Then one POST /users/new carries 5 photos of the largest kind accepted
 (PNG at the PNG pixel cap; JPEG at max_image_pixels), each with a real face so that every
-photo is decoded and encoded. Peak RSS is the kernel's high-water mark (ru_maxrss), read
+photo is decoded and encoded. Peak RSS is the kernel's high-water mark (VmHWM), read
 after the upload. Prints one JSON object; the unit's MemoryMax is 512M.
 """
 
@@ -16,7 +16,6 @@ import argparse
 import io
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -37,7 +36,13 @@ def _rss_mb() -> float:
 
 
 def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's own RSS high-water mark (VmHWM). Not ru_maxrss: Linux carries the
+    pre-exec high-water mark of the forked parent into the child's ru_maxrss, so a child of a
+    large benchmark process would report the parent's size."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def _photo(face: Path, kind: str, side: int) -> bytes:
@@ -156,7 +161,7 @@ Each case runs in a fresh subprocess with the default `[admin]` limits: the admi
 signed in, and its face models are loaded by one ordinary enrollment (the idle baseline); then
 one `POST /users/new` carries 5 photos of the largest kind accepted, each with a real face (so
 every photo is decoded and encoded): PNG at the PNG cap (16 MP), JPEG at `max_image_pixels`.
-Peak RSS is `ru_maxrss` after the upload.
+Peak RSS is the child's own `VmHWM` after the upload.
 
 Uploads are decoded one at a time by the door's bounded decoder (`appliance/vision/image.py`,
 at most 2000 px on the long side for uploads, JPEGs at a reduced DCT scale); each photo is

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,17 +17,9 @@ from appliance.store.models import OutboxAlert, utcnow
 from appliance.store.models_alerts import AlertDelivery
 from tests.support.loopback import SmtpServer, TwilioServer
 from tests.support.sim_modem import SimModem
-from tests.support.waiting import free_port
+from tests.support.waiting import eventually, free_port
 
 from .support import add_alert, email_section, gsm_section, make_config, twilio_section
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
 
 
 def states(db: Database) -> dict[str, dict[str, str]]:
@@ -78,12 +69,12 @@ def test_smtp_down_then_back_delivers_exactly_once(tmp_path: Path, db: Database)
         alert_id = add_alert(db, tmp_path)
         dispatcher.notify()
         # mailbox gets it at once; email keeps retrying with backoff while the server is down
-        wait_for(lambda: states(db)[alert_id].get("mailbox") == "delivered")
-        wait_for(lambda: _attempts(db, alert_id, "email") >= 3)
+        eventually(lambda: states(db)[alert_id].get("mailbox") == "delivered")
+        eventually(lambda: _attempts(db, alert_id, "email") >= 3)
         assert states(db)[alert_id]["alert"] == "pending"
         server = SmtpServer(port=port).start()
         try:
-            wait_for(lambda: states(db)[alert_id]["alert"] == "delivered")
+            eventually(lambda: states(db)[alert_id]["alert"] == "delivered")
             time.sleep(0.5)  # more passes of the worker must not send it again
             assert server.sink.message_ids() == [f"<{alert_id}@door-t.doorward>"]
         finally:
@@ -220,7 +211,7 @@ def test_restart_resumes_pending_deliveries(tmp_path: Path, db: Database) -> Non
     assert states(db)[alert_id]["alert"] == "pending"
     fresh = Recorder("email")  # a new process: nothing in memory, all state in the DB
     d = Dispatcher(config, db, channels={"email": fresh})
-    wait_for(lambda: d.run_once() == 1 or bool(fresh.sent), timeout=5)
+    eventually(lambda: d.run_once() == 1 or bool(fresh.sent), timeout=5)
     assert [m.id for m in fresh.sent] == [alert_id]
     assert states(db)[alert_id] == {"alert": "delivered", "email": "delivered"}
 
@@ -314,10 +305,10 @@ def test_offline_probe_routes_sms_to_the_modem(
     assert isinstance(d.probe, ConnectivityProbe)
     d.start()
     try:
-        wait_for(lambda: d.probe.online is False)
+        eventually(lambda: d.probe.online is False)
         alert_id = add_alert(db, tmp_path, kind="forced")
         d.notify()
-        wait_for(lambda: states(db)[alert_id]["alert"] == "delivered")
+        eventually(lambda: states(db)[alert_id]["alert"] == "delivered")
     finally:
         d.stop()
     assert len(modem.sent) == 1 and twilio.posts == []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ from appliance.cli import main
 from appliance.core import DoorOpened, Record
 from appliance.hardware.camera import ReplayCamera
 from appliance.service import Door
+from tests.support.waiting import eventually
 
 
 class NoFaceEngine:
@@ -41,24 +41,15 @@ def rows(config, sql: str) -> list[tuple]:
         return conn.execute(sql).fetchall()
 
 
-def wait_for(predicate, timeout: float = 3.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
-
-
 def test_loop_thread_turns_pin_events_into_recorded_alerts(config, db, camera) -> None:
     door = make_door(config, db, camera)
     door.start()
     try:
         door.simulator.open_door()  # nobody was granted: forced
-        assert wait_for(lambda: any(e.kind == "forced" for e in door.recent))
+        assert eventually(lambda: any(e.kind == "forced" for e in door.recent))
         door.simulator.close_door()
         door.simulator.trigger_tamper()
-        assert wait_for(lambda: any(e.kind == "tamper" for e in door.recent))
+        assert eventually(lambda: any(e.kind == "tamper" for e in door.recent))
     finally:
         door.close()
     assert rows(config, "SELECT kind FROM outbox ORDER BY created_at") == [("forced",), ("tamper",)]
@@ -71,7 +62,7 @@ def test_keys_typed_on_the_pins_reach_the_state_machine(config, db, camera) -> N
     door.start()
     try:
         door.press_keys("9*0000#")
-        assert wait_for(lambda: any(e.kind == "code_wrong" for e in door.recent))
+        assert eventually(lambda: any(e.kind == "code_wrong" for e in door.recent))
     finally:
         door.close()
     assert rows(config, "SELECT kind, user_number FROM access_events") == [("code_wrong", 9)]
@@ -114,7 +105,7 @@ def test_a_bug_in_the_loop_leaves_the_door_locked(config, db, camera, monkeypatc
     monkeypatch.setattr(door.controller, "handle", explode)
     door.post(DoorOpened())
     try:
-        assert wait_for(lambda: door.board.relay.locked)
+        assert eventually(lambda: door.board.relay.locked)
         assert door.alive  # and the loop carries on
     finally:
         door.close()
@@ -196,7 +187,7 @@ def test_watchdog_health_needs_a_turning_loop(config, db, camera) -> None:
     assert not door.healthy
     door.start()
     try:
-        assert wait_for(lambda: door.healthy)
+        assert eventually(lambda: door.healthy)
     finally:
         door.close()
     assert not door.healthy
