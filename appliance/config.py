@@ -200,7 +200,7 @@ class CameraConfig(_Section, kw_only=True):
 
 
 class VisionConfig(_Section, kw_only=True):
-    # calibrated on ../shared/faces/pairs.csv, see docs/BENCHMARKS.md "Face check"
+    # calibrated on tests/fixtures/faces/pairs.csv, see docs/BENCHMARKS.md "Face check"
     threshold: Annotated[float, Meta(gt=0, lt=1.5)] = 0.59
     detect_width: Annotated[int, Meta(ge=80, le=4096)] = 320
     max_frames: Annotated[int, Meta(ge=1, le=100)] = 5
