@@ -114,6 +114,32 @@ def _revoke_table_select(cur: object, database: str, table: str, account: str, h
             raise
 
 
+# A door writes only its own rows: these triggers refuse an access event or a device row whose
+# device id is not the door account's own (door_<id>, as door_user() maps it). Other accounts
+# (the admin page, the bootstrap) are not door_ accounts and pass. USER() in a trigger is the
+# client's login, not the trigger's definer.
+OWN_DEVICE_TRIGGERS: dict[str, tuple[str, str, str]] = {
+    # trigger name: (table, timing/event, column holding the device id)
+    "doorward_events_own_device_ins": ("access_events", "BEFORE INSERT", "device_id"),
+    "doorward_events_own_device_upd": ("access_events", "BEFORE UPDATE", "device_id"),
+    "doorward_devices_own_row_ins": ("devices", "BEFORE INSERT", "id"),
+    "doorward_devices_own_row_upd": ("devices", "BEFORE UPDATE", "id"),
+}
+
+
+def _own_device_trigger_sql(database: str, name: str, table: str, when: str, column: str) -> str:
+    """CREATE OR REPLACE TRIGGER text; every identifier is validated by _q() (no values)."""
+    login = "SUBSTRING_INDEX(USER(), '@', 1)"
+    own = f"CONCAT('door_', REGEXP_REPLACE(NEW.{_q(column)}, '[^A-Za-z0-9_]', '_'))"
+    return (
+        f"CREATE OR REPLACE TRIGGER {_q(database)}.{_q(name)} {when} ON {_q(table)} "
+        f"FOR EACH ROW BEGIN "
+        f"IF {login} LIKE 'door\\_%' AND {login} <> {own} THEN "
+        f"SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'a door writes only its own device rows'; "
+        f"END IF; END"
+    )
+
+
 def bootstrap(
     admin_url: str,
     database: str,
@@ -200,6 +226,10 @@ def bootstrap(
         )
         tables = {row[0] for row in cur.fetchall()}
         report["ungranted_tables"] = sorted(tables - set(DOOR_GRANTS))
+        for name, (table, when, column) in OWN_DEVICE_TRIGGERS.items():
+            if table in tables:
+                cur.execute(_own_device_trigger_sql(database, name, table, when, column))
+        report["own_device_triggers"] = sorted(OWN_DEVICE_TRIGGERS)
         tls = " REQUIRE SSL" if require_tls else " REQUIRE NONE"
         accounts: list[tuple[str, str]] = [(door_user(d), "door") for d in devices]
         if admin_account:

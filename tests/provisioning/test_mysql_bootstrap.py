@@ -209,3 +209,47 @@ def test_a_door_account_syncs_without_reading_contact_details(mysql_db, tmp_path
     finally:
         door.close()
         replica.close()
+
+
+def test_a_door_writes_only_its_own_events_and_device_row(mysql_db, tmp_path, accounts_to_drop):
+    """On the real MariaDB: a door account may insert its own access events and its own device
+    row, and is refused (SQLSTATE 45000) for another door's; the bootstrap account is not."""
+    import pymysql
+
+    mine, other = f"m{uuid.uuid4().hex[:8]}", f"o{uuid.uuid4().hex[:8]}"
+    account = bootstrap_mod.door_user(mine)
+    accounts_to_drop.append(account)
+    report = bootstrap_mod.bootstrap(ROOT_URL, mysql_db, [mine], tmp_path / "pw",
+                                     host="127.0.0.1", require_tls=False, tls=False,
+                                     admin_account=None)  # fmt: skip
+    assert len(report["own_device_triggers"]) == 4
+    password = (tmp_path / "pw" / f"{account}.password").read_text().strip()
+    event = ("INSERT INTO access_events (id, device_id, ts, kind) "
+             "VALUES (%s, %s, UTC_TIMESTAMP(), 'granted')")  # fmt: skip
+    device = "INSERT INTO devices (id, name, created_at) VALUES (%s, %s, UTC_TIMESTAMP())"
+    root = pymysql.connect(host="127.0.0.1", user="root", database=mysql_db, autocommit=True)
+    door = pymysql.connect(host="127.0.0.1", user=account, password=password,
+                           database=mysql_db, autocommit=True)  # fmt: skip
+    try:
+        with root.cursor() as c:
+            c.execute(device, (other, "Other door"))  # not a door account: allowed
+        with door.cursor() as c:
+            c.execute(device, (mine, "My door"))
+            c.execute(event, (str(uuid.uuid4()), mine))
+            c.execute("UPDATE devices SET name = 'Mine' WHERE id = %s", (mine,))
+            for sql, args in [
+                (event, (str(uuid.uuid4()), other)),
+                ("UPDATE devices SET name = 'hijacked' WHERE id = %s", (other,)),
+                (device, (f"{other}x", "a third door")),
+            ]:
+                with pytest.raises(pymysql.err.OperationalError) as err:
+                    c.execute(sql, args)
+                assert err.value.args[0] == 1644 and "own device" in err.value.args[1]
+        with root.cursor() as c:
+            c.execute("SELECT device_id FROM access_events")
+            assert [r[0] for r in c.fetchall()] == [mine]
+            c.execute("SELECT name FROM devices WHERE id = %s", (other,))
+            assert c.fetchone()[0] == "Other door"
+    finally:
+        door.close()
+        root.close()
