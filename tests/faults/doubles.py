@@ -9,8 +9,7 @@ import socket
 import sqlite3
 import subprocess
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -240,16 +239,6 @@ def make_config(data_dir: Path, **sections: dict[str, Any]) -> Any:
     for k, v in sections.items():
         data.setdefault(k, {}).update(v)
     return Config.model_validate(data)
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 5.0) -> bool:
-    """Poll `predicate` until true or the deadline (no fixed sleep stands in for an event)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return bool(predicate())
 
 
 def rows(path: Path, sql: str) -> list[tuple]:

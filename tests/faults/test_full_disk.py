@@ -12,6 +12,7 @@ from appliance.core import MotionDetected
 from appliance.security import pin_hasher
 from appliance.service import Door
 from appliance.store.central import open_local_replica
+from tests.support.waiting import eventually
 
 from .doubles import (
     FakeSmtp,
@@ -23,7 +24,6 @@ from .doubles import (
     free_bytes,
     make_config,
     rows,
-    wait_for,
 )
 
 PULSE_S = 2.0
@@ -51,8 +51,7 @@ def _truncate_wal(db) -> None:
 
 
 def _type(door: Door, keys: str) -> None:
-    for k in keys:
-        door.simulator.keypad.tap(k, door.board.keypad)
+    door.press_keys(keys)
 
 
 def test_full_disk_neither_shortens_the_pulse_nor_loses_the_event_or_alert(
@@ -70,7 +69,7 @@ def test_full_disk_neither_shortens_the_pulse_nor_loses_the_event_or_alert(
         assert free_bytes(tmpfs) == 0
         _type(door, "1*1234#")
         relay = door.board.relay
-        assert wait_for(lambda: relay.pulses and relay.pulses[-1][1] is not None, PULSE_S + 3)
+        assert eventually(lambda: relay.pulses and relay.pulses[-1][1] is not None, PULSE_S + 3)
         on, off = relay.pulses[0]
         assert len(relay.pulses) == 1
         assert PULSE_S - 0.05 <= off - on <= PULSE_S + 0.5, f"pulse {off - on:.3f}s"
@@ -83,7 +82,7 @@ def test_full_disk_neither_shortens_the_pulse_nor_loses_the_event_or_alert(
         assert rows(config.replica_path, "SELECT count(*) FROM outbox") == [(0,)]
 
         (tmpfs / "filler").unlink()  # space is back
-        assert wait_for(lambda: door.held_count == 0, 10)
+        assert eventually(lambda: door.held_count == 0, 10)
     finally:
         door.close()
         db.close()
@@ -105,11 +104,11 @@ def test_reserve_file_makes_room_for_an_alert_on_a_card_full_of_informational_wr
     config, db, door = _door(tmp_path, tmpfs, smtp, storage_reserve_mb=0.5)
     door.start()
     try:
-        assert wait_for(lambda: door.guard.has_reserve, 5)
+        assert eventually(lambda: door.guard.has_reserve, 5)
         _truncate_wal(db)
         fill(tmpfs / "filler")  # what motion and heartbeats would do, only faster
         door.simulator.trigger_tamper()
-        assert wait_for(lambda: any(e.kind == "tamper" for e in door.recent), 5)
+        assert eventually(lambda: any(e.kind == "tamper" for e in door.recent), 5)
         tamper = next(e for e in door.recent if e.kind == "tamper")
         assert tamper.alert_id is not None  # written at once, thanks to the reserve
         assert not door.guard.has_reserve
@@ -139,19 +138,19 @@ def test_below_the_floor_informational_events_wait_and_a_low_space_alert_is_rais
         fill(filler)
         with open(filler, "r+b") as fh:  # leave half a MiB: under the 1 MiB floor
             fh.truncate(filler.stat().st_size - 512 * 1024)
-        assert wait_for(lambda: any(e.kind == "low_disk_space" for e in door.recent), 5)
+        assert eventually(lambda: any(e.kind == "low_disk_space" for e in door.recent), 5)
         assert door.guard.low
         door.post(MotionDetected())
-        assert wait_for(lambda: any(e.kind == "motion" for e in door.recent), 5)
+        assert eventually(lambda: any(e.kind == "motion" for e in door.recent), 5)
         assert [h.fields["kind"] for h in door._held] == ["motion"]
         door.simulator.trigger_tamper()
-        assert wait_for(lambda: any(e.kind == "tamper" for e in door.recent), 5)
+        assert eventually(lambda: any(e.kind == "tamper" for e in door.recent), 5)
         assert rows(config.replica_path, "SELECT kind FROM outbox ORDER BY created_at") == [
             ("low_disk_space",),
             ("tamper",),
         ]
         filler.unlink()
-        assert wait_for(lambda: door.held_count == 0 and not door.guard.low, 10)
+        assert eventually(lambda: door.held_count == 0 and not door.guard.low, 10)
     finally:
         door.close()
         db.close()
@@ -202,7 +201,7 @@ def test_a_fault_after_unlock_leaves_the_granted_pulse_to_its_timer(
     try:
         _type(door, "1*1234#")
         relay = door.board.relay
-        assert wait_for(lambda: relay.pulses and relay.pulses[-1][1] is not None, PULSE_S + 3)
+        assert eventually(lambda: relay.pulses and relay.pulses[-1][1] is not None, PULSE_S + 3)
         on, off = relay.pulses[0]
         assert PULSE_S - 0.05 <= off - on <= PULSE_S + 0.5, f"pulse {off - on:.3f}s"
         assert door.alive

@@ -18,7 +18,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def eventually(
-    probe: Callable[[], T], *, timeout: float = 10.0, interval: float = 0.05, what: str = ""
+    probe: Callable[[], T], timeout: float = 10.0, *, interval: float = 0.05, what: str = ""
 ) -> T:
     """Poll `probe` until it returns something truthy and return that; fail after `timeout`.
 
