@@ -87,8 +87,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"({'simulated hardware' if simulated else 'GPIO'}, database {db.url})",
             flush=True,
         )
+        admin_url = None
         if config.admin.enabled and not args.no_admin:
-            print(f"doorward: admin page on http://{config.admin.host}:{config.admin.port}/")
+            admin_url = f"http://{config.admin.host}:{config.admin.port}/"
+            print(f"doorward: admin page on {admin_url}")
+        if simulated:
+            for hint in first_run_hints(config, _user_count(db), admin_url):
+                print(f"doorward: {hint}", flush=True)
         if door.simulator is not None and sys.stdin.isatty() and not args.no_terminal_keypad:
             threading.Thread(
                 target=_terminal_keypad, args=(door, stop), daemon=True, name="tty-keypad"
@@ -121,6 +126,34 @@ def _shutdown(door: Any, parts: Parts) -> None:
     parts.stop_all(budget_s=STOP_BUDGET_S - (time.monotonic() - t0), part_s=PART_STOP_S, skip=door)
     door.close()
     log.info("event=stopped seconds=%.2f", time.monotonic() - t0)
+
+
+def first_run_hints(config: Config, users: int, admin_url: str | None) -> list[str]:
+    """What a newcomer on simulated hardware needs to know before typing a code."""
+    hints = []
+    where = f"on the admin page ({admin_url}) or " if admin_url else ""
+    if users == 0:
+        hints.append(
+            f"no users enrolled yet, so every code is refused (code_wrong): enroll one {where}"
+            "with: doorward enroll --number 1 --name You --pin 1234 --photo your-face.jpg"
+        )
+    if config.camera.kind == "replay" and not config.camera.sources:
+        panel = "the Device page's camera panel, or " if admin_url else ""
+        hints.append(
+            "the simulated camera shows an empty grey frame, so a right code ends in "
+            "denied_no_face and an intruder alert; show it the user's face with "
+            f'{panel}[camera] sources = ["another-photo-of-you.jpg"] in the config'
+        )
+    return hints
+
+
+def _user_count(db: Any) -> int:
+    from sqlalchemy import func, select
+
+    from appliance.store.models import User
+
+    with db.session() as s:
+        return int(s.scalar(select(func.count()).select_from(User)) or 0)
 
 
 def _terminal_keypad(door: Any, stop: threading.Event) -> None:

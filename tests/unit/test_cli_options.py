@@ -45,3 +45,19 @@ def test_sync_writes_into_the_replica_named_by_replica(
     assert main(argv) == 0, capsys.readouterr().err
     assert replica.is_file() and replica.stat().st_size > 0
     assert not (tmp_path / "var" / "doorward.db").exists()
+
+
+def test_first_run_hints_say_what_a_newcomer_must_do_first() -> None:
+    """On simulated hardware with no users and an empty replay camera, `doorward run` says
+    how to enroll and how to show the camera a face (a right code otherwise ends in an
+    intruder alert); with both done it says nothing."""
+    from appliance.cli.main import first_run_hints
+    from appliance.config import Config
+
+    empty = Config()
+    hints = first_run_hints(empty, 0, "http://127.0.0.1:8080/")
+    assert len(hints) == 2
+    assert "doorward enroll" in hints[0] and "http://127.0.0.1:8080/" in hints[0]
+    assert "denied_no_face" in hints[1] and "[camera] sources" in hints[1]
+    ready = Config.model_validate({"camera": {"sources": ["me.jpg"]}})
+    assert first_run_hints(ready, 1, None) == []
