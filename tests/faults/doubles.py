@@ -217,18 +217,6 @@ def add_user(db: Any, hasher: Any, number: int, pin: str, duress: str | None = N
         return u.id
 
 
-def email_section(port: int, **kw: Any) -> dict[str, Any]:
-    return {
-        "host": "127.0.0.1",
-        "port": port,
-        "security": "none",
-        "from": "door@example.test",
-        "to": ["owner@example.test"],
-        "timeout_s": 2,
-        **kw,
-    }
-
-
 def make_config(data_dir: Path, **sections: dict[str, Any]) -> Any:
     from appliance.config import Config
 

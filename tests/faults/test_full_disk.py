@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from alerts.support import email_section
 from gpiozero.pins.mock import MockFactory
 from sqlalchemy import text
 
@@ -18,7 +19,6 @@ from .doubles import (
     FakeSmtp,
     MatchEngine,
     add_user,
-    email_section,
     fill,
     frame_camera,
     free_bytes,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from gpiozero.pins.mock import MockFactory
@@ -33,6 +35,23 @@ class Clock:
 class NoFace:
     def verify(self, *a, **k):
         raise AssertionError("no face step expected")
+
+
+@contextlib.contextmanager
+def killed_at_exit(config, mode: str) -> Iterator[subprocess.Popen[str]]:
+    """A door child process (tests/faults/door_child.py MODE) that the block reads from and
+    that is killed with SIGKILL when the block ends: the unclean stop under test."""
+    child = subprocess.Popen(
+        [sys.executable, str(HERE / "door_child.py"), str(config.data_dir), mode],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(HERE.parent)},
+    )  # fmt: skip
+    try:
+        yield child
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+        assert child.stdout is not None
+        child.stdout.close()
 
 
 def _config(data_dir: Path):
@@ -89,16 +108,8 @@ def test_a_lockout_survives_kill_9_and_the_right_code_stays_refused(tmp_path: Pa
     config = _config(tmp_path / "var")
     db = open_local_replica(config)
     add_user(db, pin_hasher(config), 9, "1234")
-    child = subprocess.Popen(
-        [sys.executable, str(HERE / "door_child.py"), str(config.data_dir), "lockout"],
-        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(HERE.parent)},
-    )  # fmt: skip
-    try:
+    with killed_at_exit(config, "lockout") as child:
         assert child.stdout.readline().strip() == "locked"
-    finally:
-        child.send_signal(signal.SIGKILL)
-        child.wait(10)
-        child.stdout.close()
     door = _door(config, db, Clock(__import__("time").time()))
     try:
         assert door.controller.state is State.LOCKED_OUT
@@ -184,20 +195,12 @@ def test_kill_9_during_records_loses_no_committed_event_and_leaves_a_sound_repli
 
     config = _config(tmp_path / "var")
     open_local_replica(config).close()
-    child = subprocess.Popen(
-        [sys.executable, str(HERE / "door_child.py"), str(config.data_dir), "records"],
-        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(HERE.parent)},
-    )  # fmt: skip
-    ids = []
-    try:
+    with killed_at_exit(config, "records") as child:
+        ids = []
         while len(ids) < 200:
             line = child.stdout.readline()
             assert line, "the child died on its own"
             ids.append(line.strip())
-    finally:
-        child.send_signal(signal.SIGKILL)
-        child.wait(10)
-        child.stdout.close()
     assert replica_problem(config.replica_path) is None
     stored = {i for (i,) in rows(config.replica_path, "SELECT id FROM access_events")}
     assert set(ids) <= stored
@@ -214,16 +217,8 @@ def test_kill_9_during_a_pulse_restarts_locked_with_the_grant_recorded(tmp_path:
     db = open_local_replica(config)
     add_user(db, pin_hasher(config), 3, "2468")
     db.close()
-    child = subprocess.Popen(
-        [sys.executable, str(HERE / "door_child.py"), str(config.data_dir), "pulse"],
-        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(HERE.parent)},
-    )  # fmt: skip
-    try:
+    with killed_at_exit(config, "pulse") as child:
         assert child.stdout.readline().strip() == "pulsing"
-    finally:
-        child.send_signal(signal.SIGKILL)
-        child.wait(10)
-        child.stdout.close()
     assert replica_problem(config.replica_path) is None
     assert rows(config.replica_path, "SELECT kind, user_number FROM access_events") == [
         ("granted", 3)
