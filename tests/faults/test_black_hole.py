@@ -13,6 +13,7 @@ import pytest
 
 from appliance.store.central import open_central, open_local_replica
 from appliance.store.sync import SyncWorker
+from tests.support.waiting import eventually
 
 from .doubles import BlackHole, make_config
 
@@ -69,11 +70,12 @@ def test_sigterm_with_a_black_holed_central_exits_well_inside_timeoutstopsec(
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
         )  # fmt: skip
     try:
-        deadline = time.monotonic() + 120
-        while "doorward: door" not in log.read_text() and time.monotonic() < deadline:
+
+        def started() -> bool:
             assert child.poll() is None, log.read_text()
-            time.sleep(0.05)
-        assert "doorward: door" in log.read_text(), log.read_text()
+            return "doorward: door" in log.read_text()
+
+        eventually(started, 120, what="doorward run starts")
         t0 = time.monotonic()
         child.send_signal(signal.SIGTERM)
         try:
