@@ -33,13 +33,12 @@ def _write_bytes() -> int:
 
 
 def measure(n_events: int, batched: bool) -> dict[str, float]:
-    """Record `n_events` of MIX through the real Door._record on a fresh replica."""
-    from appliance import service
+    """Record `n_events` of MIX through the door's real Recorder on a fresh replica."""
     from appliance.config import Config
     from appliance.core import Record
+    from appliance.door import Door
     from appliance.hardware.board import mock_factory
     from appliance.hardware.camera import ReplayCamera
-    from appliance.service import Door
     from appliance.store.central import open_local_replica
 
     with tempfile.TemporaryDirectory(prefix="doorward-sd-") as tmp:
@@ -53,22 +52,20 @@ def measure(n_events: int, batched: bool) -> dict[str, float]:
         db = open_local_replica(config)
         door = Door(config, db, factory=mock_factory(), camera=ReplayCamera([frame]),
                     face_engine=object())  # fmt: skip
-        saved = service.BATCHED_KINDS
         if not batched:
-            service.BATCHED_KINDS = frozenset()
+            door.recorder.batched_kinds = frozenset()
         try:
             door.flush_batched()
             before, t0 = _write_bytes(), time.perf_counter()
             for i in range(n_events):
                 kind, alert = MIX[i % len(MIX)]
-                door._record(Record(kind, alert=alert, snapshot=None))
+                door.recorder.record(Record(kind, alert=alert, snapshot=None))
             door.flush_batched()
             with db.engine.connect() as conn:  # make the WAL's content land in the file
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
             elapsed = time.perf_counter() - t0
             written = _write_bytes() - before
         finally:
-            service.BATCHED_KINDS = saved
             door.close()
             db.close()
     return {"bytes_per_1000": written * 1000 / n_events, "seconds": elapsed}

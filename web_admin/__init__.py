@@ -38,7 +38,7 @@ def create_app(
     """Application factory: collaborators are handed in, never built at import time.
 
     config: appliance.config.Config (default: the embedded default); db: appliance.store.db
-    Database (default: the device replica, migrated); door: a running appliance.service.Door
+    Database (default: the device replica, migrated); door: a running appliance.door.Door
     when the page is served beside the door loop (enables the door panel and camera capture).
     """
     from flask import Flask, render_template

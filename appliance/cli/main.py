@@ -42,10 +42,10 @@ COMMAND_MODULES = (
 
 # ---- run ------------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
+    from appliance.door import Door
     from appliance.health.systemd import Notifier
     from appliance.health.worker import HealthWorker
     from appliance.runtime import Parts, Watchdog
-    from appliance.service import Door
     from appliance.store.central import open_central
     from appliance.store.sync import start_sync_worker
 
@@ -267,9 +267,9 @@ def _sync_once_from_central(args: argparse.Namespace, replica: Any) -> None:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from appliance.core import Tick
+    from appliance.door import Door
     from appliance.hardware.board import mock_factory
     from appliance.hardware.camera import ReplayCamera
-    from appliance.service import Door
 
     config: Config = args.config.with_overrides(hardware={"pin_factory": "mock"})
     bad = [k for k in args.keys.upper() if k not in "0123456789*#ABCD"]

@@ -18,7 +18,7 @@ from .settings import health_settings
 from .watch import DeviceWatch, Heartbeat, camera_probe, modem_probe
 
 if TYPE_CHECKING:
-    from appliance.service import Door
+    from appliance.door import Door
 
 log = logging.getLogger(__name__)
 

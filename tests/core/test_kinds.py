@@ -8,7 +8,7 @@ from appliance.alerts.incidents import GROUPABLE_KINDS, URGENT_KINDS
 from appliance.alerts.message import AlertMessage
 from appliance.config import ALERT_KINDS, Config
 from appliance.core import EventKind, Record
-from appliance.service import BATCHED_KINDS
+from appliance.door.recorder import BATCHED_KINDS
 
 
 def test_layers_derive_their_sets_from_the_vocabulary() -> None:

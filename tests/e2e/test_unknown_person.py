@@ -8,10 +8,10 @@ import pytest
 from gpiozero.pins.mock import MockFactory
 
 from appliance.core import MotionDetected, Tick
+from appliance.door import Door
 from appliance.enroll import enroll_user
 from appliance.hardware.camera import ReplayCamera
 from appliance.security import pin_hasher
-from appliance.service import Door
 from tests.support.waiting import FakeClock
 
 pytestmark = pytest.mark.faces

@@ -17,7 +17,7 @@ from gpiozero.pins.mock import MockFactory
 
 from appliance.config import Config
 from appliance.core import KeyPressed, Record
-from appliance.service import Door
+from appliance.door import Door
 from appliance.store.central import open_local_replica
 from faults.doubles import DummyCamera
 
@@ -34,17 +34,20 @@ def main() -> None:
          "health": {"storage_reserve_mb": 0}}
     )  # fmt: skip
     db = open_local_replica(config)
-    door = Door(config, db, factory=MockFactory(), camera=DummyCamera(), face_engine=_NoFace())
+    if mode == "pulse":
+        from faults.doubles import MatchEngine
+
+        face: object = MatchEngine()
+    else:
+        face = _NoFace()
+    door = Door(config, db, factory=MockFactory(), camera=DummyCamera(), face_engine=face,
+                inline_face=mode == "pulse")  # fmt: skip
     if mode == "lockout":
         for _ in range(5):
             for k in "9*0000#":
                 door.handle(KeyPressed(k))
         print("locked", flush=True)
     elif mode == "pulse":
-        from faults.doubles import MatchEngine
-
-        door.face = MatchEngine()
-        door.inline_face = True
         door.listeners.append(
             lambda ev: ev.kind == "granted" and not door.board.relay.locked
             and print("pulsing", flush=True)
@@ -56,7 +59,7 @@ def main() -> None:
         i = 0
         while True:
             i += 1
-            door._record(Record("code_wrong", user_number=i, reason="wrong_code"))
+            door.recorder.record(Record("code_wrong", user_number=i, reason="wrong_code"))
             if door.held_count == 0:  # committed, not held in memory
                 print(door.recent[-1].id, flush=True)
     threading.Event().wait()

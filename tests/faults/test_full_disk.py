@@ -10,8 +10,8 @@ from gpiozero.pins.mock import MockFactory
 from sqlalchemy import text
 
 from appliance.core import MotionDetected
+from appliance.door import Door
 from appliance.security import pin_hasher
-from appliance.service import Door
 from appliance.store.central import open_local_replica
 from tests.support.waiting import eventually
 
@@ -73,7 +73,7 @@ def test_full_disk_neither_shortens_the_pulse_nor_loses_the_event_or_alert(
         on, off = relay.pulses[0]
         assert len(relay.pulses) == 1
         assert PULSE_S - 0.05 <= off - on <= PULSE_S + 0.5, f"pulse {off - on:.3f}s"
-        held = [h.fields["kind"] for h in door._held]
+        held = [h.fields["kind"] for h in door.recorder.held]
         assert "granted" in held  # the fault was real: the disk refused the record
         door.simulator.trigger_tamper()
         assert smtp.wait_for(2, 10), smtp.subjects()
@@ -104,14 +104,14 @@ def test_reserve_file_makes_room_for_an_alert_on_a_card_full_of_informational_wr
     config, db, door = _door(tmp_path, tmpfs, smtp, storage_reserve_mb=0.5)
     door.start()
     try:
-        assert eventually(lambda: door.guard.has_reserve, 5)
+        assert eventually(lambda: door.recorder.guard.has_reserve, 5)
         _truncate_wal(db)
         fill(tmpfs / "filler")  # what motion and heartbeats would do, only faster
         door.simulator.trigger_tamper()
         assert eventually(lambda: any(e.kind == "tamper" for e in door.recent), 5)
         tamper = next(e for e in door.recent if e.kind == "tamper")
         assert tamper.alert_id is not None  # written at once, thanks to the reserve
-        assert not door.guard.has_reserve
+        assert not door.recorder.guard.has_reserve
         assert smtp.wait_for(1, 10)
         assert "storage failing" in " ".join(smtp.subjects())
     finally:
@@ -139,10 +139,10 @@ def test_below_the_floor_informational_events_wait_and_a_low_space_alert_is_rais
         with open(filler, "r+b") as fh:  # leave half a MiB: under the 1 MiB floor
             fh.truncate(filler.stat().st_size - 512 * 1024)
         assert eventually(lambda: any(e.kind == "low_disk_space" for e in door.recent), 5)
-        assert door.guard.low
+        assert door.recorder.guard.low
         door.post(MotionDetected())
         assert eventually(lambda: any(e.kind == "motion" for e in door.recent), 5)
-        assert [h.fields["kind"] for h in door._held] == ["motion"]
+        assert [h.fields["kind"] for h in door.recorder.held] == ["motion"]
         door.simulator.trigger_tamper()
         assert eventually(lambda: any(e.kind == "tamper" for e in door.recent), 5)
         assert rows(config.replica_path, "SELECT kind FROM outbox ORDER BY created_at") == [
@@ -150,7 +150,7 @@ def test_below_the_floor_informational_events_wait_and_a_low_space_alert_is_rais
             ("tamper",),
         ]
         filler.unlink()
-        assert eventually(lambda: door.held_count == 0 and not door.guard.low, 10)
+        assert eventually(lambda: door.held_count == 0 and not door.recorder.guard.low, 10)
     finally:
         door.close()
         db.close()
@@ -164,17 +164,17 @@ def test_the_held_queue_is_bounded_and_drops_informational_events_first(
     """The in-memory queue of refused records never grows past HELD_MAX; when full, the oldest
     informational event goes first and decisions and alerts stay."""
     from appliance.core import Record
-    from appliance.service import _Held
+    from appliance.door.recorder import Held
 
     n = 3
-    monkeypatch.setattr("appliance.service.HELD_MAX", n)
+    monkeypatch.setattr("appliance.door.recorder.HELD_MAX", n)
     config, db, door = _door(tmp_path, tmp_path, smtp)
     try:
-        door._hold([_Held({"kind": "granted"}, Record("granted"))])
-        door._hold([_Held({"kind": f"motion{i}"}) for i in range(n)])
-        assert [h.fields["kind"] for h in door._held] == ["granted", "motion1", "motion2"]
-        assert door.held_dropped == 1
-        door._held.clear()
+        door.recorder.hold([Held({"kind": "granted"}, Record("granted"))])
+        door.recorder.hold([Held({"kind": f"motion{i}"}) for i in range(n)])
+        assert [h.fields["kind"] for h in door.recorder.held] == ["granted", "motion1", "motion2"]
+        assert door.recorder.held_dropped == 1
+        door.recorder.held.clear()
     finally:
         door.close()
         db.close()

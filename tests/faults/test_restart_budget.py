@@ -14,8 +14,8 @@ from pathlib import Path
 from gpiozero.pins.mock import MockFactory
 
 from appliance.core import CheckFace, KeyPressed, State, Tick
+from appliance.door import Door
 from appliance.security import pin_hasher
-from appliance.service import Door
 from appliance.store.central import open_local_replica
 
 from .doubles import DummyCamera, add_user, make_config, rows

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from gpiozero.pins.mock import MockFactory
 
+from appliance.door import Door
 from appliance.hardware.camera import ReplayCamera
 from appliance.health.systemd import Notifier
 from appliance.runtime import Parts, Watchdog
-from appliance.service import Door
 from tests.support.waiting import eventually
 
 

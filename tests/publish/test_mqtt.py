@@ -15,9 +15,9 @@ from gpiozero.pins.mock import MockFactory
 
 from appliance.config import MqttConfig
 from appliance.core import DoorOpened
+from appliance.door import Door
 from appliance.hardware.camera import ReplayCamera
 from appliance.publish.mqtt import MqttPublisher
-from appliance.service import Door
 
 
 def broker_up() -> bool:

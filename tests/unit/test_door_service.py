@@ -11,8 +11,8 @@ from gpiozero.pins.mock import MockFactory
 
 from appliance.cli import main
 from appliance.core import DoorOpened, Record
+from appliance.door import Door
 from appliance.hardware.camera import ReplayCamera
-from appliance.service import Door
 from tests.support.waiting import eventually
 
 
@@ -74,11 +74,11 @@ def test_event_and_alert_commit_together_or_not_at_all(config, db, camera, monke
     def broken(*a, **k):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("appliance.service.enqueue_alert", broken)
-    door._record(Record("forced", alert=True))  # a storage fault never reaches the loop
+    monkeypatch.setattr("appliance.door.recorder.enqueue_alert", broken)
+    door.recorder.record(Record("forced", alert=True))  # a storage fault never reaches the loop
     assert rows(config, "SELECT count(*) FROM access_events") == [(0,)]
     assert rows(config, "SELECT count(*) FROM outbox") == [(0,)]
-    assert [h.fields["kind"] for h in door._held] == ["forced", "storage_failed"]
+    assert [h.fields["kind"] for h in door.recorder.held] == ["forced", "storage_failed"]
     monkeypatch.undo()  # the disk takes writes again: the held event lands with its alert
     door.close()
     assert rows(config, "SELECT kind FROM access_events ORDER BY ts") == [

@@ -27,7 +27,7 @@ app = create_app(config=config, db=db)
 client = app.test_client()
 assert client.get("/login").status_code == 200
 client.post("/login", data={"username": "nobody", "password": "wrong"})
-heavy = ["gpiozero", "cv2", "picamera2", "appliance.service", "appliance.hardware"]
+heavy = ["gpiozero", "cv2", "picamera2", "appliance.door", "appliance.hardware"]
 print(json.dumps({m: m in sys.modules for m in heavy}))
 """
 

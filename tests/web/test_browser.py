@@ -29,8 +29,8 @@ def _free_port() -> int:
 def server(config, db, accounts, face_engine, faces_dir) -> Iterator[dict]:
     from gpiozero.pins.mock import MockFactory
 
+    from appliance.door import Door
     from appliance.hardware.camera import ReplayCamera
-    from appliance.service import Door
     from web_admin import create_app
     from web_admin.serving import AdminServer
 

@@ -21,8 +21,8 @@ def panel(config, db, accounts, face_engine) -> Iterator:
     """A logged-in test client of an app with a simulated door running beside it."""
     from gpiozero.pins.mock import MockFactory
 
+    from appliance.door import Door
     from appliance.hardware.camera import ReplayCamera
-    from appliance.service import Door
 
     door = Door(config, db, factory=MockFactory(), face_engine=face_engine, camera=ReplayCamera([]))
     door.start()

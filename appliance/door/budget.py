@@ -1,0 +1,79 @@
+"""The brute-force budget (wrong codes, face failures, a running lockout) kept across restarts.
+
+Saved before the person sees a refusal, so a crash, a watchdog restart or a power cut cannot hand
+out a fresh budget. Wall-clock times on disk, ages in memory: a clock step while the process is
+down shifts the saved ages, never grants more attempts than the window allows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from appliance.core import Budget
+
+log = logging.getLogger(__name__)
+
+BUDGET_FILE = "budget.json"
+
+
+class BudgetFile:
+    """budget.json in the door's data directory, written atomically (tmp, fsync, rename)."""
+
+    def __init__(self, data_dir: Path, wall_clock: Callable[[], float]) -> None:
+        self.path = data_dir / BUDGET_FILE
+        self.wall_clock = wall_clock
+
+    def save(self, b: Budget) -> None:
+        """Write `b`; a disk that refuses is logged (the budget still holds in this process)."""
+        wall = self.wall_clock()
+        data = {
+            "version": 1,
+            "saved_at": wall,
+            "wrong": [wall - a for a in b.wrong_ages],
+            "face_fails": [wall - a for a in b.face_fail_ages],
+            "lockout_until": wall + b.lockout_remaining if b.lockout_remaining > 0 else None,
+        }
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        try:
+            with open(tmp, "w", encoding="ascii") as fh:
+                json.dump(data, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except OSError as exc:  # e.g. a full card
+            log.error("event=budget_save_failed path=%s error=%r", self.path, str(exc))
+
+    def load(self, lockout_s: float) -> Budget | None:
+        """The budget an earlier process saved. None when there is no file (first start). An
+        unreadable or corrupt file fails secure: a full lockout (`lockout_s`) from now."""
+        error = ""
+        try:
+            raw: str | None = self.path.read_text(encoding="ascii")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raw, error = None, str(exc)
+        try:
+            if raw is None:
+                raise ValueError(error)
+            data = json.loads(raw)
+            wall = self.wall_clock()
+            until = data.get("lockout_until")
+            budget = Budget(
+                wrong_ages=tuple(wall - float(t) for t in data.get("wrong", [])),
+                face_fail_ages=tuple(wall - float(t) for t in data.get("face_fails", [])),
+                lockout_remaining=0.0 if until is None else float(until) - wall,
+            )
+            values = (*budget.wrong_ages, *budget.face_fail_ages, budget.lockout_remaining)
+            if not all(math.isfinite(x) for x in values):
+                raise ValueError("not finite")
+        except (ValueError, TypeError, AttributeError) as exc:
+            log.error("event=budget_unreadable path=%s error=%r action=lockout_s=%.0f",
+                      self.path, str(exc), lockout_s)  # fmt: skip
+            return Budget(lockout_remaining=lockout_s)
+        return budget
