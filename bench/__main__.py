@@ -65,7 +65,7 @@ def _relaunch(argv: list[str]) -> int:
     cpu = sorted(os.sched_getaffinity(0))[-1]
     tmp = tempfile.mkdtemp(prefix="doorward-bench-")
     env = clean_env()
-    env.update({PINNED_ENV: str(cpu), VISION_ENV: json.dumps(config.vision.model_dump())})
+    env.update({PINNED_ENV: str(cpu), VISION_ENV: json.dumps(config.vision.to_builtins())})
     env.update({"TMPDIR": tmp, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
     try:
         return subprocess.run(

@@ -68,9 +68,7 @@ def child(kind: str, faces: Path, photo_file: Path) -> dict:
     from web_admin.accounts import create_account
 
     with tempfile.TemporaryDirectory() as tmp:
-        config = Config.model_validate(
-            {"device": {"data_dir": tmp}, "hardware": {"pin_factory": "mock"}}
-        )
+        config = Config.convert({"device": {"data_dir": tmp}, "hardware": {"pin_factory": "mock"}})
         a = config.admin
         db = open_local_replica(config)
         create_account(db, "admin", "bench password 2026", "admin")

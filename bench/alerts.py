@@ -9,7 +9,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from appliance.security import PinHasher
 from appliance.store.db import Database, sqlite_url
 from appliance.store.models import AccessEvent, new_uuid, utcnow
 from tests.support.loopback import SmtpServer, TwilioServer
-from tests.support.waiting import free_port
+from tests.support.waiting import eventually, free_port
 
 TOKEN_ENV = "DOORWARD_BENCH_TWILIO_TOKEN"  # noqa: S105 (a variable name)
 
@@ -85,15 +84,6 @@ def _photo() -> bytes:
     return buf.getvalue()
 
 
-def _wait(cond: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.001)
-    return True
-
-
 def bench_latency(samples: int = 40, notify: bool = True) -> dict[str, Any]:
     """Deny decision -> SMTP server holds the email / Twilio-shaped server holds the POST."""
     photo = _photo()
@@ -123,9 +113,7 @@ def bench_latency(samples: int = 40, notify: bool = True) -> dict[str, Any]:
                 def both_arrived(n: int = n_mail, m: int = n_sms) -> bool:
                     return len(smtp.sink.arrived) > n and len(twilio.posts) > m
 
-                ok = _wait(both_arrived, 10)
-                if not ok:
-                    raise RuntimeError("alert not delivered within 10 s")
+                eventually(both_arrived, 10, interval=0.001, what="the alert by email and SMS")
                 to_email.append((smtp.sink.arrived[n_mail] - t0) * 1000)
                 to_sms.append((twilio.posts[n_sms].at - t0) * 1000)
                 if (i + 1) % 10 == 0:

@@ -33,7 +33,7 @@ import numpy as np
 from appliance.config import VisionConfig
 from appliance.vision import FaceEngine, load_image
 live = sys.argv[1] == "1"
-cfg = VisionConfig.model_validate(json.loads(sys.argv[2]))
+cfg = VisionConfig.convert(json.loads(sys.argv[2]))
 eng = FaceEngine(cfg)
 eng.warm_up(liveness=live)
 class Cam:
@@ -110,12 +110,11 @@ def _run_process_rss(enroll_photo: Path, frame_file: Path, admin: bool) -> dict[
     camera-size frame), with or without the admin page in the process: one code typed on
     the terminal keypad, granted after its face check; then its peak and current RSS."""
     import pty
-    import socket
     import tempfile
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    from tests.support.waiting import free_port
+
+    port = free_port()
     with tempfile.TemporaryDirectory(prefix="doorward-rss-") as tmp:
         base = _door_with_one_user(
             tmp,
@@ -256,8 +255,8 @@ def face_check_section(ctx: BenchContext) -> tuple[dict[str, Any], str]:
     faces = faces_dir()
     if not (faces / "pairs.csv").is_file():
         raise SystemExit(f"bench: face photos not found at {faces} (set FACES_DIR)")
-    cfg = VisionConfig.model_validate(ctx.vision)
-    one = cfg.model_copy(update={"max_frames": 1})
+    cfg = VisionConfig.convert(ctx.vision)
+    one = cfg.replace(max_frames=1)
     engine = FaceEngine(one)
     engine.warm_up(liveness=False)
     reps = 1 if ctx.quick else 3
@@ -385,7 +384,7 @@ def face_check_section(ctx: BenchContext) -> tuple[dict[str, Any], str]:
         seed, _ = evaluate_seed(pairs, transform=transform)
         row = {"door": door, "seed": seed}
         if transform is not None:
-            plain = FaceEngine(one.model_copy(update={"enhance_low_light": False}), engine.models)
+            plain = FaceEngine(one.replace(enhance_low_light=False), engine.models)
             row["door_no_enhance"], _ = evaluate_door(plain, pairs, transform=transform)
         accuracy[cname] = row
 

@@ -46,7 +46,7 @@ def measure(n_events: int, batched: bool) -> dict[str, float]:
 
         frame = Path(tmp) / "frame.jpg"
         cv2.imwrite(str(frame), np.full((480, 640, 3), 80, np.uint8))
-        config = Config.model_validate(
+        config = Config.convert(
             {"device": {"data_dir": str(Path(tmp) / "var")}, "hardware": {"pin_factory": "mock"}}
         )
         db = open_local_replica(config)

@@ -105,7 +105,7 @@ def run_bench(
         c.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
     relay = TcpRelay(base.host or "127.0.0.1", base.port or 3306).start()
     tmp = Path(tempfile.mkdtemp(prefix="doorward-bench-"))
-    config = Config.model_validate(
+    config = Config.convert(
         {
             "device": {"id": "bench-door", "data_dir": str(tmp)},
             "sync": {"interval_s": interval_s or Config().sync.interval_s},

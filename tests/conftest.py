@@ -41,7 +41,7 @@ def data_dir(tmp_path: Path) -> Path:
 def config(data_dir: Path):
     from appliance.config import Config
 
-    return Config.model_validate(
+    return Config.convert(
         {"device": {"data_dir": str(data_dir)}, "hardware": {"pin_factory": "mock"}}
     )
 

@@ -118,9 +118,7 @@ def evaluate_door(
     """Door pipeline: templates enrolled once per file_x; each file_y is one camera frame
     checked by FaceEngine.verify (one frame, no liveness). Returns (summary, distances)."""
     thr = engine.config.threshold if threshold is None else threshold
-    one = FaceEngine(
-        engine.config.model_copy(update={"max_frames": 1, "threshold": thr}), engine.models
-    )
+    one = FaceEngine(engine.config.replace(max_frames=1, threshold=thr), engine.models)
     templates: dict[Path, np.ndarray | None] = {}
     probes: dict[Path, np.ndarray] = {}
     enroll_failed: set[Path] = set()

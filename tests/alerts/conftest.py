@@ -15,7 +15,7 @@ from .support import TOKEN_ENV
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
+def outbox_db(tmp_path: Path) -> Iterator[Database]:
     database = Database.from_url(sqlite_url(tmp_path / "doorward.db"))
     database.migrate()
     yield database

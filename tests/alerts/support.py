@@ -71,7 +71,7 @@ def gsm_section(modem: SimModem, **kw: Any) -> dict[str, Any]:
 
 
 def add_alert(
-    db: Database, data_dir: Path, kind: str = "denied_face", *, photo: bool = True, **kw: Any
+    outbox_db: Database, data_dir: Path, kind: str = "denied_face", *, photo: bool = True, **kw: Any
 ) -> str:
     """An access event plus its outbox alert, committed together like the door does."""
     snapshot = None
@@ -79,7 +79,7 @@ def add_alert(
         snapshot = f"snapshots/{new_uuid()}.jpg"
         (data_dir / snapshot).parent.mkdir(parents=True, exist_ok=True)
         (data_dir / snapshot).write_bytes(jpeg_bytes())
-    with db.session() as s:
+    with outbox_db.session() as s:
         event = AccessEvent(
             id=new_uuid(),
             device_id="door-t",

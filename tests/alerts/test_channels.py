@@ -36,7 +36,7 @@ def _message(**kw: object) -> AlertMessage:
 
 
 def test_email_carries_fields_and_a_decodable_jpeg(smtp: SmtpServer) -> None:
-    with EmailChannel(EmailConfig.model_validate(email_section(smtp.port))) as channel:
+    with EmailChannel(EmailConfig.convert(email_section(smtp.port))) as channel:
         channel.send(_message())
     [msg] = smtp.sink.messages
     assert msg["Message-ID"] == "<3f0c6a56-1111-4c4c-9c9c-0123456789ab@door-t.doorward>"
@@ -56,7 +56,7 @@ def test_email_templates_are_configurable(smtp: SmtpServer) -> None:
     cfg = email_section(
         smtp.port, subject_template="ALARM {kind} #{user}", body_template="d={distance} n={count}"
     )
-    with EmailChannel(EmailConfig.model_validate(cfg)) as channel:
+    with EmailChannel(EmailConfig.convert(cfg)) as channel:
         channel.send(_message(count=3, photo_jpeg=None))
     [msg] = smtp.sink.messages
     assert msg["Subject"] == "ALARM denied_face #42"
@@ -70,14 +70,14 @@ def test_email_bad_template_is_a_config_error_naming_the_key() -> None:
 
 
 def test_email_server_down_is_a_transient_error() -> None:
-    channel = EmailChannel(EmailConfig.model_validate(email_section(free_port())))
+    channel = EmailChannel(EmailConfig.convert(email_section(free_port())))
     with pytest.raises(ChannelError, match="unreachable") as err:
         channel.send(_message())
     assert err.value.transient
 
 
 def test_twilio_official_client_posts_to_the_configured_base(twilio: TwilioServer) -> None:
-    channel = TwilioChannel(TwilioConfig.model_validate(twilio_section(twilio)), twilio.token)
+    channel = TwilioChannel(TwilioConfig.convert(twilio_section(twilio)), twilio.token)
     channel.send(_message())
     [post] = twilio.posts
     assert post.path == f"/2010-04-01/Accounts/{twilio.account_sid}/Messages.json"
@@ -90,7 +90,7 @@ def test_twilio_official_client_posts_to_the_configured_base(twilio: TwilioServe
 def test_twilio_messaging_service_instead_of_from(twilio: TwilioServer) -> None:
     section = twilio_section(twilio, messaging_service_sid="MG" + "1" * 32)
     del section["from"]
-    TwilioChannel(TwilioConfig.model_validate(section), twilio.token).send(_message())
+    TwilioChannel(TwilioConfig.convert(section), twilio.token).send(_message())
     assert twilio.posts[0].form["MessagingServiceSid"] == "MG" + "1" * 32
     assert "From" not in twilio.posts[0].form
 
@@ -98,7 +98,7 @@ def test_twilio_messaging_service_instead_of_from(twilio: TwilioServer) -> None:
 @pytest.mark.parametrize("mode", ["500", "hang"])
 def test_twilio_500_and_timeout_are_transient(twilio: TwilioServer, mode: str) -> None:
     twilio.mode, twilio.hang_s = mode, 3.0
-    channel = TwilioChannel(TwilioConfig.model_validate(twilio_section(twilio)), twilio.token)
+    channel = TwilioChannel(TwilioConfig.convert(twilio_section(twilio)), twilio.token)
     with pytest.raises(ChannelError) as err:
         channel.send(_message())
     assert err.value.transient
@@ -106,14 +106,14 @@ def test_twilio_500_and_timeout_are_transient(twilio: TwilioServer, mode: str) -
 
 
 def test_twilio_wrong_token_is_permanent(twilio: TwilioServer) -> None:
-    channel = TwilioChannel(TwilioConfig.model_validate(twilio_section(twilio)), "wrong")
+    channel = TwilioChannel(TwilioConfig.convert(twilio_section(twilio)), "wrong")
     with pytest.raises(ChannelError, match="401") as err:
         channel.send(_message())
     assert not err.value.transient
 
 
 def test_gsm_sends_text_mode_sms(modem: SimModem) -> None:
-    channel = GsmChannel(GsmConfig.model_validate(gsm_section(modem, to=["+1555001", "+1555002"])))
+    channel = GsmChannel(GsmConfig.convert(gsm_section(modem, to=["+1555001", "+1555002"])))
     channel.send(_message())
     assert [s.number for s in modem.sent] == ["+1555001", "+1555002"]
     assert "Face mismatch at Back door" in modem.sent[0].text
@@ -124,7 +124,7 @@ def test_gsm_sends_text_mode_sms(modem: SimModem) -> None:
 
 def test_gsm_sim_pin_is_entered_when_asked() -> None:
     with SimModem(mode="pin", pin="4321") as modem:
-        GsmChannel(GsmConfig.model_validate(gsm_section(modem)), pin="4321").send(_message())
+        GsmChannel(GsmConfig.convert(gsm_section(modem)), pin="4321").send(_message())
         assert 'AT+CPIN="4321"' in modem.commands and len(modem.sent) == 1
 
 
@@ -139,7 +139,7 @@ def test_gsm_sim_pin_is_entered_when_asked() -> None:
 )
 def test_gsm_failures_raise_clear_transient_errors(mode: str, error: str) -> None:
     with SimModem(mode=mode) as modem:  # type: ignore[arg-type]
-        channel = GsmChannel(GsmConfig.model_validate(gsm_section(modem)))
+        channel = GsmChannel(GsmConfig.convert(gsm_section(modem)))
         with pytest.raises(ChannelError, match=error) as err:
             channel.send(_message())
         assert err.value.transient
@@ -149,19 +149,19 @@ def test_gsm_failures_raise_clear_transient_errors(mode: str, error: str) -> Non
 def test_gsm_cms_error_for_a_rejected_number_is_permanent() -> None:
     with SimModem(mode="cms_error", cms_code=21) as modem:
         with pytest.raises(ChannelError, match="CMS ERROR 21") as err:
-            GsmChannel(GsmConfig.model_validate(gsm_section(modem))).send(_message())
+            GsmChannel(GsmConfig.convert(gsm_section(modem))).send(_message())
         assert not err.value.transient
 
 
 def test_gsm_missing_modem() -> None:
-    channel = GsmChannel(GsmConfig.model_validate({"port": "/dev/doorward-no-modem", "to": ["+1"]}))
+    channel = GsmChannel(GsmConfig.convert({"port": "/dev/doorward-no-modem", "to": ["+1"]}))
     with pytest.raises(ChannelError, match="gsm modem missing at /dev/doorward-no-modem"):
         channel.send(_message())
 
 
 def test_long_sms_is_split_then_shortened_deliberately(modem: SimModem) -> None:
     long_detail = "lorem ipsum dolor sit amet " * 30  # ~810 characters
-    channel = GsmChannel(GsmConfig.model_validate(gsm_section(modem, max_parts=2)))
+    channel = GsmChannel(GsmConfig.convert(gsm_section(modem, max_parts=2)))
     channel.send(_message(detail=long_detail + "ÄÖ {x}"))
     texts = [s.text for s in modem.sent]
     assert [t[:6] for t in texts] == ["(1/2) ", "(2/2) "]

@@ -58,17 +58,17 @@ def _email(port: int) -> dict[str, Any]:
 
 
 def _db(tmp_path: Path) -> Database:
-    db = Database.from_url(sqlite_url(tmp_path / "doorward.db"))
-    db.migrate()
-    return db
+    outbox_db = Database.from_url(sqlite_url(tmp_path / "doorward.db"))
+    outbox_db.migrate()
+    return outbox_db
 
 
 def test_status_and_flush(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], smtp: SmtpServer
 ) -> None:
     config = write_config(tmp_path, email=_email(smtp.port))
-    db = _db(tmp_path)
-    ids = [add_alert(db, tmp_path, kind=k) for k in ("forced", "tamper", "duress")]
+    outbox_db = _db(tmp_path)
+    ids = [add_alert(outbox_db, tmp_path, kind=k) for k in ("forced", "tamper", "duress")]
     code, status = run(capsys, config, "status")
     assert code == 0 and status["alerts"] == {"pending": 3, "delivered": 0, "failed": 0}
     code, out = run(capsys, config, "flush", "--timeout", "5")

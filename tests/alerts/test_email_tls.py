@@ -81,7 +81,7 @@ def test_starttls_with_login(
         password={"env": "DOORWARD_TEST_SMTP_PASSWORD"},
         ca_file=str(cert[0]),
     )
-    config = EmailConfig.model_validate(section)
+    config = EmailConfig.convert(section)
     with EmailChannel(config, config.password.resolve("alerts.email.password")) as channel:
         channel.send(_message())
     assert starttls_server.sink.message_ids() == [
@@ -93,7 +93,7 @@ def test_wrong_password_is_permanent(starttls_server: SmtpServer, cert: tuple[Pa
     section = email_section(
         starttls_server.port, security="starttls", username=USER, ca_file=str(cert[0])
     )
-    channel = EmailChannel(EmailConfig.model_validate(section), "wrong")
+    channel = EmailChannel(EmailConfig.convert(section), "wrong")
     with channel, pytest.raises(ChannelError, match="login failed") as err:
         channel.send(_message())
     assert not err.value.transient
@@ -102,14 +102,14 @@ def test_wrong_password_is_permanent(starttls_server: SmtpServer, cert: tuple[Pa
 
 def test_untrusted_certificate_is_refused(starttls_server: SmtpServer) -> None:
     section = email_section(starttls_server.port, security="starttls")
-    channel = EmailChannel(EmailConfig.model_validate(section))
+    channel = EmailChannel(EmailConfig.convert(section))
     with channel, pytest.raises(ChannelError, match="CERTIFICATE_VERIFY_FAILED"):
         channel.send(_message())
 
 
 def test_plain_to_a_starttls_only_server_is_refused(starttls_server: SmtpServer) -> None:
     section = email_section(starttls_server.port, security="none")
-    channel = EmailChannel(EmailConfig.model_validate(section))
+    channel = EmailChannel(EmailConfig.convert(section))
     with channel, pytest.raises(ChannelError, match="530"):
         channel.send(_message())
 
@@ -118,7 +118,7 @@ def test_implicit_tls(cert: tuple[Path, Path]) -> None:
     server = SmtpServer(ssl_context=_server_ctx(cert)).start()
     try:
         section = email_section(server.port, security="tls", ca_file=str(cert[0]))
-        with EmailChannel(EmailConfig.model_validate(section)) as channel:
+        with EmailChannel(EmailConfig.convert(section)) as channel:
             channel.send(_message())
         [msg] = server.sink.messages
         assert [a.get_content_type() for a in msg.iter_attachments()] == ["image/jpeg"]

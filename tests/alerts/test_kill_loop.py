@@ -71,8 +71,8 @@ def _spawn(config: Path, db_path: Path, log: Path) -> subprocess.Popen[bytes]:
         )
 
 
-def _pending(db: Database) -> int:
-    with db.session() as s:
+def _pending(outbox_db: Database) -> int:
+    with outbox_db.session() as s:
         return s.scalar(
             select(func.count()).select_from(OutboxAlert).where(OutboxAlert.state == "pending")
         )
@@ -84,30 +84,30 @@ def test_kill_9_loop_delivers_every_alert_once_after_dedupe(tmp_path: Path) -> N
     rng = random.Random(int(os.environ.get("KILL_SEED", "4")))
     smtp = SmtpServer(delay_s=0.01).start()  # a little slow, so kills land mid-delivery
     db_path = tmp_path / "doorward.db"
-    db = Database.from_url(sqlite_url(db_path))
-    db.migrate()
+    outbox_db = Database.from_url(sqlite_url(db_path))
+    outbox_db.migrate()
     config = _config(tmp_path, smtp.port)
     log = tmp_path / "worker.log"
     queued: set[str] = set()
     t0 = time.monotonic()
     try:
         for _ in range(20):
-            queued.add(add_alert(db, tmp_path, kind=rng.choice(KINDS)))
+            queued.add(add_alert(outbox_db, tmp_path, kind=rng.choice(KINDS)))
         for _ in range(KILLS):
             proc = _spawn(config, db_path, log)
             # queue more while it runs, then kill at a random moment (start-up or sending)
             deadline = time.monotonic() + rng.uniform(0.3, 1.2)
             while time.monotonic() < deadline:
                 if rng.random() < 0.3:
-                    queued.add(add_alert(db, tmp_path, kind=rng.choice(KINDS)))
+                    queued.add(add_alert(outbox_db, tmp_path, kind=rng.choice(KINDS)))
                 time.sleep(rng.uniform(0.01, 0.08))
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
-        assert _pending(db) > 0 or len(smtp.sink.messages) >= len(queued)
+        assert _pending(outbox_db) > 0 or len(smtp.sink.messages) >= len(queued)
         proc = _spawn(config, db_path, log)
         try:
             deadline = time.monotonic() + 60
-            while _pending(db) and time.monotonic() < deadline:
+            while _pending(outbox_db) and time.monotonic() < deadline:
                 time.sleep(0.1)
         finally:
             proc.send_signal(signal.SIGTERM)
@@ -115,7 +115,7 @@ def test_kill_9_loop_delivers_every_alert_once_after_dedupe(tmp_path: Path) -> N
         elapsed = time.monotonic() - t0
     finally:
         smtp.stop()
-        db.close()
+        outbox_db.close()
 
     with Database.from_url(sqlite_url(db_path)).session() as s:
         rows = s.scalars(select(OutboxAlert)).all()

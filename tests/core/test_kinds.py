@@ -35,7 +35,7 @@ def test_config_refuses_an_unknown_alert_kind_by_name() -> None:
     from appliance.config import ConfigError
 
     with pytest.raises(ConfigError, match="forcd"):
-        Config.model_validate(
+        Config.convert(
             {"alerts": {"mailbox": {"enabled": True}, "email": {
                 "host": "127.0.0.1", "from": "d@example.test",
                 "to": [{"to": "o@example.test", "kinds": ["forced", "forcd"]}]}}}

@@ -17,7 +17,7 @@ def tmpfs(tmp_path: Path) -> Iterator[Path]:
 
 
 @pytest.fixture
-def smtp() -> Iterator[FakeSmtp]:
+def fake_smtp() -> Iterator[FakeSmtp]:
     server = FakeSmtp().start()
     yield server
     server.stop()

@@ -29,7 +29,7 @@ class _NoFace:
 
 def main() -> None:
     data_dir, mode = Path(sys.argv[1]), sys.argv[2]
-    config = Config.model_validate(
+    config = Config.convert(
         {"device": {"data_dir": str(data_dir)}, "hardware": {"pin_factory": "mock"},
          "health": {"storage_reserve_mb": 0}}
     )  # fmt: skip

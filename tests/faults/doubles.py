@@ -226,7 +226,7 @@ def make_config(data_dir: Path, **sections: dict[str, Any]) -> Any:
     }
     for k, v in sections.items():
         data.setdefault(k, {}).update(v)
-    return Config.model_validate(data)
+    return Config.convert(data)
 
 
 def rows(path: Path, sql: str) -> list[tuple]:

@@ -100,10 +100,10 @@ def test_smtp_that_hangs_after_data_gets_one_transmission_and_flush_keeps_its_ti
     """An SMTP server that takes DATA and never answers: `flush(8)` transmits the alert once
     (a failure after DATA may be a delivery, so it is not resent in that flush) and returns in
     about 8 s, not 16."""
-    smtp = FakeSmtp(hang_after_data=True).start()
+    fake_smtp = FakeSmtp(hang_after_data=True).start()
     try:
         config = make_config(tmp_path, mailbox={"enabled": False},
-                             email=email_section(smtp.port, timeout_s=3))  # fmt: skip
+                             email=email_section(fake_smtp.port, timeout_s=3))  # fmt: skip
         d = Dispatcher(config, db, channels=build_channels(config))
         alert_id = add_alert(db, tmp_path, kind="tamper")
         t0 = time.monotonic()
@@ -111,11 +111,11 @@ def test_smtp_that_hangs_after_data_gets_one_transmission_and_flush_keeps_its_ti
         took = time.monotonic() - t0
         d.stop(timeout=1)
     finally:
-        smtp.stop()
+        fake_smtp.stop()
     assert left == 1 and _state(db, alert_id)[0] == "pending"
-    assert len(smtp.messages) == 1, f"{len(smtp.messages)} transmissions"
+    assert len(fake_smtp.messages) == 1, f"{len(fake_smtp.messages)} transmissions"
     assert took <= 8.5, f"flush took {took:.1f}s"
-    print(f"transmissions={len(smtp.messages)} flush_s={took:.2f}")
+    print(f"transmissions={len(fake_smtp.messages)} flush_s={took:.2f}")
 
 
 def test_flush_timeout_bounds_a_send_whose_own_timeout_is_longer(
@@ -123,10 +123,10 @@ def test_flush_timeout_bounds_a_send_whose_own_timeout_is_longer(
 ) -> None:
     """`flush --timeout 2` with an SMTP timeout of 10 s against a hanging server returns in
     about 2 s: the send's socket timeout is cut to what is left of the flush."""
-    smtp = FakeSmtp(hang_after_data=True).start()
+    fake_smtp = FakeSmtp(hang_after_data=True).start()
     try:
         config = make_config(tmp_path, mailbox={"enabled": False},
-                             email=email_section(smtp.port, timeout_s=10))  # fmt: skip
+                             email=email_section(fake_smtp.port, timeout_s=10))  # fmt: skip
         d = Dispatcher(config, db, channels=build_channels(config))
         add_alert(db, tmp_path, kind="tamper")
         t0 = time.monotonic()
@@ -134,5 +134,5 @@ def test_flush_timeout_bounds_a_send_whose_own_timeout_is_longer(
         took = time.monotonic() - t0
         d.stop(timeout=1)
     finally:
-        smtp.stop()
+        fake_smtp.stop()
     assert took <= 2.7, f"flush took {took:.1f}s"

@@ -29,11 +29,11 @@ from .doubles import (
 PULSE_S = 2.0
 
 
-def _door(tmp_path: Path, mnt: Path, smtp: FakeSmtp, **health: float):
+def _door(tmp_path: Path, mnt: Path, fake_smtp: FakeSmtp, **health: float):
     config = make_config(
         mnt / "var",
         access={"relay_pulse_s": PULSE_S},
-        alerts={"email": email_section(smtp.port)},
+        alerts={"email": email_section(fake_smtp.port)},
         health={"storage_reserve_mb": 0, "storage_floor_mb": 0, **health},
     )
     db = open_local_replica(config)
@@ -55,13 +55,13 @@ def _type(door: Door, keys: str) -> None:
 
 
 def test_full_disk_neither_shortens_the_pulse_nor_loses_the_event_or_alert(
-    tmp_path: Path, tmpfs: Path, smtp: FakeSmtp
+    tmp_path: Path, tmpfs: Path, fake_smtp: FakeSmtp
 ) -> None:
     """On a data filesystem full to the last byte, a valid code opens the relay for the whole
     pulse; the refused `granted` record waits in memory; a tamper alert that cannot reach the
     outbox still leaves by SMTP with a storage_failed alert; when space returns every held event
     lands in the replica and the directly-sent alerts are not sent a second time."""
-    config, db, door = _door(tmp_path, tmpfs, smtp)
+    config, db, door = _door(tmp_path, tmpfs, fake_smtp)
     door.start()
     try:
         _truncate_wal(db)
@@ -76,8 +76,8 @@ def test_full_disk_neither_shortens_the_pulse_nor_loses_the_event_or_alert(
         held = [h.fields["kind"] for h in door.recorder.held]
         assert "granted" in held  # the fault was real: the disk refused the record
         door.simulator.trigger_tamper()
-        assert smtp.wait_for(2, 10), smtp.subjects()
-        subjects = " ".join(smtp.subjects())
+        assert fake_smtp.wait_for(2, 10), fake_smtp.subjects()
+        subjects = " ".join(fake_smtp.subjects())
         assert "Tamper" in subjects and "storage failing" in subjects
         assert rows(config.replica_path, "SELECT count(*) FROM outbox") == [(0,)]
 
@@ -90,18 +90,18 @@ def test_full_disk_neither_shortens_the_pulse_nor_loses_the_event_or_alert(
     assert kinds == ["granted", "storage_failed", "tamper"]
     outbox = dict(rows(config.replica_path, "SELECT kind, state FROM outbox"))
     assert outbox == {"tamper": "delivered", "storage_failed": "delivered"}
-    assert len(smtp.messages) == 2  # nothing was sent twice
-    print(f"full_disk pulse_s={off - on:.3f} events_lost=0 direct_mails={len(smtp.messages)} "
+    assert len(fake_smtp.messages) == 2  # nothing was sent twice
+    print(f"full_disk pulse_s={off - on:.3f} events_lost=0 direct_mails={len(fake_smtp.messages)} "
           f"outbox_resends=0")  # fmt: skip
 
 
 def test_reserve_file_makes_room_for_an_alert_on_a_card_full_of_informational_writes(
-    tmp_path: Path, tmpfs: Path, smtp: FakeSmtp
+    tmp_path: Path, tmpfs: Path, fake_smtp: FakeSmtp
 ) -> None:
     """With a reserve file, a card that informational writes filled still takes the next
     decision or alert at once: the reserve is deleted and the write retried, so the alert is
     in the outbox (not only in memory) and the owner is told by a storage_failed alert."""
-    config, db, door = _door(tmp_path, tmpfs, smtp, storage_reserve_mb=0.5)
+    config, db, door = _door(tmp_path, tmpfs, fake_smtp, storage_reserve_mb=0.5)
     door.start()
     try:
         assert eventually(lambda: door.recorder.guard.has_reserve, 5)
@@ -112,8 +112,8 @@ def test_reserve_file_makes_room_for_an_alert_on_a_card_full_of_informational_wr
         tamper = next(e for e in door.recent if e.kind == "tamper")
         assert tamper.alert_id is not None  # written at once, thanks to the reserve
         assert not door.recorder.guard.has_reserve
-        assert smtp.wait_for(1, 10)
-        assert "storage failing" in " ".join(smtp.subjects())
+        assert fake_smtp.wait_for(1, 10)
+        assert "storage failing" in " ".join(fake_smtp.subjects())
     finally:
         (tmpfs / "filler").unlink()
         door.close()
@@ -124,13 +124,13 @@ def test_reserve_file_makes_room_for_an_alert_on_a_card_full_of_informational_wr
 
 
 def test_below_the_floor_informational_events_wait_and_a_low_space_alert_is_raised(
-    tmp_path: Path, tmpfs: Path, smtp: FakeSmtp
+    tmp_path: Path, tmpfs: Path, fake_smtp: FakeSmtp
 ) -> None:
     """Below health.storage_floor_mb the door raises one low_disk_space alert and keeps
     informational events (door opened/closed, motion) in memory, so the space left goes to
     decisions and alerts; once space is back they are written."""
     config, db, door = _door(
-        tmp_path, tmpfs, smtp, storage_floor_mb=1.0, storage_check_interval_s=0.1
+        tmp_path, tmpfs, fake_smtp, storage_floor_mb=1.0, storage_check_interval_s=0.1
     )
     door.start()
     try:
@@ -159,7 +159,7 @@ def test_below_the_floor_informational_events_wait_and_a_low_space_alert_is_rais
 
 
 def test_the_held_queue_is_bounded_and_drops_informational_events_first(
-    tmp_path: Path, smtp: FakeSmtp, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, fake_smtp: FakeSmtp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The in-memory queue of refused records never grows past HELD_MAX; when full, the oldest
     informational event goes first and decisions and alerts stay."""
@@ -168,7 +168,7 @@ def test_the_held_queue_is_bounded_and_drops_informational_events_first(
 
     n = 3
     monkeypatch.setattr("appliance.door.recorder.HELD_MAX", n)
-    config, db, door = _door(tmp_path, tmp_path, smtp)
+    config, db, door = _door(tmp_path, tmp_path, fake_smtp)
     try:
         door.recorder.hold([Held({"kind": "granted"}, Record("granted"))])
         door.recorder.hold([Held({"kind": f"motion{i}"}) for i in range(n)])
@@ -181,14 +181,14 @@ def test_the_held_queue_is_bounded_and_drops_informational_events_first(
 
 
 def test_a_fault_after_unlock_leaves_the_granted_pulse_to_its_timer(
-    tmp_path: Path, smtp: FakeSmtp, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, fake_smtp: FakeSmtp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A bug after the Unlock of a grant (here: the GRANTED feedback raising) reaches the loop's
     handler, which does not lock a relay the state machine granted: the pulse lasts its full
     length and then ends by its own timer."""
     from appliance.core.events import Feedback
 
-    config, db, door = _door(tmp_path, tmp_path, smtp)
+    config, db, door = _door(tmp_path, tmp_path, fake_smtp)
     real = door.board.signal
 
     def broken(fb):

@@ -17,19 +17,12 @@ from appliance.core import CheckFace, KeyPressed, State, Tick
 from appliance.door import Door
 from appliance.security import pin_hasher
 from appliance.store.central import open_local_replica
+from tests.support.waiting import FakeClock
 
 from .doubles import DummyCamera, add_user, make_config, rows
 
 HERE = Path(__file__).resolve().parent
 TWO_DAYS = 2 * 86400.0
-
-
-class Clock:
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 class NoFace:
@@ -58,9 +51,9 @@ def _config(data_dir: Path):
     return make_config(data_dir, health={"storage_reserve_mb": 0})
 
 
-def _door(config, db, wall: Clock, mono: Clock | None = None) -> Door:
+def _door(config, db, wall: FakeClock, mono: FakeClock | None = None) -> Door:
     return Door(config, db, factory=MockFactory(), camera=DummyCamera(), face_engine=NoFace(),
-                clock=mono or Clock(100.0), wall_clock=wall)  # fmt: skip
+                clock=mono or FakeClock(100.0), wall_clock=wall)  # fmt: skip
 
 
 def _type(door: Door, keys: str) -> list:
@@ -87,13 +80,13 @@ def test_wrong_codes_before_a_restart_count_after_it(tmp_path: Path) -> None:
     config = _config(tmp_path / "var")
     db = open_local_replica(config)
     add_user(db, pin_hasher(config), 1, "1234")
-    wall = Clock(1_700_000_000.0)
+    wall = FakeClock(1_700_000_000.0)
     door = _door(config, db, wall)
     for _ in range(4):
         _type(door, "1*0000#")
     door.close()
     wall.t += 60
-    door = _door(config, db, wall, Clock(5.0))  # a new process: its monotonic clock restarts
+    door = _door(config, db, wall, FakeClock(5.0))  # a new process: its monotonic clock restarts
     try:
         _type(door, "1*0000#")
         assert door.controller.state is State.LOCKED_OUT
@@ -110,7 +103,7 @@ def test_a_lockout_survives_kill_9_and_the_right_code_stays_refused(tmp_path: Pa
     add_user(db, pin_hasher(config), 9, "1234")
     with killed_at_exit(config, "lockout") as child:
         assert child.stdout.readline().strip() == "locked"
-    door = _door(config, db, Clock(__import__("time").time()))
+    door = _door(config, db, FakeClock(__import__("time").time()))
     try:
         assert door.controller.state is State.LOCKED_OUT
         remaining = door.controller.lockout_remaining
@@ -130,7 +123,7 @@ def test_wall_clock_step_back_two_days_cannot_lengthen_or_shorten_the_lockout(
     config = _config(tmp_path / "var")
     db = open_local_replica(config)
     add_user(db, pin_hasher(config), 1, "1234")
-    wall = Clock(1_700_000_000.0)
+    wall = FakeClock(1_700_000_000.0)
     door = _door(config, db, wall)
     for _ in range(5):
         _type(door, "1*0000#")
@@ -152,7 +145,7 @@ def test_an_unreadable_budget_file_fails_secure(tmp_path: Path) -> None:
     config = _config(tmp_path / "var")
     db = open_local_replica(config)
     (config.data_dir / "budget.json").write_text('{"wrong": [1, 2')
-    door = _door(config, db, Clock(1_700_000_000.0))
+    door = _door(config, db, FakeClock(1_700_000_000.0))
     try:
         assert door.controller.state is State.LOCKED_OUT
         assert door.controller.lockout_remaining == config.access.lockout_s
@@ -167,8 +160,8 @@ def test_one_event_per_lockout_with_the_count_of_codes_refused(tmp_path: Path) -
     config = _config(tmp_path / "var")
     db = open_local_replica(config)
     add_user(db, pin_hasher(config), 1, "1234")
-    mono = Clock(100.0)
-    door = _door(config, db, Clock(1_700_000_000.0), mono)
+    mono = FakeClock(100.0)
+    door = _door(config, db, FakeClock(1_700_000_000.0), mono)
     try:
         for _ in range(5):
             _type(door, "1*0000#")

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from appliance.config import Config, parse_config
+from tests.support.waiting import free_port
 
 
 @pytest.fixture()
@@ -52,11 +53,7 @@ def tcp_listener() -> Iterator[tuple[str, int]]:
 
 @pytest.fixture()
 def closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()  # nothing listens there now
-    return port
+    return free_port()  # nothing listens there now
 
 
 @pytest.fixture()
@@ -67,10 +64,7 @@ def smtp_server() -> Iterator[tuple[str, int]]:
         async def handle_DATA(self, server, session, envelope):
             return "250 OK"
 
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
+    port = free_port()
     controller = Controller(Sink(), hostname="127.0.0.1", port=port)
     controller.start()
     try:

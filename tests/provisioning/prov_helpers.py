@@ -12,6 +12,8 @@ from pathlib import Path
 
 from ci_gate import require
 
+from tests.support.waiting import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -21,14 +23,6 @@ def need_tool(name: str) -> str:
     require(path is not None, f"{name} is not installed (see provisioning/README.md, Tests)")
     assert path is not None
     return path
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def self_signed_cert(out: Path, cn: str = "127.0.0.1") -> tuple[Path, Path]:

@@ -77,7 +77,7 @@ def stack(tmp_path: Path) -> Iterator[dict]:
 
     need_tool("nginx")
     cert, key = self_signed_cert(tmp_path / "tls", cn="127.0.0.1")
-    config = Config.model_validate(
+    config = Config.convert(
         {
             "device": {"data_dir": str(tmp_path / "var")},
             "hardware": {"pin_factory": "mock"},

@@ -186,7 +186,7 @@ def test_a_door_account_syncs_without_reading_contact_details(mysql_db, tmp_path
     bootstrap_mod.bootstrap(ROOT_URL, mysql_db, [device], tmp_path / "pw", host="127.0.0.1",
                             require_tls=False, tls=False, admin_account=None)  # fmt: skip
     password = (tmp_path / "pw" / f"{account}.password").read_text().strip()
-    config = Config.model_validate(
+    config = Config.convert(
         {"device": {"id": device, "data_dir": str(tmp_path / "var")},
          "hardware": {"pin_factory": "mock"}}
     )  # fmt: skip

@@ -45,7 +45,7 @@ def make_config(tmp_path: Path) -> Callable[..., object]:
 
     def make(device_id: str = "door-1", **sync: object):
         data = tmp_path / device_id
-        return Config.model_validate(
+        return Config.convert(
             {
                 "device": {"id": device_id, "name": f"Door {device_id}", "data_dir": str(data)},
                 "hardware": {"pin_factory": "mock"},

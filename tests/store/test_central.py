@@ -19,7 +19,7 @@ from appliance.store.central import (
 
 
 def cfg(**database: object) -> Config:
-    return Config.model_validate({"database": database})
+    return Config.convert({"database": database})
 
 
 def test_url_and_replica_choice_order(monkeypatch, tmp_path) -> None:

@@ -13,6 +13,7 @@ from appliance.core import Verdict
 from appliance.store.models import AccessEvent, Device, FaceTemplate, User
 from appliance.store.models_sync import SyncTombstone, UserAccess
 from appliance.store.repository import ReplicaCredentials, TemplateCache
+from tests.support.waiting import free_port
 
 pytestmark = pytest.mark.mysql
 
@@ -196,16 +197,13 @@ def test_template_cache_notices_a_replaced_template(site, hasher) -> None:
 
 
 def test_mysql_unreachable_door_decides_from_replica_and_queues(site, make_config, hasher) -> None:
-    import socket
 
     from appliance.store.central import open_central
     from appliance.store.sync import SyncWorker, sync_status
 
     add_user(site.central, 5, hasher.hash("5050"))
     assert site.worker.run_once().ok
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        dead_port = probe.getsockname()[1]
+    dead_port = free_port()  # a port nobody listens on
     dead = open_central(site.config, f"mysql+pymysql://root@127.0.0.1:{dead_port}/nothing")
     worker = SyncWorker(site.config, dead, site.replica)
     try:

@@ -35,12 +35,17 @@ def eventually(
 
 
 class FakeClock:
-    """A clock the test moves by hand: `clock()` reads it, `clock.t += 5` or `advance(5)`."""
+    """A clock the test moves by hand: `clock()` reads it, `clock.t += 5` or `advance(5)`.
 
-    def __init__(self, t: float = 1000.0) -> None:
+    With `step`, every read first moves it on by `step` seconds (a loop that reads the clock
+    once per frame sees time pass exactly as fast as it reads)."""
+
+    def __init__(self, t: float = 1000.0, *, step: float = 0.0) -> None:
         self.t = t
+        self.step = step
 
     def __call__(self) -> float:
+        self.t += self.step
         return self.t
 
     def advance(self, seconds: float) -> float:

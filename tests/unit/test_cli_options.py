@@ -59,5 +59,5 @@ def test_first_run_hints_say_what_a_newcomer_must_do_first() -> None:
     assert len(hints) == 2
     assert "doorward enroll" in hints[0] and "http://127.0.0.1:8080/" in hints[0]
     assert "denied_no_face" in hints[1] and "[camera] sources" in hints[1]
-    ready = Config.model_validate({"camera": {"sources": ["me.jpg"]}})
+    ready = Config.convert({"camera": {"sources": ["me.jpg"]}})
     assert first_run_hints(ready, 1, None) == []

@@ -147,6 +147,6 @@ def test_overrides_keep_every_other_key_through_a_round_trip(tmp_path: Path) -> 
     assert [r.to for r in over.alerts.email.to] == ["a@b.c", "d@e.f"]
     assert over.alerts.email.recipients("duress") == ["a@b.c", "d@e.f"]
     assert over.alerts.email.recipients("forced") == ["a@b.c"]
-    assert over == cfg.model_copy(update={"hardware": over.hardware})
+    assert over == cfg.replace(hardware=over.hardware)
     with pytest.raises(ConfigError, match="hardware.pin_factory"):
         cfg.with_overrides(hardware={"pin_factory": "gpio"})

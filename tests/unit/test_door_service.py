@@ -164,17 +164,10 @@ def test_health_worker_records_heartbeats_and_camera_loss(config, db, tmp_path) 
     p = tmp_path / "f.png"
     cv2.imwrite(str(p), np.full((50, 50, 3), 10, np.uint8))
     cam = FlakyCamera([p])
-    cfg = config.model_copy(
-        update={
-            "health": config.health.model_copy(
-                update={
-                    "heartbeat_interval_s": 60,
-                    "device_check_interval_s": 1,
-                    "device_loss_after": 2,
-                }  # fmt: skip
-            )
-        }
+    health = config.health.replace(
+        heartbeat_interval_s=60, device_check_interval_s=1, device_loss_after=2
     )
+    cfg = config.replace(health=health)
     door = Door(cfg, db, factory=MockFactory(), camera=cam, face_engine=NoFaceEngine())
     lose_and_restore(door, lambda broken: setattr(cam, "broken", broken), checks=3)
     kinds = [k for (k,) in rows(cfg, "SELECT kind FROM access_events ORDER BY ts")]
@@ -198,24 +191,11 @@ def test_health_worker_alerts_when_the_gsm_modem_stops_answering(config, db, cam
     from tests.support.sim_modem import SimModem
 
     with SimModem() as modem:
-        cfg = config.model_copy(
-            update={
-                "alerts": config.alerts.model_copy(
-                    update={
-                        "gsm": GsmConfig.model_validate(
-                            {"port": modem.port, "to": ["+447700900123"], "timeout_s": 2}
-                        )
-                    }
-                ),
-                "health": config.health.model_copy(
-                    update={
-                        "device_check_interval_s": 1,
-                        "device_loss_after": 2,
-                        "heartbeat_interval_s": 3600,
-                    }  # fmt: skip
-                ),
-            }
+        gsm = GsmConfig.convert({"port": modem.port, "to": ["+447700900123"], "timeout_s": 2})
+        health = config.health.replace(
+            device_check_interval_s=1, device_loss_after=2, heartbeat_interval_s=3600
         )
+        cfg = config.replace(alerts=config.alerts.replace(gsm=gsm), health=health)
         door = Door(cfg, db, factory=MockFactory(), camera=camera, face_engine=NoFaceEngine())
         lose_and_restore(
             door, lambda broken: setattr(modem, "mode", "no_answer" if broken else "ok"), checks=2

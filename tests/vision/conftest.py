@@ -2,32 +2,22 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from appliance.config import VisionConfig
 from appliance.vision import FaceEngine, load_image
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def faces_dir() -> Path:
-    return Path(os.environ.get("FACES_DIR") or REPO / "tests" / "fixtures" / "faces")
 
 
 @pytest.fixture(scope="session")
-def faces() -> Path:
-    d = faces_dir()
-    if not (d / "pairs.csv").is_file():
-        msg = f"face photos not found at {d} (set FACES_DIR)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return d
+def faces(faces_dir: Path) -> Path:
+    """The real photos with their pairs.csv (the root fixture finds them)."""
+    from ci_gate import require
+
+    require((faces_dir / "pairs.csv").is_file(), f"pairs.csv not found in {faces_dir}")
+    return faces_dir
 
 
 @pytest.fixture(scope="session")
@@ -43,8 +33,9 @@ def photo(faces: Path) -> Callable[[str], np.ndarray]:
 
 
 @pytest.fixture(scope="session")
-def engine() -> FaceEngine:
-    return FaceEngine(VisionConfig())
+def engine(face_engine: FaceEngine) -> FaceEngine:
+    """The session's one engine with the default config (the root `face_engine`)."""
+    return face_engine
 
 
 class FrameCamera:
@@ -69,23 +60,6 @@ class FrameCamera:
         pass
 
 
-class StepClock:
-    """A fake monotonic clock that advances `step` seconds per call."""
-
-    def __init__(self, step: float) -> None:
-        self.now = 0.0
-        self.step = step
-
-    def __call__(self) -> float:
-        self.now += self.step
-        return self.now
-
-
 @pytest.fixture
 def frame_camera() -> type[FrameCamera]:
     return FrameCamera
-
-
-@pytest.fixture
-def step_clock() -> type[StepClock]:
-    return StepClock

@@ -15,6 +15,7 @@ from appliance.vision import (
     NoFaceError,
     PoorQualityError,
 )
+from tests.support.waiting import FakeClock
 
 pytestmark = pytest.mark.faces
 
@@ -124,22 +125,18 @@ def test_minimum_over_several_templates(frame_camera, engine: FaceEngine, photo,
     assert d.matched and d.distance == pytest.approx(alone.distance)
 
 
-def test_window_bounds_the_frames_read(
-    step_clock, frame_camera, engine: FaceEngine, photo, obama
-) -> None:
+def test_window_bounds_the_frames_read(frame_camera, engine: FaceEngine, photo, obama) -> None:
     cfg = engine.config
-    eng = FaceEngine(cfg.model_copy(update={"max_frames": 50, "window_s": 3.0}))
+    eng = FaceEngine(cfg.replace(max_frames=50, window_s=3.0))
     cam = frame_camera([photo("people/biden/biden1.jpg")])
-    d = eng.verify(cam, obama, liveness=False, clock=step_clock(1.0))
+    d = eng.verify(cam, obama, liveness=False, clock=FakeClock(0.0, step=1.0))
     assert d.reason == "mismatch" and cam.reads < 5
 
 
-def test_still_photo_fails_liveness(
-    step_clock, frame_camera, engine: FaceEngine, photo, obama
-) -> None:
+def test_still_photo_fails_liveness(frame_camera, engine: FaceEngine, photo, obama) -> None:
     cam = frame_camera([photo("people/obama/obama2.jpg")])
     # 10 ms a frame on the engine's clock: the window never runs out on a busy machine first
-    d = engine.verify(cam, obama, liveness=True, clock=step_clock(0.01))
+    d = engine.verify(cam, obama, liveness=True, clock=FakeClock(0.0, step=0.01))
     assert not d.matched and d.reason == "liveness_failed"
     assert d.distance is not None and d.distance <= engine.config.threshold
     assert d.frames_seen == engine.config.liveness_max_frames

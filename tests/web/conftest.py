@@ -13,10 +13,10 @@ VIEWER_PW = "reader garden lamp 7"
 
 
 @pytest.fixture
-def config(data_dir: Path):
+def admin_config(data_dir: Path):
     from appliance.config import Config
 
-    return Config.model_validate(
+    return Config.convert(
         {
             "device": {"data_dir": str(data_dir)},
             "hardware": {"pin_factory": "mock"},
@@ -40,10 +40,12 @@ def accounts(db):
 
 
 @pytest.fixture
-def app(config, db, accounts, face_engine):
+def app(admin_config, db, accounts, face_engine):
     from web_admin import create_app
 
-    app = create_app(config=config, db=db, test_config={"TESTING": True, "BOOTSTRAP_ADMIN": False})
+    app = create_app(
+        config=admin_config, db=db, test_config={"TESTING": True, "BOOTSTRAP_ADMIN": False}
+    )
     app.extensions["doorward"]["face"] = face_engine  # share the loaded models across tests
     return app
 

@@ -33,10 +33,10 @@ SAT_12 = datetime(2025, 6, 7, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def hasher(config):
+def hasher(admin_config):
     from appliance.security import pin_hasher
 
-    return pin_hasher(config)
+    return pin_hasher(admin_config)
 
 
 @pytest.fixture

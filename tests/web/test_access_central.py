@@ -35,15 +35,17 @@ def central_url() -> Iterator[str]:
         yield url_of(name)
 
 
-def test_rule_from_the_page_on_mariadb_governs_the_door_replica(config, db, central_url) -> None:
+def test_rule_from_the_page_on_mariadb_governs_the_door_replica(
+    admin_config, db, central_url
+) -> None:
     from appliance.security import pin_hasher
     from appliance.store.central import open_central
     from appliance.store.sync import SyncWorker
     from web_admin import create_app
     from web_admin.accounts import create_account
 
-    hasher = pin_hasher(config)
-    central = open_central(config, central_url, migrate=True)
+    hasher = pin_hasher(admin_config)
+    central = open_central(admin_config, central_url, migrate=True)
     create_account(central, "admin", ADMIN_PW, "admin")
     with central.session() as s:
         s.add(Device(id="front-door", name="Front door"))
@@ -52,10 +54,10 @@ def test_rule_from_the_page_on_mariadb_governs_the_door_replica(config, db, cent
         s.flush()
         uid = user.id
     # a long interval: only the page's trigger can bring the rule over quickly
-    worker = SyncWorker(config, central, db, interval_s=3600)
+    worker = SyncWorker(admin_config, central, db, interval_s=3600)
     worker.start()
     try:
-        app = create_app(config=config, db=central, local_db=db, sync=worker,
+        app = create_app(config=admin_config, db=central, local_db=db, sync=worker,
                          test_config={"TESTING": True, "BOOTSTRAP_ADMIN": False})  # fmt: skip
         c = app.test_client()
         assert login(c).status_code == 302

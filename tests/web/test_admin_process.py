@@ -19,11 +19,11 @@ from appliance.cli.common import open_central_db
 from web_admin import create_app
 
 data_dir = sys.argv[1]
-config = Config.model_validate({"device": {"data_dir": data_dir}})
+admin_config = Config.convert({"device": {"data_dir": data_dir}})
 args = build_parser().parse_args(["admin"])
-args.config = config
+args.config = admin_config
 db = open_central_db(args)
-app = create_app(config=config, db=db)
+app = create_app(config=admin_config, db=db)
 client = app.test_client()
 assert client.get("/login").status_code == 200
 client.post("/login", data={"username": "nobody", "password": "wrong"})

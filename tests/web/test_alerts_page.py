@@ -46,7 +46,7 @@ def smtp_port() -> int:
 
 
 @pytest.fixture
-def dispatcher(config, db, smtp_port):
+def dispatcher(admin_config, db, smtp_port):
     """The real dispatcher on the page's database: mailbox + email, with a settable clock."""
     alerts = {
         "probe_enabled": False,
@@ -57,10 +57,10 @@ def dispatcher(config, db, smtp_port):
                   "from": "door@example.test", "to": ["owner@example.test"], "timeout_s": 2},
     }  # fmt: skip
     dconfig = parse_config(
-        {"device": {"id": "door-1", "name": "Front door", "data_dir": str(config.data_dir)},
+        {"device": {"id": "door-1", "name": "Front door", "data_dir": str(admin_config.data_dir)},
          "alerts": alerts}
     )  # fmt: skip
-    assert dconfig.mailbox_dir == config.mailbox_dir  # the page reads the same mailbox
+    assert dconfig.mailbox_dir == admin_config.mailbox_dir  # the page reads the same mailbox
     now = [utcnow()]
     d = Dispatcher(dconfig, db, channels=build_channels(dconfig), clock=lambda: now[0])
     d.now = now  # type: ignore[attr-defined]
@@ -70,17 +70,17 @@ def dispatcher(config, db, smtp_port):
 
 
 @pytest.fixture
-def alert(config, db) -> tuple[str, bytes]:
+def alert(admin_config, db) -> tuple[str, bytes]:
     """A held-open event with its snapshot and its outbox alert, committed together."""
     rgb = np.zeros((60, 80, 3), np.uint8)
     rgb[:, :40] = (200, 40, 40)
-    rel = SnapshotStore(config.data_dir).save(rgb)
+    rel = SnapshotStore(admin_config.data_dir).save(rgb)
     with db.session() as s:
         ev = AccessEvent(device_id="door-1", kind="held_open", snapshot_path=rel)
         s.add(ev)
         s.flush()
         alert_id = enqueue_alert(s, event=ev).id
-    return alert_id, (config.data_dir / rel).read_bytes()
+    return alert_id, (admin_config.data_dir / rel).read_bytes()
 
 
 @pytest.fixture
@@ -179,11 +179,11 @@ def test_viewer_sees_the_queue_but_cannot_retry(app, db, dispatcher, alert) -> N
         assert s.get(OutboxAlert, alert_id).state == "failed"
 
 
-def test_mailbox_lists_the_eml_with_its_photo(client, config, dispatcher, alert) -> None:
+def test_mailbox_lists_the_eml_with_its_photo(client, admin_config, dispatcher, alert) -> None:
     alert_id, snapshot = alert
     assert "The mailbox is empty." in client.get("/mailbox").text
     dispatcher.run_once()
-    eml = config.mailbox_dir / f"{alert_id}.eml"
+    eml = admin_config.mailbox_dir / f"{alert_id}.eml"
     assert eml.is_file()  # written by the real MailboxChannel
 
     listing = client.get("/mailbox").text
@@ -205,13 +205,13 @@ def test_mailbox_lists_the_eml_with_its_photo(client, config, dispatcher, alert)
     assert client.get("/mailbox/0000.eml").status_code == 404
 
 
-def test_mailbox_message_without_photo(client, config) -> None:
+def test_mailbox_message_without_photo(client, admin_config) -> None:
     from datetime import UTC, datetime
 
     from appliance.alerts.channels.mailbox import MailboxChannel
     from appliance.alerts.message import AlertMessage
 
-    MailboxChannel(config.mailbox_dir).send(
+    MailboxChannel(admin_config.mailbox_dir).send(
         AlertMessage(
             id="a1b2",
             kind="test",

@@ -21,7 +21,7 @@ def _cookie(client) -> str | None:
     return c.value if c else None
 
 
-def test_first_run_with_env_creates_admin(config, db) -> None:
+def test_first_run_with_env_creates_admin(admin_config, db) -> None:
     out: list[str] = []
     made = acc_mod.ensure_initial_admin(db, {"DOORWARD_ADMIN_PASSWORD": ADMIN_PW}, out.append)
     assert made == "admin"
@@ -34,7 +34,7 @@ def test_first_run_with_env_creates_admin(config, db) -> None:
 
 
 def test_first_run_without_env_writes_one_time_password_to_a_0600_file(
-    config,
+    admin_config,
     db,
     capsys,
     caplog,
@@ -44,8 +44,8 @@ def test_first_run_without_env_writes_one_time_password_to_a_0600_file(
 
     from web_admin import create_app
 
-    app = create_app(config=config, db=db)  # bootstraps the first admin
-    pw_file = acc_mod.initial_password_path(config.data_dir)
+    app = create_app(config=admin_config, db=db)  # bootstraps the first admin
+    pw_file = acc_mod.initial_password_path(admin_config.data_dir)
     assert stat.S_IMODE(os.stat(pw_file).st_mode) == 0o600
     otp = pw_file.read_text().strip()
     assert len(otp) >= 12
@@ -121,25 +121,25 @@ def _from(app, ip: str):
     return c
 
 
-def test_a_flood_from_one_address_never_locks_the_owner_out(app, config, db) -> None:
+def test_a_flood_from_one_address_never_locks_the_owner_out(app, admin_config, db) -> None:
     from web_admin import create_app
 
     attacker = _from(app, "10.0.0.66")
-    for _ in range(config.admin.login_ip_limit + 5):
+    for _ in range(admin_config.admin.login_ip_limit + 5):
         assert login(attacker, "admin", "wrong password!").status_code == 401
     # the attacker's own address is now refused, even with the right password ...
     assert login(attacker).status_code == 401
     # ... but the owner, from another address, on this worker or another, signs in at once
     assert login(_from(app, "10.0.0.7")).status_code == 302
-    other = create_app(config=config, db=db, test_config={"BOOTSTRAP_ADMIN": False})
+    other = create_app(config=admin_config, db=db, test_config={"BOOTSTRAP_ADMIN": False})
     assert login(_from(other, "10.0.0.8")).status_code == 302
     with db.session() as s:
         acc = s.scalars(select(AdminAccount).where(AdminAccount.username == "admin")).one()
         assert acc.locked_until is None
 
 
-def test_per_account_and_client_delay_doubles_and_ends(db, accounts, config) -> None:
-    settings = config.admin
+def test_per_account_and_client_delay_doubles_and_ends(db, accounts, admin_config) -> None:
+    settings = admin_config.admin
     t0 = utcnow()
     k = settings.login_max_failures
     for i in range(k):
@@ -161,14 +161,17 @@ def test_per_account_and_client_delay_doubles_and_ends(db, accounts, config) -> 
     assert r.reason == "bad_credentials"
 
 
-def test_failures_from_one_address_are_throttled(app, config, db) -> None:
+def test_failures_from_one_address_are_throttled(app, admin_config, db) -> None:
     c = _from(app, "10.2.2.2")
-    for i in range(config.admin.login_ip_limit):
+    for i in range(admin_config.admin.login_ip_limit):
         assert login(c, f"nobody{i}", "wrong password!").status_code == 401
-    r = acc_mod.attempt_login(db, config.admin, "admin", ADMIN_PW, "10.2.2.2")
+    r = acc_mod.attempt_login(db, admin_config.admin, "admin", ADMIN_PW, "10.2.2.2")
     assert (r.ok, r.reason) == (False, "throttled")
     with db.session() as s:
-        assert s.query(LoginAttempt).filter_by(success=False).count() >= config.admin.login_ip_limit
+        assert (
+            s.query(LoginAttempt).filter_by(success=False).count()
+            >= admin_config.admin.login_ip_limit
+        )
 
 
 def _answer(html: str) -> str:
@@ -176,13 +179,13 @@ def _answer(html: str) -> str:
     return re.sub(r'name="csrf_token" value="[^"]+"', "", html)
 
 
-def test_unknown_wrong_and_throttled_read_the_same(app, config) -> None:
+def test_unknown_wrong_and_throttled_read_the_same(app, admin_config) -> None:
     from web_admin.auth import LOGIN_FAILED
 
     c = _from(app, "10.3.3.3")
     unknown = login(c, "nobody", "whatever password")
     wrong = login(c, "admin", "whatever password")
-    for _ in range(config.admin.login_ip_limit):
+    for _ in range(admin_config.admin.login_ip_limit):
         login(c, "admin", "whatever password")
     throttled = login(c)  # the right password, but this address is throttled
     answers = [unknown, wrong, throttled]
@@ -239,7 +242,7 @@ def test_logins_and_logouts_are_audited(client, db, token) -> None:
     assert actions == ["login", "logout"]
 
 
-def test_admin_user_cli(config, db, monkeypatch, capsys) -> None:
+def test_admin_user_cli(admin_config, db, monkeypatch, capsys) -> None:
     from appliance.cli import main
 
     url = db.url

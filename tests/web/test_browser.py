@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.support.waiting import eventually
 
 from .conftest import ADMIN_PW
 
@@ -19,14 +19,8 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "tests" / "artifacts"
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "laptop": {"width": 1366, "height": 768}}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def server(config, db, accounts, face_engine, faces_dir) -> Iterator[dict]:
+def server(admin_config, db, accounts, face_engine, faces_dir) -> Iterator[dict]:
     from gpiozero.pins.mock import MockFactory
 
     from appliance.door import Door
@@ -34,10 +28,10 @@ def server(config, db, accounts, face_engine, faces_dir) -> Iterator[dict]:
     from web_admin import create_app
     from web_admin.serving import AdminServer
 
-    door = Door(config, db, factory=MockFactory(), face_engine=face_engine,
+    door = Door(admin_config, db, factory=MockFactory(), face_engine=face_engine,
                 camera=ReplayCamera([faces_dir / "people/rose_leslie/rose1.jpg"]))  # fmt: skip
     door.start()
-    app = create_app(config=config, db=db, door=door, test_config={"BOOTSTRAP_ADMIN": False})
+    app = create_app(config=admin_config, db=db, door=door, test_config={"BOOTSTRAP_ADMIN": False})
     srv = AdminServer(app, "127.0.0.1", 0).start()
     yield {"url": f"http://127.0.0.1:{srv.port}", "door": door, "db": db, "app": app}
     srv.stop()
@@ -81,13 +75,14 @@ def _wait_event(db, kind: str, timeout: float = 30.0) -> None:
 
     from appliance.store.models import AccessEvent
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def recorded() -> bool:
         with db.session() as s:
-            if s.scalars(select(AccessEvent.id).where(AccessEvent.kind == kind)).first():
-                return
-        time.sleep(0.2)
-    raise AssertionError(f"no {kind} event within {timeout}s")
+            return (
+                s.scalars(select(AccessEvent.id).where(AccessEvent.kind == kind)).first()
+                is not None
+            )
+
+    eventually(recorded, timeout, interval=0.2, what=f"a {kind} event")
 
 
 @pytest.mark.parametrize("view", list(VIEWPORTS))
@@ -161,7 +156,7 @@ def test_person_flows(server, browser, faces_dir, view: str) -> None:
 
 
 @pytest.mark.parametrize("view", list(VIEWPORTS))
-def test_door_access_rule_flow(server, browser, config, view: str) -> None:
+def test_door_access_rule_flow(server, browser, admin_config, view: str) -> None:
     """Limit a user to the front door on weekdays 07:00-19:00, see it summarised, remove it."""
     from appliance.security import pin_hasher
     from appliance.store.models import Device, User
@@ -169,7 +164,7 @@ def test_door_access_rule_flow(server, browser, config, view: str) -> None:
     url, db = server["url"], server["db"]
     with db.session() as s:
         s.add(Device(id="front-door", name="Front door"))
-        user = User(number=5, name="Ada Lovelace", pin_hash=pin_hasher(config).hash("2468"))
+        user = User(number=5, name="Ada Lovelace", pin_hash=pin_hasher(admin_config).hash("2468"))
         s.add(user)
         s.flush()
         uid = user.id

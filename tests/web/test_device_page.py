@@ -30,9 +30,9 @@ def _outbox(db, states: list[str]) -> None:
             s.add(OutboxAlert(kind="held_open", state=st))
 
 
-def test_embedded_default_status(client, db, config) -> None:
+def test_embedded_default_status(client, db, admin_config) -> None:
     page = client.get("/device/").text
-    assert f"Device {config.device.id}" in page
+    assert f"Device {admin_config.device.id}" in page
     assert _tile(page, "DB sync lag") == "no central database"
     assert _tile(page, "Alert queue") == "0"
     assert _tile(page, "Last heartbeat") == "never"
@@ -43,7 +43,7 @@ def test_embedded_default_status(client, db, config) -> None:
     _outbox(db, ["pending", "pending", "delivered", "failed"])
     seen = utcnow().replace(microsecond=0)
     with db.session() as s:
-        s.add(Device(id=config.device.id, name="Front door", last_seen=seen))
+        s.add(Device(id=admin_config.device.id, name="Front door", last_seen=seen))
     page = client.get("/device/").text
     assert _tile(page, "Alert queue") == "2"  # only what still waits for delivery
     assert _tile(page, "Last heartbeat") == seen.strftime("%Y-%m-%d %H:%M:%S")
@@ -53,21 +53,21 @@ def test_embedded_default_status(client, db, config) -> None:
 
 
 @pytest.fixture
-def central(config, tmp_path) -> Iterator:
+def central(admin_config, tmp_path) -> Iterator:
     """A central database of its own (SQLite here; the MariaDB path is tested in tests/store)."""
-    db = open_central(config, f"sqlite:///{tmp_path / 'central.db'}", migrate=True)
+    db = open_central(admin_config, f"sqlite:///{tmp_path / 'central.db'}", migrate=True)
     yield db
     db.close()
 
 
-def test_status_reads_the_doors_local_database_and_sync_state(config, db, central) -> None:
+def test_status_reads_the_doors_local_database_and_sync_state(admin_config, db, central) -> None:
     """The page on the central database beside a door: queue depth and sync lag come from the
     door's replica, the heartbeat from the central devices table."""
     from web_admin.accounts import create_account
 
     create_account(central, "admin", ADMIN_PW, "admin")  # accounts live centrally here
-    worker = SyncWorker(config, central, db, interval_s=60)
-    app = create_app(config=config, db=central, local_db=db, sync=worker,
+    worker = SyncWorker(admin_config, central, db, interval_s=60)
+    app = create_app(config=admin_config, db=central, local_db=db, sync=worker,
                      test_config={"TESTING": True, "BOOTSTRAP_ADMIN": False})  # fmt: skip
     c = app.test_client()
     assert login(c).status_code == 302
@@ -75,7 +75,7 @@ def test_status_reads_the_doors_local_database_and_sync_state(config, db, centra
     _outbox(db, ["pending", "pending", "pending", "delivered"])  # the door's own outbox
     _outbox(central, ["pending"])  # not this door's queue
     with db.session() as s:
-        s.add(AccessEvent(device_id=config.device.id, kind="granted", user_number=1))
+        s.add(AccessEvent(device_id=admin_config.device.id, kind="granted", user_number=1))
     page = c.get("/device/").text
     assert _tile(page, "Alert queue") == "3"
     assert _tile(page, "DB sync lag") == "not synced yet"
@@ -94,16 +94,16 @@ def test_status_reads_the_doors_local_database_and_sync_state(config, db, centra
     assert st["queue_depth"] == 3
 
     # a last good round an hour ago shows as an hour of lag
-    earlier = SyncWorker(config, central, db, clock=lambda: utcnow() - timedelta(hours=1))
+    earlier = SyncWorker(admin_config, central, db, clock=lambda: utcnow() - timedelta(hours=1))
     assert earlier.run_once().ok
     lag = _tile(c.get("/device/").text, "DB sync lag")
     assert 3599 <= float(lag.removesuffix(" s")) < 3700, lag
 
 
-def test_sync_error_is_shown(config, db, accounts) -> None:
-    dead = open_central(config, f"mysql+pymysql://root@127.0.0.1:{free_port()}/doorward")
-    worker = SyncWorker(config, dead, db, interval_s=60)
-    app = create_app(config=config, db=db, sync=worker,
+def test_sync_error_is_shown(admin_config, db, accounts) -> None:
+    dead = open_central(admin_config, f"mysql+pymysql://root@127.0.0.1:{free_port()}/doorward")
+    worker = SyncWorker(admin_config, dead, db, interval_s=60)
+    app = create_app(config=admin_config, db=db, sync=worker,
                      test_config={"TESTING": True, "BOOTSTRAP_ADMIN": False})  # fmt: skip
     c = app.test_client()
     assert login(c).status_code == 302

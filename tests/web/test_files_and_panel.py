@@ -17,16 +17,18 @@ JPEG = b"\xff\xd8\xff\xe0" + b"0" * 64
 
 
 @pytest.fixture
-def panel(config, db, accounts, face_engine) -> Iterator:
+def panel(admin_config, db, accounts, face_engine) -> Iterator:
     """A logged-in test client of an app with a simulated door running beside it."""
     from gpiozero.pins.mock import MockFactory
 
     from appliance.door import Door
     from appliance.hardware.camera import ReplayCamera
 
-    door = Door(config, db, factory=MockFactory(), face_engine=face_engine, camera=ReplayCamera([]))
+    door = Door(
+        admin_config, db, factory=MockFactory(), face_engine=face_engine, camera=ReplayCamera([])
+    )
     door.start()
-    app = create_app(config=config, db=db, door=door, test_config={"BOOTSTRAP_ADMIN": False})
+    app = create_app(config=admin_config, db=db, door=door, test_config={"BOOTSTRAP_ADMIN": False})
     c = app.test_client()
     assert login(c).status_code == 302
     yield c, door
@@ -62,17 +64,17 @@ def test_enrollment_photo_with_a_relative_data_dir(tmp_path, monkeypatch, face_e
     from .conftest import ADMIN_PW
 
     monkeypatch.chdir(tmp_path)
-    config = Config.model_validate(
+    admin_config = Config.convert(
         {"device": {"data_dir": "var"}, "hardware": {"pin_factory": "mock"}}
     )
-    assert not config.data_dir.is_absolute()
-    db = open_local_replica(config)
+    assert not admin_config.data_dir.is_absolute()
+    db = open_local_replica(admin_config)
     try:
         create_account(db, "admin", ADMIN_PW, "admin")
         photo = tmp_path / "var" / "enroll" / "4" / "7.jpg"
         photo.parent.mkdir(parents=True)
         photo.write_bytes(JPEG)
-        app = create_app(config=config, db=db, test_config={"BOOTSTRAP_ADMIN": False})
+        app = create_app(config=admin_config, db=db, test_config={"BOOTSTRAP_ADMIN": False})
         c = app.test_client()
         assert login(c).status_code == 302
         with c.get("/users/4/photos/7.jpg") as r:
@@ -83,7 +85,7 @@ def test_enrollment_photo_with_a_relative_data_dir(tmp_path, monkeypatch, face_e
 
 
 @pytest.fixture
-def files(config: object, data_dir: Path) -> dict[str, Path]:
+def files(admin_config: object, data_dir: Path) -> dict[str, Path]:
     enroll = data_dir / "enroll" / "4" / "4.jpg"
     snap = data_dir / "snapshots" / "2026" / "01" / "02" / "a.jpg"
     mail = data_dir / "mailbox" / "m-1.eml"

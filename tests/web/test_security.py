@@ -130,8 +130,8 @@ def test_other_formats_are_refused(name: str, fmt: str, message: str) -> None:
         check_image(buf.getvalue(), name, Limits(40_000_000, 12_000))
 
 
-def test_oversize_body_gets_413(client, token, config) -> None:
-    limit = int(config.admin.max_upload_mb * 1024 * 1024)
+def test_oversize_body_gets_413(client, token, admin_config) -> None:
+    limit = int(admin_config.admin.max_upload_mb * 1024 * 1024)
     head = (
         f'--b\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n{token}\r\n'
         '--b\r\nContent-Disposition: form-data; name="photos"; filename="big.jpg"\r\n'

@@ -25,7 +25,7 @@ def _enroll(client, token, number, name, photos, **extra):
                        follow_redirects=True)  # fmt: skip
 
 
-def test_enroll_list_search_and_family_warning(client, token, db, faces_dir, config) -> None:
+def test_enroll_list_search_and_family_warning(client, token, db, faces_dir, admin_config) -> None:
     import stat
 
     people = faces_dir / "people"
@@ -42,7 +42,7 @@ def test_enroll_list_search_and_family_warning(client, token, db, faces_dir, con
     with client.get(f"/users/{u.id}/photos/{tids[0]}.jpg") as photo:
         assert photo.status_code == 200 and photo.data[:2] == b"\xff\xd8"
     # ... readable by the owner only (0600 files in 0700 folders), whatever the umask
-    enroll_dir = config.data_dir / "enroll"
+    enroll_dir = admin_config.data_dir / "enroll"
     for p in [enroll_dir, *enroll_dir.rglob("*")]:
         assert stat.S_IMODE(p.stat().st_mode) & 0o077 == 0, (oct(p.stat().st_mode), p)
     # the same person under another number: a family-member warning with the distance
@@ -75,13 +75,13 @@ def test_photo_problems_are_named(client, token, faces_dir) -> None:
     assert r.status_code == 400 and "at most 5" in r.text
 
 
-def test_edit_pin_deactivate_and_delete(client, token, db, config, faces_dir) -> None:
+def test_edit_pin_deactivate_and_delete(client, token, db, admin_config, faces_dir) -> None:
     from appliance.security import pin_hasher
 
     _enroll(client, token, 12, "Kit", [faces_dir / "people/kit_harington/kit1.jpg"])
     with db.session() as s:
         uid = s.scalars(select(User.id).where(User.number == 12)).one()
-    creds = ReplicaCredentials(db, pin_hasher(config))
+    creds = ReplicaCredentials(db, pin_hasher(admin_config))
     assert creds.check(12, "1234").verdict is Verdict.OK
     r = client.post(f"/users/{uid}", data={"csrf_token": token, "number": "12", "name": "Kit H",
                     "pin": "9876", "role": "guest", "active": "1"})  # fmt: skip
@@ -92,7 +92,7 @@ def test_edit_pin_deactivate_and_delete(client, token, db, config, faces_dir) ->
     client.post(f"/users/{uid}/active", data={"csrf_token": token, "active": "0"})
     assert creds.check(12, "9876").verdict is Verdict.WRONG
     # a snapshot of one of the user's events is deleted with the user
-    store = SnapshotStore(config.data_dir)
+    store = SnapshotStore(admin_config.data_dir)
     import numpy as np
 
     rel = store.save(np.zeros((48, 64, 3), np.uint8))
@@ -113,7 +113,7 @@ def test_edit_pin_deactivate_and_delete(client, token, db, config, faces_dir) ->
         ev = s.scalars(select(AccessEvent).where(AccessEvent.user_id == uid)).one()
         assert ev.snapshot_path is None
         audit = [a for (a,) in s.execute(select(AuditEntry.action).order_by(AuditEntry.id))]
-    assert not (config.data_dir / rel).exists()
+    assert not (admin_config.data_dir / rel).exists()
     assert {"user_changed", "user_deactivated", "user_deleted"} <= set(audit)
 
 
@@ -133,7 +133,9 @@ def test_events_filter_and_csv(client, db) -> None:
     assert "<svg" in svg and "grants" in svg and ": 2 grants" in svg
 
 
-def test_an_edit_cannot_set_the_pin_to_the_duress_pin(client, token, db, config, faces_dir) -> None:
+def test_an_edit_cannot_set_the_pin_to_the_duress_pin(
+    client, token, db, admin_config, faces_dir
+) -> None:
     """Changing only the PIN to the user's existing duress PIN (or the reverse) is refused:
     it would silently disable duress."""
     from appliance.security import pin_hasher
@@ -147,7 +149,7 @@ def test_an_edit_cannot_set_the_pin_to_the_duress_pin(client, token, db, config,
     assert r.status_code == 400 and b"must differ from the user" in r.data
     r = client.post(f"/users/{uid}", data={**base, "duress_pin": "1234"})
     assert r.status_code == 400 and b"must differ from the user" in r.data
-    creds = ReplicaCredentials(db, pin_hasher(config))
+    creds = ReplicaCredentials(db, pin_hasher(admin_config))
     assert creds.check(14, "1234").verdict is Verdict.OK
     assert creds.check(14, "5555").verdict is Verdict.DURESS
 

@@ -1,0 +1,25 @@
+"""[vision]: the face check."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from msgspec import Meta
+
+from appliance.config.base import Seconds, Section
+
+
+class VisionConfig(Section, frozen=True, kw_only=True):
+    # calibrated on tests/fixtures/faces/pairs.csv, see docs/BENCHMARKS.md "Face check"
+    threshold: Annotated[float, Meta(gt=0, lt=1.5)] = 0.59
+    detect_width: Annotated[int, Meta(ge=80, le=4096)] = 320
+    max_frames: Annotated[int, Meta(ge=1, le=100)] = 5
+    window_s: Seconds = 3.0
+    min_face_px: Annotated[int, Meta(ge=16)] = 60
+    min_sharpness: Annotated[float, Meta(ge=0)] = 15.0
+    liveness: bool = False
+    enhance_low_light: bool = True
+    # with liveness on, more frames are read within window_s so that a blink is caught
+    liveness_max_frames: Annotated[int, Meta(ge=3, le=300)] = 30
+    # a blink = eye aspect ratio falls below (1 - blink_drop) x its open level, then recovers
+    blink_drop: Annotated[float, Meta(gt=0, lt=1)] = 0.3
