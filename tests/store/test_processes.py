@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from sync_helpers import queue_events
 
 from appliance.store.models import AccessEvent
+from tests.store.sync_helpers import queue_events
 
 pytestmark = pytest.mark.mysql
 REPO = Path(__file__).resolve().parents[2]

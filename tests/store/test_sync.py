@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, text, update
-from sync_helpers import add_user, queue_events
 
 from appliance.core import Verdict
 from appliance.store.models import AccessEvent, Device, FaceTemplate, User
 from appliance.store.models_sync import SyncTombstone, UserAccess
 from appliance.store.repository import ReplicaCredentials, TemplateCache
+from tests.store.sync_helpers import add_user, queue_events
 from tests.support.waiting import free_port
 
 pytestmark = pytest.mark.mysql
