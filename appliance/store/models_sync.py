@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     String,
+    Table,
     Text,
     bindparam,
     event,
@@ -123,7 +124,7 @@ class SyncState(Base):
 # ---- change numbers -------------------------------------------------------------------------
 # Synced tables in the order a replica must apply a batch (parents first).
 SYNCED_TYPES: tuple[type[Any], ...] = (User, FaceTemplate, UserAccess)
-_seq = SyncSeq.__table__
+_seq = cast(Table, SyncSeq.__table__)
 
 
 def allocate_versions(conn: Connection, n: int) -> int:
@@ -193,7 +194,7 @@ def _stamp_bulk(state: ORMExecuteState) -> Any:
         else:
             now = utcnow()
             conn.execute(
-                insert(SyncTombstone.__table__),
+                insert(cast(Table, SyncTombstone.__table__)),
                 [
                     {
                         "version": first + i,
