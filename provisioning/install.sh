@@ -2,6 +2,7 @@
 # Owns installing one Doorward door on Raspberry Pi OS Bookworm (64-bit). Safe to run again:
 # code and units are refreshed; existing config, secrets, certificate and data are kept.
 set -euo pipefail
+{ # the whole script is read before it runs: editing it meanwhile cannot change a running install
 
 usage() {
     cat <<'USAGE'
@@ -302,3 +303,5 @@ if [ "$DO_SYSTEMD" -eq 1 ] && [ -z "$ROOT" ]; then
 fi
 say "done: device $DEVICE_ID; config $CONFIG; data $DATA"
 [ -n "$ROOT" ] || say "check it with: sudo -u $SERVICE_USER $VENV/bin/doorward --config /etc/doorward/doorward.toml doctor"
+exit
+}

@@ -2,6 +2,7 @@
 # Owns the arm64 proof: a Debian 12 arm64 root (mmdebstrap), Doorward installed into it by
 # install.sh --root, and a grant and a denial decided on an emulated Cortex-A72 (qemu-user).
 set -euo pipefail
+{ # the whole script is read before it runs: editing it meanwhile cannot change a running install
 
 usage() {
     cat <<'USAGE'
@@ -95,6 +96,7 @@ T[base_root_mb]=$(du -sm "$BASE" | cut -f1)
 
 # ---- 2. a fresh copy, with this machine's CAs, pip settings and resolver --------------------
 mounted=()
+# shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
     local m
     for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do
@@ -104,6 +106,9 @@ cleanup() {
     if [ "$KEEP" -eq 0 ] && [ -d "$ROOT" ]; then rm -rf --one-file-system "$ROOT"; fi
 }
 trap cleanup EXIT
+for fs in proc sys dev; do  # a run that was killed may have left its mounts
+    if mountpoint -q "$ROOT/$fs" 2>/dev/null; then umount -l "$ROOT/$fs"; fi
+done
 if [ -d "$ROOT" ]; then rm -rf --one-file-system "$ROOT"; fi
 cp -a "$BASE" "$ROOT"
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf" 2>/dev/null || true
@@ -123,7 +128,8 @@ for fs in proc sys dev; do
 done
 # the pip/requests settings of this machine's environment, carried into the chroot
 pip_env=()
-while IFS= read -r var; do pip_env+=("$var"); done < <(env | grep -E '^(PIP_[A-Z_]+|SSL_CERT_FILE|REQUESTS_CA_BUNDLE|https?_proxy|HTTPS?_PROXY|no_proxy|NO_PROXY)=' || true)
+# (not PIP_FIND_LINKS: a folder of this machine that the root does not have)
+while IFS= read -r var; do pip_env+=("$var"); done < <(env | grep -E '^(PIP_[A-Z_]+|SSL_CERT_FILE|REQUESTS_CA_BUNDLE|https?_proxy|HTTPS?_PROXY|no_proxy|NO_PROXY)=' | grep -v '^PIP_FIND_LINKS=' || true)
 
 clean_env() { env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "${pip_env[@]}" "$@"; }
 
@@ -208,3 +214,5 @@ tail -1 "$WORK/align.out"
 } >"$WORK/timings.json"
 cat "$WORK/timings.json"
 say "OK: installed, granted kit2.jpg, denied obama1.jpg on an emulated Cortex-A72; modules import on A72 and A76; .so files 64 KiB-aligned"
+exit
+}

@@ -82,6 +82,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         health = HealthWorker(door)
         health.start()
         parts.add("health", health)
+        if args.no_admin or not config.admin.enabled:
+            # the admin page runs in its own process (the Pi layout): it reads the door's
+            # state from the database (written on change, and every minute)
+            from appliance.store.models_state import DoorStateWriter
+
+            writer = DoorStateWriter(db, config.device.id, door.status, refresh_s=60.0)
+            parts.add("door-state", writer.start())
         dispatcher = _start_dispatcher(config, db)
         if dispatcher is not None:
             parts.add("dispatcher", dispatcher)
