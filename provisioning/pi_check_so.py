@@ -2,6 +2,7 @@
 
     python pi_check_so.py imports VENV   # run by the venv's own (emulated) interpreter
     python pi_check_so.py align VENV     # any Python: reads the ELF program headers itself
+    python pi_check_so.py face-timing ENROLL.jpg PROBE.jpg [N]   # the venv's interpreter
 
 Stdlib only, so it runs before anything else is known to work.
 """
@@ -104,7 +105,45 @@ def cmd_imports(venv: Path, one: str | None = None) -> int:
     return 1 if failed else 0
 
 
+def cmd_face_timing(enroll: Path, probe: Path, repeat: int) -> int:
+    """One face check timed `repeat` times in one process: the first includes the emulator's
+    translation of dlib's code; the later ones are what a running door pays per check."""
+    import json
+    import time
+
+    from appliance.config import VisionConfig
+    from appliance.vision import FaceEngine, load_image
+
+    class Still:
+        def __init__(self, frame: object) -> None:
+            self.frame = frame
+
+        def start(self) -> None: ...
+
+        def stop(self) -> None: ...
+
+        def read(self) -> object:
+            return self.frame
+
+    engine = FaceEngine(VisionConfig())
+    engine.warm_up(liveness=False)
+    import numpy as np
+
+    templates = np.stack([engine.enroll(load_image(enroll), name=str(enroll)).encoding])
+    frame = load_image(probe)
+    runs = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        d = engine.verify(Still(frame), templates, liveness=False, clock=time.perf_counter)
+        runs.append(round((time.perf_counter() - t0) * 1000.0, 1))
+    print(json.dumps({"matched": d.matched, "distance": round(float(d.distance or 0), 4),
+                      "first_ms": runs[0], "best_ms": min(runs), "runs_ms": runs}))
+    return 0
+
+
 def main(argv: list[str]) -> int:
+    if argv and argv[0] == "face-timing" and len(argv) in (3, 4):
+        return cmd_face_timing(Path(argv[1]), Path(argv[2]), int(argv[3]) if len(argv) == 4 else 4)
     if len(argv) < 2 or argv[0] not in ("align", "imports"):
         print(__doc__, file=sys.stderr)
         return 2
