@@ -16,7 +16,7 @@ from .common import get_config, get_db, get_door
 bp = Blueprint("dashboard", __name__)
 
 SERIES = ("grants", "denials", "alerts")
-DENIALS = {"code_wrong", "locked_out"}
+DENIALS = {"code_wrong", "lockout"}  # the kinds recorded (there is no "locked_out" event)
 
 
 def series_of(kind: str) -> str | None:
