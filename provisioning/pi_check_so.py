@@ -1,4 +1,5 @@
-"""Owns the pi-check's compiled-code checks: every extension module imports; every .so loads on 64 KiB pages.
+"""Owns the pi-check's compiled-code checks: every extension module imports, every .so loads
+on 64 KiB pages, and a face check's time under emulation.
 
     python pi_check_so.py imports VENV   # run by the venv's own (emulated) interpreter
     python pi_check_so.py align VENV     # any Python: reads the ELF program headers itself
@@ -95,13 +96,16 @@ def cmd_imports(venv: Path, one: str | None = None) -> int:
             # a Python module the extension wants is not installed (PIL._imagingtk: tkinter):
             # the .so itself loaded; said, not failed
             optional.append(f"{name}: needs {exc.name}, not installed")
-        except Exception as exc:  # noqa: BLE001 - reported by name, the run fails
+        except Exception as exc:
             failed.append(f"{name}: {type(exc).__name__}: {exc}")
     for line in optional:
         print(f"note: {line}")
     for line in failed:
         print(line)
-    print(f"imports: {len(names)} compiled modules, {len(failed)} failed, {len(optional)} need a missing optional module")
+    print(
+        f"imports: {len(names)} compiled modules, {len(failed)} failed, "
+        f"{len(optional)} need a missing optional module"
+    )
     return 1 if failed else 0
 
 
@@ -136,8 +140,17 @@ def cmd_face_timing(enroll: Path, probe: Path, repeat: int) -> int:
         t0 = time.perf_counter()
         d = engine.verify(Still(frame), templates, liveness=False, clock=time.perf_counter)
         runs.append(round((time.perf_counter() - t0) * 1000.0, 1))
-    print(json.dumps({"matched": d.matched, "distance": round(float(d.distance or 0), 4),
-                      "first_ms": runs[0], "best_ms": min(runs), "runs_ms": runs}))
+    print(
+        json.dumps(
+            {
+                "matched": d.matched,
+                "distance": round(float(d.distance or 0), 4),
+                "first_ms": runs[0],
+                "best_ms": min(runs),
+                "runs_ms": runs,
+            }
+        )
+    )
     return 0
 
 

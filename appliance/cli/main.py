@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from appliance.config import Config, ConfigError, load_config
 
-from .terminal import Terminal, event_printer, user_names
 from .common import (
     CliError,
     central_url,
@@ -25,6 +24,7 @@ from .common import (
     open_door_db,
     positive_int,
 )
+from .terminal import Terminal, event_printer, user_names
 
 if TYPE_CHECKING:
     from appliance.runtime import Parts

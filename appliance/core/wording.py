@@ -101,7 +101,9 @@ def outcome_line(
     if kind == EventKind.LOCKOUT:
         lock = detail.get("lockout_s")
         span = f" for {duration(lock)}" if isinstance(lock, (int, float)) else ""
-        return f"LOCKED OUT  keypad locked{span}: {reason_words(reason) or 'too many tries'}{queued}"
+        return (
+            f"LOCKED OUT  keypad locked{span}: {reason_words(reason) or 'too many tries'}{queued}"
+        )
     if kind == EventKind.LOCKOUT_ENDED:
         return "READY  lockout ended"
     if kind == EventKind.EXIT:

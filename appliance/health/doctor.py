@@ -200,12 +200,17 @@ def check_stack(config: Config) -> str:
             except ModelError as exc:
                 problems.append(str(exc))
     if config.camera.kind == "picamera2":
-        load("picamera2", " (the python3-picamera2 apt package, in the venv via system site packages)")
+        load(
+            "picamera2",
+            " (the python3-picamera2 apt package, in the venv via system site packages)",
+        )
     if config.hardware.pin_factory == "lgpio":
         load("lgpio", " (the python3-lgpio apt package)")
     for module in (np, sj, cv2, dlib):
         if module is not None:
-            found.append(f"{module.__name__} {getattr(module, '__version__', '?')} ({_origin(module)})")
+            found.append(
+                f"{module.__name__} {getattr(module, '__version__', '?')} ({_origin(module)})"
+            )
     outside = [m.__name__ for m in (np, sj) if m is not None and _origin(m) != "venv"]
     if outside and sys.prefix != sys.base_prefix:
         problems.append(

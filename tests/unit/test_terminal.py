@@ -10,10 +10,10 @@ import pytest
 from gpiozero.pins.mock import MockFactory
 
 from appliance.cli.terminal import HELP, Terminal, event_printer, user_names
+from appliance.door import Door
 from appliance.enroll import enroll_user
 from appliance.hardware.camera import ReplayCamera
 from appliance.security import pin_hasher
-from appliance.service import Door
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.faces
@@ -67,13 +67,18 @@ def test_help_status_and_mistakes_get_plain_answers(kit_door, tmp_path: Path) ->
     term.handle("status")
     assert lines(out)[-1] == "doorward: Ready; lock locked; door closed"
     term.handle(f"camera {tmp_path / 'nope.jpg'}")
-    assert lines(out)[-1] == f"doorward: camera: no such file {tmp_path / 'nope.jpg'}; the camera is unchanged"
+    assert (
+        lines(out)[-1]
+        == f"doorward: camera: no such file {tmp_path / 'nope.jpg'}; the camera is unchanged"
+    )
     text = tmp_path / "notes.txt"
     text.write_text("x")
     term.handle(f"camera {text}")
     assert "is not an image or video file" in lines(out)[-1]
     assert door.camera.sources == []  # unchanged by either mistake
     term.handle("hello")
-    assert lines(out)[-1] == "doorward: 'hello' is neither keys (0-9 * # A-D) nor a command; type help"
+    assert (
+        lines(out)[-1] == "doorward: 'hello' is neither keys (0-9 * # A-D) nor a command; type help"
+    )
     term.handle("9*0000#")
     assert eventually(lambda: "DENIED  wrong code" in lines(out))
