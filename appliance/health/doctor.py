@@ -240,11 +240,16 @@ def probe_camera(config: Config) -> str:
         camera = open_camera(cam)
     except (CameraError, ImportError, RuntimeError) as exc:
         raise CheckFailed(f"{cam.kind} camera: {exc}") from None
+    # one true line: a camera that never started is not "opened but gave no frame"
     try:
-        camera.start()
-        frame = camera.read()
-    except Exception as exc:  # CameraError, or whatever the driver raises
-        raise CheckFailed(f"{cam.kind} camera opened but gave no frame: {exc}") from None
+        try:
+            camera.start()
+        except Exception as exc:  # CameraError (picamera2 missing, no device), or the driver's
+            raise CheckFailed(f"{cam.kind} camera cannot start: {exc}") from None
+        try:
+            frame = camera.read()
+        except Exception as exc:
+            raise CheckFailed(f"{cam.kind} camera started but gave no frame: {exc}") from None
     finally:
         camera.close()
     where = f"device {cam.device}" if cam.kind == "opencv" else f"{len(cam.sources)} source(s)"

@@ -123,6 +123,11 @@ def test_missing_webcam_and_missing_picamera_fail(make_config):
     assert r["camera"].status == "fail" and "63" in r["camera"].detail, r["camera"].detail
     r = by_name(run_doctor(make_config(camera={"kind": "picamera2"}), only=["camera"]))
     assert r["camera"].status == "fail"
+    # one true thing: it never started, so it is not "opened but gave no frame"
+    assert r["camera"].detail == (
+        "picamera2 camera cannot start: camera.kind = 'picamera2' needs the python3-picamera2 "
+        "package (Pi only)"
+    ), r["camera"].detail
 
 
 def test_modem_answers_at_over_a_pty(make_config, pty_modem):
