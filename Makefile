@@ -54,8 +54,8 @@ lock: $(STAMP)
 	mv constraints.tmp constraints.txt
 
 # An emulated Raspberry Pi (arm64 Debian 12 root, qemu-user, Cortex-A72/A76): install.sh in it,
-# a grant and a denial, every compiled module and its page alignment. Root; ~15 min with the
-# cached base root, test-pi rebuilds that root first (~25 min). Not part of CI.
+# a grant and a denial, every compiled module and its page alignment. Root; ~12 min with the
+# cached base root, test-pi rebuilds that root first (20-35 min). Not part of CI (docs/BENCHMARKS.md).
 pi-check:
 	bash provisioning/pi-check.sh
 
