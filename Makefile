@@ -55,7 +55,7 @@ lock: $(STAMP)
 
 # An emulated Raspberry Pi (arm64 Debian 12 root, qemu-user, Cortex-A72/A76): install.sh in it,
 # a grant and a denial, every compiled module and its page alignment. Root; ~12 min with the
-# cached base root, test-pi rebuilds that root first (20-35 min). Not part of CI (docs/BENCHMARKS.md).
+# cached base root, test-pi rebuilds that root first (20-40 min). Not part of CI (docs/BENCHMARKS.md).
 pi-check:
 	bash provisioning/pi-check.sh
 
