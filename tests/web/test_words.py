@@ -42,3 +42,26 @@ def test_a_favicon_is_served(client) -> None:
     assert 'rel="icon" href="/static/favicon.svg"' in page
     with client.get("/static/favicon.svg") as r:
         assert r.status_code == 200 and b"<svg" in r.data
+
+
+def test_the_device_pages_own_polling_does_not_keep_a_login_alive(client, db) -> None:
+    """An open device tab polls status.json every 2 s; that is not a person's activity, so the
+    idle timeout still ends the session. A page the person opens does count."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from appliance.store.models import utcnow
+    from appliance.store.models_admin import AdminSession
+
+    def last_seen():
+        with db.session() as s:
+            return s.scalars(select(AdminSession.last_seen_at)).one()
+
+    earlier = utcnow() - timedelta(seconds=60)
+    with db.session() as s:
+        s.scalars(select(AdminSession)).one().last_seen_at = earlier
+    assert client.get("/device/status.json").status_code == 200
+    assert last_seen() == earlier  # polled: untouched
+    assert client.get("/device/").status_code == 200
+    assert last_seen() > earlier  # opened by the person: touched
