@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench check lint types contracts fmt clean venv lock
+.PHONY: run test bench check lint types contracts fmt clean venv lock pi-check test-pi
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
@@ -19,10 +19,13 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
+# make run CAMERA=photo.jpg: the replay camera shows that photo (or video, or folder)
 run: $(STAMP)
-	$(VENV)/bin/doorward run
+	$(VENV)/bin/doorward run $(if $(CAMERA),--camera "$(CAMERA)")
 
 test: $(STAMP)
+	@command -v chromium >/dev/null && mariadb-admin --protocol=tcp -h 127.0.0.1 -u root ping >/dev/null 2>&1 \
+		|| echo "make test: the browser/MySQL/MQTT tests need /usr/bin/chromium, MariaDB on 127.0.0.1:3306 and Mosquitto on :1883 (they skip without them; .ci/run installs and starts all three)"
 	$(VENV)/bin/pytest
 
 bench: $(STAMP)
@@ -49,6 +52,15 @@ fmt: $(STAMP)
 lock: $(STAMP)
 	{ sed -n '1,2p' constraints.txt; $(PY) -m pip freeze --exclude-editable | grep -v -i '^doorward'; } > constraints.tmp
 	mv constraints.tmp constraints.txt
+
+# An emulated Raspberry Pi (arm64 Debian 12 root, qemu-user, Cortex-A72/A76): install.sh in it,
+# a grant and a denial, every compiled module and its page alignment. Root; ~12 min with the
+# cached base root, test-pi rebuilds that root first (20-40 min). Not part of CI (docs/BENCHMARKS.md).
+pi-check:
+	bash provisioning/pi-check.sh
+
+test-pi:
+	bash provisioning/pi-check.sh --fresh-root
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -2,6 +2,7 @@
 # Owns installing one Doorward door on Raspberry Pi OS Bookworm (64-bit). Safe to run again:
 # code and units are refreshed; existing config, secrets, certificate and data are kept.
 set -euo pipefail
+{ # the whole script is read before it runs: editing it meanwhile cannot change a running install
 
 usage() {
     cat <<'USAGE'
@@ -13,7 +14,10 @@ Usage: sudo provisioning/install.sh [options]
   --config FILE       use FILE as /etc/doorward/doorward.toml instead of the template
   --tls-cert FILE --tls-key FILE   use this certificate for the admin page (else self-signed)
   --pepper-file FILE  install this pepper (a fleet shares one) instead of generating one
-  --root DIR          install into DIR instead of / (a throwaway root for tests)
+  --root DIR          install into DIR instead of / : a throwaway root for tests, or a whole
+                      OS root (has usr/bin/python3, e.g. built by mmdebstrap): then the user,
+                      venv, pip, import check and migrate run inside it with chroot, and only
+                      systemctl (no service manager there) is skipped, said so
   --prefix DIR        code and venv location (default /opt/doorward)
   --src DIR           the repository to install (default: this script's repository)
   --no-apt            do not install apt packages
@@ -89,30 +93,48 @@ CONFIG=$ETC/doorward.toml
 UNIT_DIR=$ROOT/etc/systemd/system
 NGINX=$ROOT/etc/nginx
 
+# An OS root (--root DIR with its own Python): commands that must be the target's run in it.
+OS_ROOT=0
+if [ -n "$ROOT" ] && [ -x "$ROOT/usr/bin/python3" ] && [ -x "$ROOT/bin/sh" ]; then
+    OS_ROOT=1
+fi
+if [ -n "$ROOT" ] && [ "$OS_ROOT" -eq 0 ] && { [ "$DO_VENV" -eq 1 ] || [ "$DO_USERS" -eq 1 ]; }; then
+    die "--root $ROOT holds no OS (no usr/bin/python3): give --no-venv --no-users, or an OS root (provisioning/pi-check.sh builds one)"
+fi
+# target CMD...: run CMD on the target (inside the OS root with chroot, else here)
+target() {
+    if [ "$OS_ROOT" -eq 1 ]; then chroot "$ROOT" "$@"; else "$@"; fi
+}
 # owner USER[:GROUP] PATH... : chown only when we manage users (a test root keeps the caller's)
 owner() {
     [ "$DO_USERS" -eq 1 ] || return 0
-    chown "$@"
+    if [ "$OS_ROOT" -eq 1 ]; then
+        local who=$1 p
+        shift
+        for p in "$@"; do chroot "$ROOT" chown "$who" "${p#"$ROOT"}"; done
+    else
+        chown "$@"
+    fi
 }
 
 # ---- 1. apt packages -------------------------------------------------------------------
 if [ "$DO_APT" -eq 1 ]; then
     say "installing apt packages: ${APT_PACKAGES[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q
-    apt-get install -y -q --no-install-recommends "${APT_PACKAGES[@]}"
+    target apt-get update -q
+    target apt-get install -y -q --no-install-recommends "${APT_PACKAGES[@]}"
 fi
 
 # ---- 2. system user --------------------------------------------------------------------
 if [ "$DO_USERS" -eq 1 ]; then
-    if ! getent passwd "$SERVICE_USER" >/dev/null; then
+    if ! target getent passwd "$SERVICE_USER" >/dev/null; then
         say "creating system user $SERVICE_USER"
-        useradd --system --user-group --home-dir /var/lib/doorward --no-create-home \
+        target useradd --system --user-group --home-dir /var/lib/doorward --no-create-home \
             --shell /usr/sbin/nologin --comment "Doorward door appliance" "$SERVICE_USER"
     fi
     for group in gpio video dialout; do
-        if getent group "$group" >/dev/null; then
-            usermod -a -G "$group" "$SERVICE_USER"
+        if target getent group "$group" >/dev/null; then
+            target usermod -a -G "$group" "$SERVICE_USER"
         else
             say "warning: group $group does not exist (not a Raspberry Pi OS image?)"
         fi
@@ -184,16 +206,42 @@ fi
 
 # ---- 7. venv and the app ---------------------------------------------------------------
 if [ "$DO_VENV" -eq 1 ]; then
+    TSRC=$SRC           # the source and the venv as the target sees them
+    TVENV=$PREFIX/venv
+    [ -n "$ROOT" ] || TVENV=$VENV
+    if [ "$OS_ROOT" -eq 1 ]; then
+        # the target's pip builds from a copy inside the root (no .venv, var or .git of ours)
+        TSRC=$PREFIX/src
+        say "copying $SRC to $ROOT$TSRC"
+        rm -rf "$ROOT$TSRC.new"
+        install -d -m 0755 "$ROOT$TSRC.new"
+        tar -C "$SRC" --exclude=./.venv --exclude=./var --exclude=./.git \
+            --exclude='*/__pycache__' --exclude=./.pytest_cache --exclude=./.mypy_cache \
+            --exclude=./.ruff_cache -cf - . | tar -C "$ROOT$TSRC.new" -xf -
+        rm -rf "$ROOT$TSRC"
+        mv "$ROOT$TSRC.new" "$ROOT$TSRC"
+    fi
     if [ ! -x "$VENV/bin/python" ]; then
         say "creating venv $VENV (with system site packages, for picamera2 and lgpio)"
-        python3 -m venv --system-site-packages "$VENV"
+        target python3 -m venv --system-site-packages "$TVENV"
     fi
     say "installing Doorward from $SRC into $VENV"
+    # the versions tested together (constraints.txt), not whatever is newest on install day;
+    # --ignore-installed: the venv gets its own copy of every dependency, so a numpy-built
+    # package from apt (python3-simplejpeg, built against Debian's numpy 1.x) never shadows the
+    # venv's (numpy 2.x); picamera2 itself, not a dependency, still comes from the system
     # shellcheck disable=SC2086  # PIP_ARGS is a list of words on purpose
-    # the versions tested together (constraints.txt), not whatever is newest on install day
-    "$VENV/bin/pip" install --quiet $PIP_ARGS -c "$SRC/constraints.txt" "$SRC"
-    "$VENV/bin/python" -c "import sys; from appliance.config import load_config; load_config(sys.argv[1])" "$CONFIG" \
+    target "$TVENV/bin/pip" install --quiet --ignore-installed $PIP_ARGS \
+        -c "$TSRC/constraints.txt" "$TSRC"
+    TCONFIG=${CONFIG#"$ROOT"}   # the config as the target sees it
+    target "$TVENV/bin/python" -c "import sys; from appliance.config import load_config; load_config(sys.argv[1])" "$TCONFIG" \
         || die "$CONFIG does not validate (see above); fix it and run install.sh again"
+    # the whole door stack, loaded and run once (camera adapters, snapshots, numpy, cv2, dlib
+    # and its models; picamera2 and lgpio when the config uses them): a broken install fails
+    # here, loudly, not at the first visitor
+    say "checking the door stack imports and runs (doorward doctor --only stack)"
+    target "$TVENV/bin/doorward" --config "$TCONFIG" doctor --only stack \
+        || die "the door stack does not load in $VENV (see the line above); nothing was started"
 fi
 
 # ---- 8. systemd units: the door, and the admin page in a process of its own -------------
@@ -219,9 +267,20 @@ if [ "$DO_NGINX" -eq 1 ]; then
 fi
 
 # ---- 10. migrate and start -------------------------------------------------------------
-if [ "$DO_VENV" -eq 1 ] && [ -z "$ROOT" ]; then
+if [ "$DO_VENV" -eq 1 ] && { [ -z "$ROOT" ] || [ "$OS_ROOT" -eq 1 ]; }; then
     say "migrating the local replica"
-    runuser -u "$SERVICE_USER" -- "$VENV/bin/doorward" --config /etc/doorward/doorward.toml migrate
+    if [ "$DO_USERS" -eq 1 ]; then
+        target runuser -u "$SERVICE_USER" -- "$TVENV/bin/doorward" --config "$TCONFIG" migrate
+    else
+        target "$TVENV/bin/doorward" --config "$TCONFIG" migrate
+    fi
+fi
+if [ "$DO_NGINX" -eq 1 ] && [ "$OS_ROOT" -eq 1 ] && [ -x "$ROOT/usr/sbin/nginx" ]; then
+    say "checking the nginx site inside the root (nginx -t)"
+    target nginx -t -q || die "nginx -t refused the site in $ROOT"
+fi
+if [ "$DO_SYSTEMD" -eq 1 ] && [ -n "$ROOT" ]; then
+    say "skipped in --root $ROOT: systemctl daemon-reload/enable/restart (no service manager in a root)"
 fi
 if [ "$DO_SYSTEMD" -eq 1 ] && [ -z "$ROOT" ]; then
     systemctl daemon-reload
@@ -244,3 +303,5 @@ if [ "$DO_SYSTEMD" -eq 1 ] && [ -z "$ROOT" ]; then
 fi
 say "done: device $DEVICE_ID; config $CONFIG; data $DATA"
 [ -n "$ROOT" ] || say "check it with: sudo -u $SERVICE_USER $VENV/bin/doorward --config /etc/doorward/doorward.toml doctor"
+exit
+}

@@ -69,3 +69,10 @@ def mysql_db() -> Iterator[str]:
     """A fresh MariaDB database for this test; its name. Fails under CI when MariaDB is down."""
     with scratch_database("doorward_prov") as name:
         yield name
+
+
+@pytest.fixture(autouse=True)
+def _not_under_systemd(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test run started by a systemd unit must not look like a door to `pin_factory = "auto"`
+    (which refuses simulated pins under systemd); tests that want that set it themselves."""
+    monkeypatch.delenv("INVOCATION_ID", raising=False)

@@ -46,7 +46,7 @@ def create_app(
 
     from appliance.config import Config
 
-    from . import alerts, audit_log, auth, dashboard, device, events, users
+    from . import alerts, audit_log, auth, dashboard, device, events, present, users
     from .accounts import ensure_initial_admin
     from .common import fmt_dt, input_dt
 
@@ -97,6 +97,7 @@ def create_app(
         app.register_blueprint(bp)
     app.jinja_env.filters["dt"] = fmt_dt
     app.jinja_env.filters["dt_input"] = input_dt
+    present.install(app)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:

@@ -365,9 +365,15 @@ class SessionInfo:
 
 
 def load_session(
-    db: Database, token: str | None, settings: AdminConfig, now: datetime | None = None
+    db: Database,
+    token: str | None,
+    settings: AdminConfig,
+    now: datetime | None = None,
+    *,
+    touch: bool = True,
 ) -> SessionInfo | None:
-    """The live session for a cookie value, touching it; None when unknown, idle or too old."""
+    """The live session for a cookie value, touching it (unless `touch` is false: a page's own
+    polling is not a person's activity); None when unknown, idle or too old."""
     if not token or len(token) > 128:
         return None
     now = now or utcnow()
@@ -386,7 +392,7 @@ def load_session(
         if idle > settings.session_idle_s or age > settings.session_max_s or not acc.active:
             s.execute(delete(AdminSession).where(AdminSession.id_hash == digest))
             return None
-        if idle > 5:  # spare the database a write on every request
+        if touch and idle > 5:  # spare the database a write on every request
             sess.last_seen_at = now
         return SessionInfo(acc.id, acc.username, acc.role, acc.must_change_password,
                            sess.csrf_token)  # fmt: skip

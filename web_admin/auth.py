@@ -47,6 +47,10 @@ def _cookie_secure() -> bool:
     return request.is_secure
 
 
+# fetched by the page's own script every few seconds: they do not count as activity
+POLLED_ENDPOINTS = frozenset({"device.status_json"})
+
+
 def _load() -> Any:
     from flask import current_app
 
@@ -54,7 +58,10 @@ def _load() -> Any:
     if limit and (request.content_length or 0) > limit:
         abort(413)  # refuse before reading a byte of the body
     g.account = accounts.load_session(
-        get_db(), request.cookies.get(SESSION_COOKIE), get_config().admin
+        get_db(),
+        request.cookies.get(SESSION_COOKIE),
+        get_config().admin,
+        touch=request.endpoint not in POLLED_ENDPOINTS,  # an open tab never keeps a login alive
     )
     g.csrf_token = g.account.csrf_token if g.account else None
     endpoint = request.endpoint or ""

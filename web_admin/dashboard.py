@@ -7,16 +7,16 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, render_template
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from appliance.store.models import AccessEvent, Device, OutboxAlert, utcnow
+from appliance.store.models import AccessEvent, Device, OutboxAlert, User, utcnow
 
-from .common import get_db, get_door
+from .common import get_config, get_db, get_door
 
 bp = Blueprint("dashboard", __name__)
 
 SERIES = ("grants", "denials", "alerts")
-DENIALS = {"code_wrong", "locked_out"}
+DENIALS = {"code_wrong", "lockout"}  # the kinds recorded (there is no "locked_out" event)
 
 
 def series_of(kind: str) -> str | None:
@@ -79,9 +79,13 @@ def chart(days: list[tuple[date, dict[str, int]]]) -> dict[str, Any]:
 
 @bp.get("/")
 def index() -> Any:
+    from .accounts import initial_password_path
+    from .device import status as device_status
+
     now = utcnow()
     door = get_door()
-    status = door.status() if door is not None else None
+    status = device_status()
+    config = get_config()
     today = datetime.combine(now.date(), datetime.min.time(), tzinfo=now.tzinfo)
     with get_db().session() as s:
         events = list(
@@ -93,8 +97,17 @@ def index() -> Any:
             )
         )
         devices = list(s.scalars(select(Device).order_by(Device.id)))
+        users = s.scalar(select(func.count()).select_from(User)) or 0
     kinds = Counter(e.kind for e in events)
+    first_steps = None
+    if users == 0:
+        first_steps = {
+            "simulated": door is not None and door.simulator is not None,
+            "password_file": str(initial_password_path(config.data_dir)),
+            "replay_empty": config.camera.kind == "replay" and not config.camera.sources,
+        }
     return render_template(
         "dashboard.html", status=status, events=events[:15], kinds=sorted(kinds.items()),
         today_total=len(events), chart=chart(daily_counts(now)), devices=devices,
+        first_steps=first_steps,
     )  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,13 @@ from flask import (
 )
 from sqlalchemy import func, select
 
-from appliance.store.models import Device, OutboxAlert, utcnow
+from appliance.core.wording import duration, state_words
+from appliance.store.models import AccessEvent, Device, OutboxAlert, utcnow
+from appliance.store.models_state import read_state
 from appliance.store.sync import sync_status
 
 from .common import audit, get_config, get_db, get_door, get_local_db, get_sync
+from .present import DECISIONS, ago, event_line, kind_words
 from .uploads import Limits, UploadError, check_image, encode_jpeg
 
 bp = Blueprint("device", __name__, url_prefix="/device")
@@ -40,6 +44,7 @@ ACTIONS = {
     "restore_tamper": "Restore tamper",
 }
 IMAGE_EXTS = {".jpg", ".jpeg", ".png"}
+STATE_STALE_S = 150.0  # the door writes its state on change and every 60 s
 
 
 def _simulated_door() -> Any:
@@ -57,24 +62,77 @@ def _camera_status(door: Any) -> tuple[bool, str]:
     return True, f"{frame.shape[1]}x{frame.shape[0]}"
 
 
+def _last_heartbeat(door: Any, device_id: str) -> datetime | None:
+    """The newest sign of life: a heartbeat event (in the door's memory when it runs here:
+    heartbeats reach the database in batches), or the device row's last_seen (start-up, and
+    every sync round with a central database)."""
+    seen: list[datetime] = []
+    if door is not None:
+        beats = [e.ts for e in door.recent if e.kind == "heartbeat"]
+        if beats:
+            seen.append(datetime.fromisoformat(beats[-1]))
+    with get_db().session() as s:
+        beat = s.scalar(
+            select(func.max(AccessEvent.ts)).where(
+                AccessEvent.kind == "heartbeat", AccessEvent.device_id == device_id
+            )
+        )
+        dev = s.get(Device, device_id)
+    seen += [t for t in (beat, dev.last_seen if dev else None) if t is not None]
+    return max(seen) if seen else None
+
+
+def _latest_snapshot(device_id: str) -> AccessEvent | None:
+    with get_db().session() as s:
+        return s.scalars(
+            select(AccessEvent)
+            .where(AccessEvent.device_id == device_id, AccessEvent.snapshot_path.is_not(None))
+            .order_by(AccessEvent.ts.desc())
+            .limit(1)
+        ).first()
+
+
 def status() -> dict[str, Any]:
     door = get_door()
     config = get_config()
     now = utcnow()
-    out: dict[str, Any] = {"device_id": config.device.id, "in_process": door is not None}
+    out: dict[str, Any] = {
+        "device_id": config.device.id,
+        "door_name": config.device.name,
+        "in_process": door is not None,
+        "reported": door is not None,
+    }
     if door is not None:
         out.update(door.status())
         out["camera_ok"], out["camera_detail"] = _camera_status(door)
         out["simulated"] = door.simulator is not None
-    with get_db().session() as s:
-        dev = s.get(Device, config.device.id)
-        out["last_heartbeat"] = dev.last_seen.isoformat() if dev and dev.last_seen else None
+    else:
+        # the Pi layout: the door runs in its own process and reports through the database
+        reported = read_state(get_local_db(), config.device.id)
+        if reported is not None:
+            state, at = reported
+            age = (now - at).total_seconds()
+            out.update(state)
+            out["reported"] = True
+            out["reported_at"] = at.isoformat()
+            out["reported_ago"] = ago(at, now)
+            out["report_stale"] = age > STATE_STALE_S
+    beat = _last_heartbeat(door, config.device.id)
+    out["last_heartbeat"] = beat.isoformat() if beat else None
+    out["last_heartbeat_ago"] = ago(beat, now)
+    interval = config.health.heartbeat_interval_s
+    out["heartbeat_late"] = beat is None or (now - beat).total_seconds() > 2 * interval + 5
+    out["heartbeat_every"] = duration(interval)
+    out["state_words"] = state_words(out.get("state")) if out["reported"] else None
+    if out.get("lockout_remaining_s"):
+        out["lockout_words"] = duration(out["lockout_remaining_s"])
     with get_local_db().session() as s:
         out["queue_depth"] = s.scalar(
             select(func.count(OutboxAlert.id)).where(OutboxAlert.state == "pending")
         )
     out["sync"] = sync_status(get_local_db(), now)
     out["sync_lag_s"] = out["sync"]["lag_s"]
+    out["sync_lag_words"] = None if out["sync_lag_s"] is None else duration(out["sync_lag_s"])
     out["sync_running"] = get_sync() is not None
     gsm = config.alerts.gsm
     out["modem"] = "not configured" if gsm is None else f"{gsm.port} (checked by doorward doctor)"
@@ -94,23 +152,38 @@ def _camera_choices() -> list[Path]:
     return found[:200]
 
 
+def _recent(door: Any) -> list[dict[str, Any]]:
+    """The door's latest events, newest first, each with its plain line and a name."""
+    out = []
+    for e in reversed(door.recent[-12:] if door is not None else []):
+        d = e.as_dict()
+        d["line"] = event_line(e)
+        d["words"] = kind_words(e.kind)
+        d["decision"] = e.kind in DECISIONS
+        d["time"] = e.ts[11:19]
+        out.append(d)
+    return out
+
+
 @bp.get("/")
 def index() -> Any:
     door = get_door()
     st = status()
-    recent = list(reversed(door.recent[-12:])) if door is not None else []
+    recent = _recent(door)
     choices = _camera_choices() if door is not None and door.simulator is not None else []
+    latest = _latest_snapshot(st["device_id"]) if door is None else None
+    decision = next((e for e in recent if e["decision"]), None)
     return render_template(
         "device.html", st=st, recent=recent, keys=KEYS, actions=ACTIONS, choices=choices,
-        panel=door is not None and door.simulator is not None,
+        panel=door is not None and door.simulator is not None, latest=latest,
+        decision=decision,
     )  # fmt: skip
 
 
 @bp.get("/status.json")
 def status_json() -> Any:
-    door = get_door()
     st = status()
-    st["recent"] = [e.as_dict() for e in (door.recent[-12:] if door is not None else [])]
+    st["recent"] = _recent(get_door())
     return jsonify(st)
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import func, or_, select, update
 
 from ..config import Config
 from ..store.db import Database
-from ..store.models import OutboxAlert, utcnow
+from ..store.models import OutboxAlert, User, utcnow
 from ..store.models_alerts import AlertDelivery
 from .incidents import URGENT_KINDS
 from .message import AlertMessage, Channel, ChannelError
@@ -223,8 +223,20 @@ class Dispatcher:
             distance=w.distance,
             detail=w.detail,
             count=w.count,
+            user_name=self._user_name(w.user_number),
             photo_jpeg=photo,
         )
+
+    def _user_name(self, number: int | None) -> str | None:
+        """The enrolled name of the user the alert is about (the message names them)."""
+        if number is None:
+            return None
+        try:
+            with self.db.session() as s:
+                return s.scalar(select(User.name).where(User.number == number))
+        except Exception:  # a name is a nicety: never let it hold up an alert
+            log.warning("event=alert_user_name_failed user=%s", number)
+            return None
 
     def _over_cap(self, channel: str, now: datetime) -> bool:
         with self.db.session() as s:

@@ -31,6 +31,7 @@ class AlertMessage:
     distance: float | None = None
     detail: str = ""
     count: int = 1  # events grouped into this alert (incident grouping)
+    user_name: str | None = None  # the enrolled name of user_number, when the door knows it
     photo_jpeg: bytes | None = field(default=None, repr=False)
 
     @property
@@ -44,7 +45,8 @@ class AlertMessage:
         """One line for SMS and subjects: what, where, when, who tried."""
         parts = [f"{self.title} at {self.door}", self.time.strftime("%Y-%m-%d %H:%M:%S UTC")]
         if self.user_number is not None:
-            parts.append(f"user #{self.user_number}")
+            who = f"{self.user_name} (user #{self.user_number})" if self.user_name else ""
+            parts.append(who or f"user #{self.user_number}")
         if self.distance is not None:
             parts.append(f"face distance {self.distance:.2f}")
         if self.count > 1:

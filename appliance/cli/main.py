@@ -24,6 +24,7 @@ from .common import (
     open_door_db,
     positive_int,
 )
+from .terminal import Terminal, event_printer, user_names
 
 if TYPE_CHECKING:
     from appliance.runtime import Parts
@@ -50,6 +51,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from appliance.store.sync import start_sync_worker
 
     config: Config = args.config
+    if args.camera:
+        if config.camera.kind != "replay":
+            raise CliError(
+                f"--camera shows photos to the replay camera; this config's camera is "
+                f'{config.camera.kind!r} ([camera] kind = "replay" to use it)'
+            )
+        config = config.with_overrides(camera={"sources": [str(p) for p in args.camera]})
     db = open_door_db(args)
     door = Door(config, db)
     url = central_url(args)
@@ -74,6 +82,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         health = HealthWorker(door)
         health.start()
         parts.add("health", health)
+        if args.no_admin or not config.admin.enabled:
+            # the admin page runs in its own process (the Pi layout): it reads the door's
+            # state from the database (written on change, and every minute)
+            from appliance.store.models_state import DoorStateWriter
+
+            writer = DoorStateWriter(db, config.device.id, door.status, refresh_s=60.0)
+            parts.add("door-state", writer.start())
         dispatcher = _start_dispatcher(config, db)
         if dispatcher is not None:
             parts.add("dispatcher", dispatcher)
@@ -94,9 +109,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         if simulated:
             for hint in first_run_hints(config, _user_count(db), admin_url):
                 print(f"doorward: {hint}", flush=True)
+            door.listeners.append(event_printer(user_names(db)))
         if door.simulator is not None and sys.stdin.isatty() and not args.no_terminal_keypad:
             threading.Thread(
-                target=_terminal_keypad, args=(door, stop), daemon=True, name="tty-keypad"
+                target=Terminal(door).run, args=(sys.stdin, stop), daemon=True, name="tty-keypad"
             ).start()
         # a stuck door loop stops the pings: systemd's watchdog restarts us
         Watchdog(Notifier(), lambda: door.healthy).run(stop, f"door {config.device.id} running")
@@ -131,18 +147,28 @@ def _shutdown(door: Any, parts: Parts) -> None:
 def first_run_hints(config: Config, users: int, admin_url: str | None) -> list[str]:
     """What a newcomer on simulated hardware needs to know before typing a code."""
     hints = []
-    where = f"on the admin page ({admin_url}) or " if admin_url else ""
+    if admin_url:
+        from web_admin.accounts import initial_password_path
+
+        first = initial_password_path(config.data_dir)
+        if first.exists():
+            hints.append(
+                f"admin page: sign in at {admin_url} as 'admin' with the one-time password in "
+                f"{first} (you choose a new one at once); forgotten later: "
+                "doorward admin-user passwd admin"
+            )
+    where = f"on the admin page ({admin_url}users/new) or " if admin_url else ""
     if users == 0:
         hints.append(
-            f"no users enrolled yet, so every code is refused (code_wrong): enroll one {where}"
+            f"no users enrolled yet, so every code is refused: enroll one {where}"
             "with: doorward enroll --number 1 --name You --pin 1234 --photo your-face.jpg"
         )
     if config.camera.kind == "replay" and not config.camera.sources:
-        panel = "the Device page's camera panel, or " if admin_url else ""
+        panel = "the Device page's camera panel, " if admin_url else ""
         hints.append(
-            "the simulated camera shows an empty grey frame, so a right code ends in "
-            "denied_no_face and an intruder alert; show it the user's face with "
-            f'{panel}[camera] sources = ["another-photo-of-you.jpg"] in the config'
+            "the simulated camera shows an empty doorstep, so a right code ends in "
+            "'DENIED  no face seen' and an intruder alert; show it a photo of the user with "
+            f"{panel}doorward run --camera another-photo-of-you.jpg, or type: camera PATH"
         )
     return hints
 
@@ -154,26 +180,6 @@ def _user_count(db: Any) -> int:
 
     with db.session() as s:
         return int(s.scalar(select(func.count()).select_from(User)) or 0)
-
-
-def _terminal_keypad(door: Any, stop: threading.Event) -> None:
-    """Type keys (0-9 * # A-D) and Enter; they are pressed on the simulated keypad pins."""
-    print("doorward: type a code such as 1*1234# and press Enter (Ctrl-C stops)", flush=True)
-    for line in sys.stdin:
-        if stop.is_set():
-            return
-        typed = line.strip().upper()
-        if typed in ("HELP", "?"):
-            print(
-                "doorward: keys 0-9 * # A-D; a code is <user number>*<PIN>#, ** clears; "
-                "enroll a user first (doorward enroll --help)",
-                flush=True,
-            )
-            continue
-        try:
-            door.press_keys(typed)
-        except ValueError as exc:
-            print(f"doorward: {exc}", flush=True)
 
 
 def _start_dispatcher(config: Config, db: Any) -> Any:
@@ -422,6 +428,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-admin", action="store_true", help="do not serve the admin page")
     p.add_argument(
         "--no-terminal-keypad", action="store_true", help="do not read keys from the terminal"
+    )
+    p.add_argument(
+        "--camera",
+        type=existing_file,
+        action="append",
+        metavar="PATH",
+        help="photo, video or folder the replay camera shows (repeatable; "
+        "the terminal's `camera PATH` switches it later)",
     )
     p.set_defaults(func=cmd_run)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+import platform
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from gpiozero import LED as StatusLed
@@ -24,12 +25,32 @@ class HardwareError(RuntimeError):
     """A device could not be set up; the message names the device and pin."""
 
 
+MODEL_FILES = ("/proc/device-tree/model", "/sys/firmware/devicetree/base/model")
+GPIO_DEVICES = ("/dev/gpiochip0", "/dev/gpiomem", "/dev/gpiomem0")
+
+
 def is_raspberry_pi() -> bool:
-    try:
-        with open("/proc/device-tree/model", encoding="ascii", errors="replace") as fh:
-            return "raspberry pi" in fh.read().lower()
-    except OSError:
-        return False
+    for path in MODEL_FILES:
+        try:
+            with open(path, encoding="ascii", errors="replace") as fh:
+                if "raspberry pi" in fh.read().lower():
+                    return True
+        except OSError:
+            continue
+    return False
+
+
+def door_like(environ: Mapping[str, str] | None = None) -> str | None:
+    """Why this process looks like a real door (so simulated pins would be a silent failure):
+    started by systemd, or an ARM board with GPIO devices. None on a developer machine."""
+    env = os.environ if environ is None else environ
+    if env.get("INVOCATION_ID") or env.get("NOTIFY_SOCKET"):
+        return "it runs under systemd"
+    if platform.machine().lower().startswith(("aarch64", "arm")):
+        found = [d for d in GPIO_DEVICES if os.path.exists(d)]
+        if found:
+            return f"this ARM board has {found[0]}"
+    return None
 
 
 def mock_factory() -> Factory:
@@ -44,9 +65,17 @@ def make_pin_factory(kind: str) -> Factory:
     if kind == "auto":
         env = os.environ.get("GPIOZERO_PIN_FACTORY")
         kind = env if env else ("lgpio" if is_raspberry_pi() else "mock")
-        if kind == "mock":
+        if kind == "mock" and not env:
             # On a real door this is a lock that never opens and a keypad that never answers:
-            # say so loudly, and how to make the choice explicit.
+            # refuse where it looks like one; elsewhere say so loudly, and how to choose.
+            why = door_like()
+            if why is not None:
+                raise HardwareError(
+                    'hardware.pin_factory = "auto" found no Raspberry Pi model in '
+                    f"{MODEL_FILES[0]}, but {why}: refusing to fall back to simulated pins "
+                    '(a lock that never opens). Set hardware.pin_factory = "lgpio" on a Pi, '
+                    'or "mock" for simulated pins'
+                )
             log.warning(
                 "event=simulated_pins reason=not_a_raspberry_pi model_file=/proc/device-tree/model"
                 ' hint=\'set hardware.pin_factory = "lgpio" on a Pi (or "mock" to silence)\''

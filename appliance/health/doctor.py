@@ -23,6 +23,7 @@ from .settings import health_settings
 Status = Literal["ok", "warn", "fail", "skip"]
 CHECK_NAMES = (
     "config",
+    "stack",
     "pins",
     "camera",
     "modem",
@@ -142,6 +143,85 @@ def check_pins(config: Config) -> str:
     return f"{len(used)} distinct BCM pins; relay=BCM{pins.relay} factory={factory}"
 
 
+def _origin(module: Any) -> str:
+    """'venv' when the module was loaded from this interpreter's prefix, else its folder."""
+    import sys
+
+    where = Path(getattr(module, "__file__", "") or "").resolve()
+    prefix = Path(sys.prefix).resolve()
+    return "venv" if prefix in where.parents else str(where.parent)
+
+
+def check_stack(config: Config) -> str:
+    """Import what the door loads at a decision, and run each compiled part once.
+
+    A numpy-built package from the system (apt) next to the venv's numpy fails here
+    ("numpy.dtype size changed"), not at the door's first visitor.
+    """
+    import sys
+
+    problems: list[str] = []
+    found: list[str] = []
+
+    def load(name: str, hint: str = "") -> Any:
+        try:
+            module = __import__(name, fromlist=["_"])
+        except Exception as exc:  # ImportError, or a binary mismatch raised as ValueError
+            problems.append(f"{name}: {type(exc).__name__}: {exc}{hint}")
+            return None
+        return module
+
+    np = load("numpy")
+    sj = load("simplejpeg")
+    cv2 = load("cv2")
+    dlib = load("dlib")
+    load("PIL.Image")
+    for adapter in ("replay", "opencv", "picamera"):
+        load(f"appliance.hardware.camera.{adapter}")
+    load("appliance.store.snapshots")
+    if np is not None and sj is not None:
+        try:
+            jpeg = sj.encode_jpeg(np.zeros((16, 16, 3), dtype=np.uint8), colorspace="RGB")
+            sj.decode_jpeg(jpeg)
+        except Exception as exc:
+            problems.append(f"simplejpeg with numpy {np.__version__}: {exc}")
+    if cv2 is not None and np is not None:
+        try:
+            cv2.cvtColor(np.zeros((8, 8, 3), dtype=np.uint8), cv2.COLOR_RGB2GRAY)
+        except Exception as exc:
+            problems.append(f"cv2 {cv2.__version__}: {exc}")
+    if dlib is not None:
+        from appliance.vision.models import ENCODER, SHAPE_5, SHAPE_68, ModelError, model_path
+
+        names = [SHAPE_5, ENCODER] + ([SHAPE_68] if config.vision.liveness else [])
+        for model in names:
+            try:
+                model_path(model)
+            except ModelError as exc:
+                problems.append(str(exc))
+    if config.camera.kind == "picamera2":
+        load(
+            "picamera2",
+            " (the python3-picamera2 apt package, in the venv via system site packages)",
+        )
+    if config.hardware.pin_factory == "lgpio":
+        load("lgpio", " (the python3-lgpio apt package)")
+    for module in (np, sj, cv2, dlib):
+        if module is not None:
+            found.append(
+                f"{module.__name__} {getattr(module, '__version__', '?')} ({_origin(module)})"
+            )
+    outside = [m.__name__ for m in (np, sj) if m is not None and _origin(m) != "venv"]
+    if outside and sys.prefix != sys.base_prefix:
+        problems.append(
+            f"{', '.join(outside)} loaded from outside the venv: reinstall with "
+            "pip install --ignore-installed -c constraints.txt (provisioning/install.sh does)"
+        )
+    if problems:
+        raise CheckFailed("; ".join(problems))
+    return "; ".join(found)
+
+
 def _frame_detail(frame: Any) -> str:
     shape = getattr(frame, "shape", None)
     if shape is None or len(shape) != 3 or shape[2] != 3:
@@ -160,11 +240,16 @@ def probe_camera(config: Config) -> str:
         camera = open_camera(cam)
     except (CameraError, ImportError, RuntimeError) as exc:
         raise CheckFailed(f"{cam.kind} camera: {exc}") from None
+    # one true line: a camera that never started is not "opened but gave no frame"
     try:
-        camera.start()
-        frame = camera.read()
-    except Exception as exc:  # CameraError, or whatever the driver raises
-        raise CheckFailed(f"{cam.kind} camera opened but gave no frame: {exc}") from None
+        try:
+            camera.start()
+        except Exception as exc:  # CameraError (picamera2 missing, no device), or the driver's
+            raise CheckFailed(f"{cam.kind} camera cannot start: {exc}") from None
+        try:
+            frame = camera.read()
+        except Exception as exc:
+            raise CheckFailed(f"{cam.kind} camera started but gave no frame: {exc}") from None
     finally:
         camera.close()
     where = f"device {cam.device}" if cam.kind == "opencv" else f"{len(cam.sources)} source(s)"
@@ -422,6 +507,7 @@ def run_doctor(
     timeout = health_settings(config).probe_timeout_s
     checks: dict[str, Callable[[], str]] = {
         "config": lambda: check_config(config),
+        "stack": lambda: check_stack(config),
         "pins": lambda: check_pins(config),
         "camera": lambda: (camera_probe or probe_camera)(config),
         "modem": lambda: check_modem(config, timeout),

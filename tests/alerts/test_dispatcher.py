@@ -322,3 +322,25 @@ def test_offline_probe_routes_sms_to_the_modem(
     assert len(modem.sent) == 1 and twilio.posts == []
     only_email = build_dispatcher(make_config(tmp_path, probe_enabled=True), outbox_db)
     assert isinstance(only_email.probe, StaticProbe)  # nothing to choose: no probing
+
+
+def test_the_message_names_the_enrolled_user(tmp_path: Path, outbox_db: Database) -> None:
+    """An alert about user 12 says who user 12 is (the door's database knows the name); a
+    number nobody has stays a number."""
+    from appliance.store.models import User
+
+    with outbox_db.session() as s:
+        s.add(User(number=12, name="Kit Harington", pin_hash="x"))
+    config = make_config(tmp_path)
+    named = add_alert(outbox_db, tmp_path)  # user 12
+    unnamed = add_alert(outbox_db, tmp_path, kind="duress", user_number=99)  # not grouped
+    assert build_dispatcher(config, outbox_db).run_once() == 2
+    import email
+    import email.policy
+
+    def subject(alert_id: str) -> str:
+        raw = (config.mailbox_dir / f"{alert_id}.eml").read_bytes()
+        return str(email.message_from_bytes(raw, policy=email.policy.default)["Subject"])
+
+    assert "Kit Harington (user #12)" in subject(named)
+    assert "user #99" in subject(unnamed) and "(user #99)" not in subject(unnamed)

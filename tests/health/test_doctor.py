@@ -123,6 +123,11 @@ def test_missing_webcam_and_missing_picamera_fail(make_config):
     assert r["camera"].status == "fail" and "63" in r["camera"].detail, r["camera"].detail
     r = by_name(run_doctor(make_config(camera={"kind": "picamera2"}), only=["camera"]))
     assert r["camera"].status == "fail"
+    # one true thing: it never started, so it is not "opened but gave no frame"
+    assert r["camera"].detail == (
+        "picamera2 camera cannot start: camera.kind = 'picamera2' needs the python3-picamera2 "
+        "package (Pi only)"
+    ), r["camera"].detail
 
 
 def test_modem_answers_at_over_a_pty(make_config, pty_modem):
@@ -341,3 +346,28 @@ def test_secrets_in_a_database_url_are_masked_everywhere_it_is_shown(make_config
     assert r["database"].status == "fail"
     for secret in ("urlsecret1", "qsecret2", "tsecret3"):
         assert secret not in r["database"].detail
+
+
+def test_stack_loads_and_runs_the_door_stack_from_the_venv(make_config):
+    r = by_name(run_doctor(make_config(), only=["stack"]))["stack"]
+    assert r.status == "ok", r.detail
+    for part in ("numpy", "simplejpeg", "cv2", "dlib"):
+        assert part in r.detail
+
+
+def test_stack_fails_loudly_on_a_system_copy_and_a_missing_picamera2(make_config, monkeypatch):
+    """A numpy-built package from apt shadowing the venv's, or no picamera2 where the config
+    wants the Pi camera: the install stops here, naming the package and the way out."""
+    import sys
+
+    from appliance.health import doctor
+
+    assert sys.prefix != sys.base_prefix  # the tests run in the project's venv, as a door does
+    monkeypatch.setattr(doctor, "_origin", lambda m: "/usr/lib/python3/dist-packages")
+    r = by_name(run_doctor(make_config(), only=["stack"]))["stack"]
+    assert r.status == "fail" and "numpy, simplejpeg loaded from outside the venv" in r.detail
+    assert "--ignore-installed" in r.detail
+    monkeypatch.undo()
+    config = make_config(camera={"kind": "picamera2"})
+    r = by_name(run_doctor(config, only=["stack"]))["stack"]
+    assert r.status == "fail" and "picamera2" in r.detail and "python3-picamera2" in r.detail

@@ -43,6 +43,20 @@ def test_template_validates_through_load_config():
     assert config.admin.secret_key.file == Path("/etc/doorward/secrets/admin_secret_key")
     assert config.admin.host == "127.0.0.1"  # the LAN only sees nginx's HTTPS
     assert config.camera.kind == "picamera2"
+    assert config.hardware.pin_factory == "lgpio"  # never "auto" on a door: no silent mock pins
+
+
+def test_a_root_without_an_os_cannot_take_a_venv(tmp_path):
+    """--root DIR with a venv needs an OS in DIR (its own python3, used through chroot); a bare
+    folder is refused before anything is written, naming the way out."""
+    root = tmp_path / "root"
+    result = subprocess.run(
+        ["bash", str(PROV / "install.sh"), "--root", str(root), "--no-apt", "--no-systemd"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "holds no OS" in result.stderr and "--no-venv --no-users" in result.stderr
+    assert not (root / "etc/doorward").exists()
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)

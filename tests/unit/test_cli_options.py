@@ -57,7 +57,35 @@ def test_first_run_hints_say_what_a_newcomer_must_do_first() -> None:
     empty = Config()
     hints = first_run_hints(empty, 0, "http://127.0.0.1:8080/")
     assert len(hints) == 2
-    assert "doorward enroll" in hints[0] and "http://127.0.0.1:8080/" in hints[0]
-    assert "denied_no_face" in hints[1] and "[camera] sources" in hints[1]
+    assert "doorward enroll" in hints[0] and "http://127.0.0.1:8080/users/new" in hints[0]
+    assert "no face seen" in hints[1] and "doorward run --camera" in hints[1]
+    assert "camera PATH" in hints[1]
     ready = Config.convert({"camera": {"sources": ["me.jpg"]}})
     assert first_run_hints(ready, 1, None) == []
+
+
+def test_first_run_hint_says_where_the_one_time_admin_password_is(tmp_path: Path) -> None:
+    from appliance.cli.main import first_run_hints
+    from appliance.config import Config
+
+    config = Config.convert({"device": {"data_dir": str(tmp_path)}})
+    assert not any("one-time" in h for h in first_run_hints(config, 1, "http://h:1/"))
+    (tmp_path / "initial-admin-password").write_text("x")
+    (hint,) = [h for h in first_run_hints(config, 1, "http://h:1/") if "one-time" in h]
+    assert "as 'admin'" in hint and str(tmp_path / "initial-admin-password") in hint
+    assert "doorward admin-user passwd admin" in hint
+
+
+def test_run_camera_needs_the_replay_camera(tmp_path: Path, capsys) -> None:
+    """`doorward run --camera` with a Pi camera configured says what to change, and starts
+    nothing."""
+    photo = tmp_path / "me.jpg"
+    photo.write_bytes(b"x")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        f'[device]\ndata_dir = "{tmp_path}"\n[hardware]\npin_factory = "mock"\n'
+        '[camera]\nkind = "picamera2"\n'
+    )
+    assert main(["run", "--config", str(cfg), "--camera", str(photo)]) != 0
+    err = capsys.readouterr().err
+    assert "--camera" in err and "'picamera2'" in err and 'kind = "replay"' in err

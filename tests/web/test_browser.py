@@ -258,3 +258,122 @@ def test_every_page_and_panel_control_without_5xx_or_console_error(server, brows
     _shot(page, f"panel-{who}")
     ctx.close()
     assert problems == [], problems
+
+
+# every element that scrolls or hides its overflow, and the page itself: nothing wider than it
+_OVERFLOW_JS = """() => {
+  const out = [];
+  const name = (el) => `${el.tagName.toLowerCase()}#${el.id}.${el.className}`;
+  const doc = document.documentElement;
+  if (doc.scrollWidth > window.innerWidth + 1)
+    out.push(`page ${doc.scrollWidth}px wide in a ${window.innerWidth}px window`);
+  for (const el of document.querySelectorAll("body *")) {
+    const cs = getComputedStyle(el);
+    if (cs.display === "none" || el.clientWidth <= 2) continue;
+    // a field's own text scrolls inside it
+    const field = ["INPUT", "TEXTAREA", "SELECT"].includes(el.tagName);
+    if (!field && ["auto", "scroll", "hidden", "clip"].includes(cs.overflowX)
+        && el.scrollWidth > el.clientWidth + 1)
+      out.push(`${name(el)}: ${el.scrollWidth} > ${el.clientWidth}`);
+    const r = el.getBoundingClientRect();
+    if (r.width > 0 && r.right > window.innerWidth + 1 && cs.position !== "fixed")
+      out.push(`${name(el)} ends at ${Math.round(r.right)}px`);
+  }
+  return out.slice(0, 8);
+}"""
+
+
+def _seed_everything(server, config, faces_dir) -> int:
+    """A user with a long name, events of every decision with snapshots, alerts with long
+    errors, audit entries and a mailbox message: what a page could overflow with."""
+    from appliance.security import pin_hasher
+    from appliance.store.models import AccessEvent, OutboxAlert, User
+    from appliance.store.models_admin import AuditEntry
+
+    door, db = server["door"], server["db"]
+    with db.session() as s:
+        user = User(number=123456789, name="Maximiliana Wolfeschlegelsteinhausenbergerdorff",
+                    email="maximiliana.wolfeschlegelsteinhausen@example.org",
+                    pin_hash=pin_hasher(config).hash("24682468"))  # fmt: skip
+        s.add(user)
+        s.flush()
+        uid = user.id
+        for kind in ("granted", "denied_face", "denied_no_face", "code_wrong", "lockout",
+                     "forced", "held_open", "heartbeat"):  # fmt: skip
+            s.add(AccessEvent(device_id=config.device.id, kind=kind, user_number=123456789,
+                              reason="mismatch" if kind == "denied_face" else None,
+                              distance=0.8123 if kind == "denied_face" else None))  # fmt: skip
+            s.add(OutboxAlert(kind=kind, state="failed", user_number=123456789,
+                              last_error="SMTPServerDisconnected: " + "x" * 150))  # fmt: skip
+        for i in range(3):
+            detail = {"fields": "name,email,phone,pin," * 6}
+            s.add(AuditEntry(actor="admin", action="user_update", target=f"user {i}",
+                             ip="127.0.0.1", detail=detail))  # fmt: skip
+    door.press_keys("1*0000#")  # a wrong code on the door itself: a recent event
+    _wait_event(db, "code_wrong")
+    return uid
+
+
+@pytest.mark.parametrize("view", list(VIEWPORTS))
+def test_no_page_is_wider_than_a_phone_or_a_laptop(
+    server, browser, admin_config, faces_dir, view
+) -> None:
+    """Every page, at 390x844 and at 1366x768, with long names, errors and details: nothing
+    scrolls sideways and nothing is cut off (tables become cards on the phone)."""
+    url = server["url"]
+    uid = _seed_everything(server, admin_config, faces_dir)
+    ctx = browser.new_context(viewport=VIEWPORTS[view])
+    page = ctx.new_page()
+    problems = _watch(page)
+    _login(page, url)
+    paths = [*_pages(server["app"]), f"/users/{uid}", "/login"]
+    seen = {}
+    for path in paths:
+        if path == "/login":
+            page.get_by_role("button", name="Log out").click()
+            page.wait_for_url(url + "/login")
+        resp = page.goto(url + path)
+        assert resp is not None and resp.status < 400, (path, resp and resp.status)
+        seen[path] = page.evaluate(_OVERFLOW_JS)
+        _shot(page, f"{view}-width{path.replace('/', '-') or '-home'}")
+    wide = {p: v for p, v in seen.items() if v}
+    assert wide == {}, wide
+    assert len(seen) >= 10, sorted(seen)
+    ctx.close()
+    assert problems == [], problems
+
+
+def test_the_door_panel_shows_the_decision_after_send_and_follows_the_door(
+    server, browser, admin_config, faces_dir
+) -> None:
+    """Send a right code with the user's face: without reloading, the panel says
+    "Checking the face" and then "GRANTED  Kit Harington (1)"; the lock tile turns Unlocked and
+    back to Locked by itself, from the status JSON the page polls."""
+    from appliance.enroll import enroll_user
+    from appliance.security import pin_hasher
+
+    people = faces_dir / "people"
+    door, db = server["door"], server["db"]
+    hasher = pin_hasher(admin_config, db)
+    enroll_user(db, door.face, hasher, number=1, name="Kit Harington", pin="2468",
+                photos=[people / "kit_harington/kit1.jpg"])  # fmt: skip
+    door.camera.set_sources([people / "kit_harington/kit2.jpg"])
+    ctx = browser.new_context(viewport=VIEWPORTS["phone"])
+    page = ctx.new_page()
+    problems = _watch(page)
+    _login(page, server["url"])
+    page.goto(server["url"] + "/device/")
+    assert page.locator("#decision").inner_text() == "No decision yet: send a code."
+    page.get_by_label("Type a code").fill("1*2468#")
+    page.get_by_role("button", name="Send", exact=True).click()
+    decided = "() => document.getElementById('decision').textContent.endsWith('{}')"
+    page.wait_for_function(decided.format("GRANTED  Kit Harington (1)"), timeout=30_000)
+    assert "granted" in page.locator("#decision").get_attribute("class")
+    page.wait_for_function(
+        "() => document.querySelector('[data-field=locked]').textContent === 'Locked'",
+        timeout=15_000,
+    )  # the 5 s pulse ended: the page saw it without a reload
+    assert "GRANTED  Kit Harington (1)" in (page.locator("#recent").text_content() or "")
+    _shot(page, "phone-panel-decision")
+    ctx.close()
+    assert problems == [], problems
