@@ -68,7 +68,9 @@ class PinHasher:
         keeps only a random label, so a copy of it alone gives no TOTP or HMAC secret)."""
         if not self._pepper:
             raise ValueError("no pepper: remote-control secrets need security.pepper")
-        return hmac.new(self._pepper, f"doorward derive v1|{label}".encode(), hashlib.sha256).digest()
+        return hmac.new(
+            self._pepper, f"doorward derive v1|{label}".encode(), hashlib.sha256
+        ).digest()
 
     def burn(self) -> None:
         """Spend the time of one verification, so an unknown user number is not faster to reject."""
