@@ -146,6 +146,10 @@ class RemoteControl:
                 return self._refuse(req, principal, why)
         return self._act(req, principal)
 
+    def refuse(self, req: Request, reason: str) -> Reply:
+        """Refuse a request the transport already found unusable (retained, malformed)."""
+        return self._refuse(req, None, reason)
+
     def _act(self, req: Request, principal: RemotePrincipal) -> Reply:
         by, source, door = principal.name, req.source, self.door
         detail = {"command": req.action, "by": by, "source": source, "via": req.transport}
