@@ -145,7 +145,7 @@ class Board:
             )
             # the doorbell push-button (NO, between pin and GND; pressed = low), when wired
             self.doorbell: DigitalInputDevice | None = None
-            bell = getattr(pins, "doorbell", None)
+            bell = pins.doorbell
             if bell is not None:
                 self.doorbell = self._add(
                     f"doorbell on BCM {bell}",

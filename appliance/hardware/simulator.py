@@ -134,7 +134,7 @@ class DoorSimulator:
         self._exit = factory.pin(p.exit_button)
         self._tamper = factory.pin(p.tamper)
         self._pir = factory.pin(p.pir)
-        bell = getattr(p, "doorbell", None)
+        bell = p.doorbell
         self._doorbell = factory.pin(bell) if bell is not None else None
         self.keypad = KeypadSimulator(factory, p.keypad_rows, p.keypad_cols, config.keypad_layout)
         self._gap = max(config.debounce_ms / 1000 * 1.5, 0.002)

@@ -43,10 +43,10 @@ class MqttPublisher:
         self._client.max_queued_messages_set(max_queued)
         if config.username:
             self._client.username_pw_set(config.username, config.password.resolve("mqtt.password"))
-        ca = getattr(config, "tls_ca_file", None)
+        ca = config.tls_ca_file
         if ca is not None:
-            cert = getattr(config, "tls_cert_file", None)
-            key = getattr(config, "tls_key_file", None)
+            cert = config.tls_cert_file
+            key = config.tls_key_file
             self._client.tls_set(
                 ca_certs=str(ca),
                 certfile=str(cert) if cert else None,

@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import delete, or_, update
 from sqlalchemy.exc import IntegrityError
@@ -138,14 +139,15 @@ class CodeBook:
         if matched is None:
             return "wrong_code"
         with self.db.session() as s:
-            moved = s.execute(
+            result: Any = s.execute(
                 update(RemotePrincipal)
                 .where(
                     RemotePrincipal.id == principal.id,
                     or_(RemotePrincipal.last_step.is_(None), RemotePrincipal.last_step < matched),
                 )
                 .values(last_step=matched)
-            ).rowcount
+            )
+            moved = result.rowcount
         return None if moved == 1 else "code_already_used"
 
     def use_signed(

@@ -126,8 +126,13 @@ class RemoteControl:
         principal = self._principal(req)
         if principal is None:
             # an unknown integration or a number not on the owner list: nothing is done and,
-            # over SMS, nothing is sent back (a spoofed number must not make the door text)
-            return self._refuse(req, None, "unknown_principal", answer=req.transport != "sms")
+            # over SMS, nothing is sent back (a spoofed number must not make the door text);
+            # a flood of them is throttled like anyone else (one audit record a minute)
+            answer = req.transport != "sms"
+            if not self.throttle.allow(f"unknown:{req.transport}"):
+                return self._refuse(req, None, "rate_limited", answer=answer,
+                                    audit_key=f"unknown:{req.transport}")  # fmt: skip
+            return self._refuse(req, None, "unknown_principal", answer=answer)
         key = f"{principal.kind}:{principal.id}"
         if not self.throttle.allow(key):
             return self._refuse(req, principal, "rate_limited")
@@ -152,7 +157,8 @@ class RemoteControl:
 
     def _act(self, req: Request, principal: RemotePrincipal) -> Reply:
         by, source, door = principal.name, req.source, self.door
-        detail = {"command": req.action, "by": by, "source": source, "via": req.transport}
+        detail: dict[str, Any] = {"command": req.action, "by": by, "source": source,
+                                  "via": req.transport}  # fmt: skip
         if req.action == "unlock":
             if door.lockdown_active:
                 return self._refuse(req, principal, "lockdown_active")
@@ -174,12 +180,13 @@ class RemoteControl:
         return Reply(True, status_text(st, door.lockdown_active))
 
     def _refuse(
-        self, req: Request, principal: RemotePrincipal | None, reason: str, *, answer: bool = True
-    ) -> Reply:
-        who = principal.name if principal is not None else req.principal
+        self, req: Request, principal: RemotePrincipal | None, reason: str, *,
+        answer: bool = True, audit_key: str | None = None,
+    ) -> Reply:  # fmt: skip
+        who: str = principal.name if principal is not None else req.principal
         log.warning("event=remote_refused command=%s by=%r source=%s reason=%s",
                     req.action, who, req.source, reason)  # fmt: skip
-        key = f"{req.transport}:{who}"
+        key = audit_key or f"{req.transport}:{who}"
         now = self.clock()
         throttled = reason == "rate_limited"
         last = self._refusal_audited.get(key)

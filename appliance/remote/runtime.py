@@ -109,7 +109,7 @@ def start_outward(config: Config, door: Any, db: Database, parts: Any, *, with_s
         from .sms import SmsCommandReader
 
         g = config.alerts.gsm
-        assert g is not None
+        assert g is not None and control is not None
         reader = SmsCommandReader(
             g.port, g.baud, control, pin=g.pin.resolve("alerts.gsm.pin"), timeout_s=g.timeout_s,
             poll_s=r.sms_poll_s, listen_s=r.sms_listen_s,

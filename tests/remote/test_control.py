@@ -170,3 +170,17 @@ def test_principal_input_errors_name_the_field(db):
     add_principal(db, kind="owner", name="ada", phone="+44 7700 900123")
     with pytest.raises(PrincipalError, match="already an owner number"):
         add_principal(db, kind="owner", name="bob", phone="+447700900123")
+
+
+def test_a_flood_from_unknown_senders_is_throttled_and_audited_once_a_minute(db, door, wall):
+    tclock = FakeClock()
+    control = RemoteControl(door, db, CodeBook(db, HASHER, "door-t", wall_clock=wall),
+                            throttle=Throttle(limit=5, clock=tclock), clock=tclock)  # fmt: skip
+    for i in range(50):
+        r = control.handle(Request("unlock", "sms", f"+4470000{i:04d}", "sms:x", "123456"))
+        assert not r.ok and not r.answer
+    reasons = [a[1] for a in door.audits]
+    assert reasons == ["unknown_principal"] * 5 + ["rate_limited"]
+    tclock.advance(61)
+    control.handle(Request("unlock", "sms", "+447000009999", "sms:x", "123456"))
+    assert [a[1] for a in door.audits][-1] == "unknown_principal"

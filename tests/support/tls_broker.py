@@ -41,8 +41,9 @@ def make_pki(folder: Path) -> Pki:
     )
     (folder / "client.ext").write_text("extendedKeyUsage=clientAuth\n")
     for name, cn in (("server", "127.0.0.1"), ("client", "door-1")):
-        _run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-             "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={cn}", cwd=folder)  # fmt: skip
+        _run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={cn}",
+             cwd=folder)  # fmt: skip
         _run("openssl", "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
              "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext",
              cwd=folder)  # fmt: skip
