@@ -38,6 +38,7 @@ ACTIONS = {
     "motion": "Motion (PIR)",
     "tamper": "Tamper",
     "restore_tamper": "Restore tamper",
+    "doorbell": "Ring the doorbell",  # only with hardware.pins.doorbell set
 }
 IMAGE_EXTS = {".jpg", ".jpeg", ".png"}
 
@@ -100,8 +101,11 @@ def index() -> Any:
     st = status()
     recent = list(reversed(door.recent[-12:])) if door is not None else []
     choices = _camera_choices() if door is not None and door.simulator is not None else []
+    actions = dict(ACTIONS)
+    if door is None or door.simulator is None or not door.simulator.has_doorbell:
+        del actions["doorbell"]  # the panel's doorbell button is there when one is wired
     return render_template(
-        "device.html", st=st, recent=recent, keys=KEYS, actions=ACTIONS, choices=choices,
+        "device.html", st=st, recent=recent, keys=KEYS, actions=actions, choices=choices,
         panel=door is not None and door.simulator is not None,
     )  # fmt: skip
 
@@ -133,6 +137,8 @@ def action() -> Any:
     if name not in ACTIONS:
         abort(400, f"unknown door panel action {name!r}")
     sim = door.simulator
+    if name == "doorbell" and not sim.has_doorbell:
+        abort(400, "no doorbell is wired: set hardware.pins.doorbell in the config")
     {
         "open_door": sim.open_door,
         "close_door": sim.close_door,
@@ -140,6 +146,7 @@ def action() -> Any:
         "motion": sim.motion,
         "tamper": sim.trigger_tamper,
         "restore_tamper": sim.restore_tamper,
+        "doorbell": sim.press_doorbell,
     }[name]()
     audit("panel_action", door.device_id, control=name)
     return _back()

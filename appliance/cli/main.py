@@ -37,6 +37,7 @@ COMMAND_MODULES = (
     "appliance.cli.store",
     "appliance.cli.admin",
     "appliance.cli.health",
+    "appliance.cli.remote",
 )
 
 
