@@ -47,10 +47,11 @@ def test_bad_remote_settings_are_named(data, message) -> None:
 
 
 def test_the_doorbell_alert_goes_only_where_kinds_name_it() -> None:
-    cfg = Config.convert({"alerts": {"email": {
-        "host": "mx", "from": "d@x.y", "to": ["all@x.y", {"to": "bell@x.y", "kinds": ["doorbell"]}],
-    }, "gsm": {"port": "/dev/null", "to": ["+4470"]},
-        "twilio": {"account_sid": "AC1", "from": "+1", "to": ["+4471"], "kinds": ["doorbell"]}}})  # fmt: skip
+    email = {"host": "mx", "from": "d@x.y",
+             "to": ["all@x.y", {"to": "bell@x.y", "kinds": ["doorbell"]}]}  # fmt: skip
+    gsm = {"port": "/dev/null", "to": ["+4470"]}
+    twilio = {"account_sid": "AC1", "from": "+1", "to": ["+4471"], "kinds": ["doorbell"]}
+    cfg = Config.convert({"alerts": {"email": email, "gsm": gsm, "twilio": twilio}})
     assert cfg.alerts.email.recipients("doorbell") == ["bell@x.y"]  # type: ignore[union-attr]
     assert cfg.alerts.email.recipients("forced") == ["all@x.y"]  # type: ignore[union-attr]
     assert cfg.alerts.gsm.recipients("doorbell") == []  # type: ignore[union-attr]
