@@ -203,3 +203,50 @@ def test_decommission_removes_the_device_from_ha(ha, bridge, prefixes):
         assert not late.devices and not late.raw.get(f"{hb.base}/state")
     finally:
         late.close()
+
+
+class CapturingPublisher:
+    """What a publisher was asked to send (the duress rule is about what leaves the door)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.base = "dw/door-t"
+        self.availability = f"{self.base}/availability"
+        self.sent: list[tuple[str, bytes | str]] = []
+        self.connected = threading.Event()
+        self.on_connected: list = []
+
+    def publish(self, topic, payload, *, retain=False):
+        self.sent.append((topic, payload))
+
+    def publish_state(self, state):
+        self.sent.append((f"{self.base}/state", json.dumps(state)))
+
+    def subscribe(self, topic, handler):
+        pass
+
+
+def test_duress_never_leaves_the_door(tmp_path) -> None:
+    from appliance.door import RecordedEvent
+    from appliance.publish.discovery import scrub
+
+    duress = RecordedEvent("1", "duress", "t", 7, None, None, None, "a1", {})
+    grant = RecordedEvent("2", "granted", "t", 7, 0.3, "match", None, None, {"duress": True})
+    assert scrub(duress.as_dict()) is None
+    assert "duress" not in json.dumps(scrub(grant.as_dict()))
+    pub = CapturingPublisher()
+    ha = HomeAssistant(pub, device_id="door-t", name="Front door", data_dir=tmp_path,  # type: ignore[arg-type]
+                       state_fn=lambda: {"locked": True})  # fmt: skip
+    ha.on_event(duress)
+    ha.on_event(grant)
+    text = " ".join(f"{t} {p!r}" for t, p in pub.sent)
+    assert "duress" not in text
+    access = [json.loads(p) for t, p in pub.sent if t.endswith("/ha/access")]
+    assert [a["event_type"] for a in access] == ["granted"]
+    raw = MqttPublisher(MqttConfig(enabled=True, topic_prefix="dw"), "door-t")
+    sent: list = []
+    raw._client.publish = lambda topic, payload, **kw: sent.append((topic, payload))  # type: ignore[method-assign]
+    raw.publish_event(duress)
+    raw.publish_event(grant)
+    assert [t for t, _ in sent] == ["dw/door-t/event/granted"] and "duress" not in sent[0][1]
