@@ -15,7 +15,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
-ORIGIN = {"name": "Doorward", "sw_version": "0.1.0", "support_url": "https://github.com/doorward"}
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("doorward")
+    except PackageNotFoundError:
+        return "0"
+
+
+ORIGIN = {"name": "Doorward", "sw_version": _version()}
 
 # our event kinds -> the event types of the HA `event` entity "Access"; duress is absent
 ACCESS_EVENT_TYPES = {

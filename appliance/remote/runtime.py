@@ -68,7 +68,15 @@ def build_control(config: Config, door: Any, db: Database, *, with_sync: bool) -
     codes = CodeBook(db, pin_hasher(config, db), config.device.id, max_skew_s=r.max_skew_s)
     throttle = Throttle(limit=r.attempts_per_minute, window_s=60.0, fail_limit=r.fail_limit,
                         fail_window_s=r.fail_window_s, block_s=r.block_s)  # fmt: skip
-    return RemoteControl(remote_door, db, codes, throttle=throttle)
+    mqtt = config.mqtt.enabled and config.mqtt.homeassistant
+
+    def where(path: str | None) -> str:
+        if not path:
+            return "no photo (the camera did not answer)"
+        also = "; sent to Home Assistant (Latest snapshot)" if mqtt else ""
+        return f"saved on the door as {path} (admin page, Events){also}"
+
+    return RemoteControl(remote_door, db, codes, throttle=throttle, describe_snapshot=where)
 
 
 def start_outward(config: Config, door: Any, db: Database, parts: Any, *, with_sync: bool) -> None:

@@ -56,7 +56,7 @@ def wired(need, config, db, tmp_path):
 
 def test_ha_sees_the_door_unlocks_it_once_with_a_code_and_never_without(wired, db):
     cfg, door, ha, base = wired
-    ha.wait(lambda: ha.devices, what="the door's discovery")
+    ha.discovered()
     assert ha.invalid == []
     assert {cid for (_d, cid) in ha.components()} == ENTITIES - {"sync_lag"}  # no central DB
     ha.wait(lambda: ha.available() and ha.state("lock") == "LOCKED", what="online and LOCKED")
@@ -99,7 +99,7 @@ def test_ha_sees_the_door_unlocks_it_once_with_a_code_and_never_without(wired, d
 
 def test_a_doorbell_press_reaches_mqtt_with_its_snapshot(wired):
     _cfg, door, ha, base = wired
-    ha.wait(lambda: ha.devices, what="the door's discovery")
+    ha.discovered()
     ha.follow(f"{base}/event/doorbell")
     assert door.simulator is not None
     door.simulator.press_doorbell()

@@ -108,7 +108,7 @@ def test_ha_sees_the_device_and_its_entities_and_gets_discovery_again_at_its_bir
     ha, bridge, prefixes
 ):
     hb, door = bridge
-    topic = ha.wait(lambda: next(iter(ha.devices), None), what="the discovery message")
+    topic = ha.discovered()
     assert topic == f"{prefixes[0]}/device/doorward_door-t/config"
     assert ha.invalid == []
     assert {cid for (_d, cid) in ha.components()} == ENTITIES
@@ -136,7 +136,7 @@ def test_ha_sees_the_device_and_its_entities_and_gets_discovery_again_at_its_bir
 def test_remote_unlock_from_ha_needs_a_valid_code_and_a_replay_does_nothing(db, ha, bridge):
     hb, door = bridge
     p = add_principal(db, kind="integration", name="home-assistant", may_unlock=True)
-    ha.wait(lambda: ha.devices, what="discovery")
+    ha.discovered()
     ha.follow(f"{hb.base}/command/result")
     ha.operate_lock("unlock")  # HA's dialog left empty
     ha.wait(lambda: ha.raw.get(f"{hb.base}/command/result"), what="an answer")
@@ -160,7 +160,7 @@ def test_remote_unlock_from_ha_needs_a_valid_code_and_a_replay_does_nothing(db, 
 def test_a_retained_command_does_nothing(db, ha, bridge):
     hb, door = bridge
     p = add_principal(db, kind="integration", name="home-assistant", may_unlock=True)
-    ha.wait(lambda: ha.devices, what="discovery")
+    ha.discovered()
     ha.follow(f"{hb.base}/command/result")
     body = json.dumps({"action": "unlock", "integration": "home-assistant",
                        "code": current_code(HASHER, p.label)})  # fmt: skip
@@ -184,7 +184,7 @@ def test_a_retained_command_does_nothing(db, ha, bridge):
 def test_buttons_lockdown_and_snapshot(db, ha, bridge):
     hb, door = bridge
     add_principal(db, kind="integration", name="home-assistant")
-    ha.wait(lambda: ha.devices, what="discovery")
+    ha.discovered()
     ha.press("lockdown_on")
     ha.wait(lambda: ha.state("lockdown") == "ON", what="lockdown on")
     assert door.lockdowns == [(True, "home-assistant", f"mqtt:{hb.base}/command")]
@@ -194,7 +194,7 @@ def test_buttons_lockdown_and_snapshot(db, ha, bridge):
 
 def test_decommission_removes_the_device_from_ha(ha, bridge, prefixes):
     hb, _door = bridge
-    topic = ha.wait(lambda: next(iter(ha.devices), None), what="discovery")
+    topic = ha.discovered()
     hb.remove()
     ha.wait(lambda: topic in ha.removed and not ha.devices, what="the device removed")
     late = HaClient(prefix=prefixes[0])

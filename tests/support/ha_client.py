@@ -116,6 +116,16 @@ class HaClient:
         except AssertionError as exc:  # reported by close(), in the test's own thread
             self.follow_errors.append(str(exc))
 
+    def discovered(self, timeout: float = 10.0) -> str:
+        """Wait for a device's discovery and for every entity topic it names to be subscribed
+        (SUBACKs in): messages on them from now on reach this client. Its discovery topic."""
+        topic = self.wait(lambda: next(iter(self.devices), None), timeout, "a discovery message")
+        for t in list(self._followers):
+            t.join(timeout)
+        if self.follow_errors:
+            raise AssertionError(f"HA client could not follow entity topics: {self.follow_errors}")
+        return topic
+
     # ---- what HA would show ---------------------------------------------------------------
     def components(self) -> dict[tuple[str, str], dict[str, Any]]:
         return {(dev, cid): comp for dev, data in self.devices.items()
