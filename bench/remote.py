@@ -31,8 +31,10 @@ def remote_section(ctx: BenchContext) -> tuple[dict[str, Any], str]:
     photos = sorted(p for p in people[0].iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))
     enroll, probe = photos[0], photos[1]
     tmp = Path(tempfile.mkdtemp(prefix="bench-remote-"))
-    frame = _write_frame(cv2.cvtColor(cv2.imread(str(probe)), cv2.COLOR_BGR2RGB), 1920, 1080,
-                         tmp / "frame.jpg")  # fmt: skip
+    bgr = cv2.imread(str(probe))
+    if bgr is None:
+        raise RuntimeError(f"bench remote: cannot read {probe}")
+    frame = _write_frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), 1920, 1080, tmp / "frame.jpg")
     tag = uuid.uuid4().hex[:8]
     outward = (
         f'[mqtt]\nenabled = true\ntopic_prefix = "bench-{tag}"\n'

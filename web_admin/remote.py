@@ -35,6 +35,7 @@ def index() -> Any:
         mqtt_commands=c.mqtt.enabled and c.mqtt.commands,
         sms_commands=c.remote.sms_commands and gsm is not None and gsm.enabled,
         form={},
+        integration=c.mqtt.ha_integration,
     )
 
 
@@ -54,7 +55,7 @@ def add() -> Any:
             "remote.html", principals=list_principals(get_local_db()),
             mqtt_commands=c.mqtt.enabled and c.mqtt.commands,
             sms_commands=c.remote.sms_commands and c.alerts.gsm is not None,
-            form=f,
+            form=f, integration=c.mqtt.ha_integration,
         ), 400  # fmt: skip
     audit("remote_add", f"{row.kind} {row.name}", phone=row.phone, may_unlock=row.may_unlock)
     return _enrolment(row)

@@ -46,6 +46,7 @@ class RemoteDoor:
 
     def status(self) -> dict[str, Any]:
         st = dict(self.door.status())
+        st.pop("entered", None)  # how many keys someone is typing is nobody's business
         st["tamper"] = bool(self.door.board.tamper_alarm)
         st["lockdown"] = self.lockdown_active
         if self.extra_state is not None:
