@@ -56,3 +56,12 @@ def test_the_doorbell_alert_goes_only_where_kinds_name_it() -> None:
     assert cfg.alerts.email.recipients("forced") == ["all@x.y"]  # type: ignore[union-attr]
     assert cfg.alerts.gsm.recipients("doorbell") == []  # type: ignore[union-attr]
     assert cfg.alerts.twilio.recipients("doorbell") == ["+4471"]  # type: ignore[union-attr]
+
+
+def test_doctor_checks_the_doorbell_pin_and_skips_an_unwired_one() -> None:
+    from appliance.health.doctor import CheckFailed, check_pins
+
+    assert "distinct BCM pins" in check_pins(Config())  # no doorbell: nothing to check
+    assert check_pins(Config.convert({"hardware": {"pins": {"doorbell": 26}}})).startswith("16 ")
+    with pytest.raises(CheckFailed, match="doorbell: BCM 2 is reserved for I2C SDA"):
+        check_pins(Config.convert({"hardware": {"pins": {"doorbell": 2}}}))
