@@ -250,3 +250,23 @@ def test_duress_never_leaves_the_door(tmp_path) -> None:
     raw.publish_event(duress)
     raw.publish_event(grant)
     assert [t for t, _ in sent] == ["dw/door-t/event/granted"] and "duress" not in sent[0][1]
+
+
+def test_access_events_carry_who_how_and_the_distance(tmp_path) -> None:
+    from appliance.door import RecordedEvent
+
+    pub = CapturingPublisher()
+    ha = HomeAssistant(pub, device_id="door-t", name="Front door", data_dir=tmp_path,  # type: ignore[arg-type]
+                       state_fn=lambda: {"locked": True},
+                       names={7: "Ada"}.get)  # fmt: skip
+    ha.on_event(RecordedEvent("1", "granted", "t1", 7, 0.31, "match", None, None, {}))
+    ha.on_event(RecordedEvent("2", "denied_face", "t2", 7, 0.72, "mismatch", None, "a", {}))
+    ha.on_event(RecordedEvent("3", "granted", "t3", None, None, "remote", None, None,
+                              {"method": "sms", "by": "ada", "source": "sms:+4470"}))  # fmt: skip
+    ha.on_event(RecordedEvent("4", "motion", "t4", None, None, None, None, None, {}))
+    access = [json.loads(p) for t, p in pub.sent if t.endswith("/ha/access")]
+    assert [(a["event_type"], a["user_name"], a["user_number"], a["method"], a["distance"])
+            for a in access] == [("granted", "Ada", 7, "keypad+face", 0.31),
+                                 ("denied", "Ada", 7, None, 0.72),
+                                 ("granted", None, None, "sms", None)]  # fmt: skip
+    assert access[2]["by"] == "ada" and set(access[0]) >= {"kind", "time", "reason"}
