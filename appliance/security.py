@@ -63,6 +63,15 @@ class PinHasher:
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 
+    def derive(self, label: str) -> bytes:
+        """A 32-byte key for `label` under the pepper (remote-control secrets: the database
+        keeps only a random label, so a copy of it alone gives no TOTP or HMAC secret)."""
+        if not self._pepper:
+            raise ValueError("no pepper: remote-control secrets need security.pepper")
+        return hmac.new(
+            self._pepper, f"doorward derive v1|{label}".encode(), hashlib.sha256
+        ).digest()
+
     def burn(self) -> None:
         """Spend the time of one verification, so an unknown user number is not faster to reject."""
         self.verify(_DUMMY_HASH, "0000")

@@ -31,6 +31,7 @@ def _sections() -> list[tuple[str, str, SectionFunc]]:
     from .admin_upload import admin_upload_section
     from .alerts import alerts_section
     from .face import face_check_section
+    from .remote import remote_section
     from .sd_card import sd_card_section
 
     return [
@@ -38,6 +39,7 @@ def _sections() -> list[tuple[str, str, SectionFunc]]:
         ("face-check", "Face check", face_check_section),
         ("sd_card", "SD card", sd_card_section),
         ("admin-upload", "Admin page: largest accepted upload", admin_upload_section),
+        ("remote", "Door memory with MQTT, Home Assistant and remote commands", remote_section),
     ]
 
 

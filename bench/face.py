@@ -105,10 +105,13 @@ def _status_mb(pid: int, key: str) -> float:
     raise RuntimeError(f"no {key} in /proc/{pid}/status")
 
 
-def _run_process_rss(enroll_photo: Path, frame_file: Path, admin: bool) -> dict[str, float]:
+def _run_process_rss(
+    enroll_photo: Path, frame_file: Path, admin: bool, extra_toml: str = ""
+) -> dict[str, float]:
     """`doorward run` as it runs at a door (simulated pins, replay camera showing a
     camera-size frame), with or without the admin page in the process: one code typed on
-    the terminal keypad, granted after its face check; then its peak and current RSS."""
+    the terminal keypad, granted after its face check; then its peak and current RSS.
+    `extra_toml` adds sections (bench/remote.py: MQTT, Home Assistant, commands)."""
     import pty
     import tempfile
 
@@ -120,7 +123,7 @@ def _run_process_rss(enroll_photo: Path, frame_file: Path, admin: bool) -> dict[
             tmp,
             enroll_photo,
             f'[camera]\nsources = ["{frame_file}"]\n'
-            f"[admin]\nenabled = {'true' if admin else 'false'}\nport = {port}\n",
+            f"[admin]\nenabled = {'true' if admin else 'false'}\nport = {port}\n{extra_toml}",
         )
         drop_library_cache()
         master, slave = pty.openpty()

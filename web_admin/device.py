@@ -42,6 +42,7 @@ ACTIONS = {
     "motion": "Motion (PIR)",
     "tamper": "Tamper",
     "restore_tamper": "Restore tamper",
+    "doorbell": "Ring the doorbell",  # only with hardware.pins.doorbell set
 }
 IMAGE_EXTS = {".jpg", ".jpeg", ".png"}
 STATE_STALE_S = 150.0  # the door writes its state on change and every 60 s
@@ -173,8 +174,11 @@ def index() -> Any:
     choices = _camera_choices() if door is not None and door.simulator is not None else []
     latest = _latest_snapshot(st["device_id"]) if door is None else None
     decision = next((e for e in recent if e["decision"]), None)
+    actions = dict(ACTIONS)
+    if door is None or door.simulator is None or not door.simulator.has_doorbell:
+        del actions["doorbell"]  # the panel's doorbell button is there when one is wired
     return render_template(
-        "device.html", st=st, recent=recent, keys=KEYS, actions=ACTIONS, choices=choices,
+        "device.html", st=st, recent=recent, keys=KEYS, actions=actions, choices=choices,
         panel=door is not None and door.simulator is not None, latest=latest,
         decision=decision,
     )  # fmt: skip
@@ -206,6 +210,8 @@ def action() -> Any:
     if name not in ACTIONS:
         abort(400, f"unknown door panel action {name!r}")
     sim = door.simulator
+    if name == "doorbell" and not sim.has_doorbell:
+        abort(400, "no doorbell is wired: set hardware.pins.doorbell in the config")
     {
         "open_door": sim.open_door,
         "close_door": sim.close_door,
@@ -213,6 +219,7 @@ def action() -> Any:
         "motion": sim.motion,
         "tamper": sim.trigger_tamper,
         "restore_tamper": sim.restore_tamper,
+        "doorbell": sim.press_doorbell,
     }[name]()
     audit("panel_action", door.device_id, control=name)
     return _back()

@@ -113,7 +113,20 @@ def cmd_admin(args: argparse.Namespace) -> int:
     host = args.host or config.admin.host
     port = args.port if args.port is not None else config.admin.port
     db = _db(args)
-    app = create_app(config=config, db=db)
+    # with a central database, the door's own local database (outbox, sync state, who may
+    # command the door remotely) is this Pi's replica: the page edits what the door reads
+    local_db = None
+    from appliance.cli.common import central_url
+
+    if central_url(args):
+        from appliance.store.central import open_local_replica
+
+        try:
+            local_db = open_local_replica(config, getattr(args, "replica_path", None))
+        except Exception as exc:  # e.g. damaged: the door rebuilds it; the page goes on
+            print(f"doorward: the door's replica is not readable ({exc}); the Alerts and "
+                  "Remote pages show the central database", file=sys.stderr)  # fmt: skip
+    app = create_app(config=config, db=db, local_db=local_db)
     server = create_admin_server(
         app, host, port, args.threads, trust_loopback_proxy=config.admin.proxy_from_loopback
     )
@@ -134,4 +147,6 @@ def cmd_admin(args: argparse.Namespace) -> int:
             raise
     finally:
         db.close()
+        if local_db is not None:
+            local_db.close()
     return 0

@@ -38,6 +38,7 @@ COMMAND_MODULES = (
     "appliance.cli.store",
     "appliance.cli.admin",
     "appliance.cli.health",
+    "appliance.cli.remote",
 )
 
 
@@ -71,14 +72,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         sync = start_sync_worker(config, url, db)  # None in the embedded default
         if sync is not None:
             parts.add("sync", sync)
-        if config.mqtt.enabled:
-            from appliance.publish.mqtt import MqttPublisher
+        if config.mqtt.enabled or config.remote.sms_commands:
+            from appliance.remote.runtime import start_outward
 
-            publisher = MqttPublisher(config.mqtt, config.device.id)
-            publisher.start()
-            parts.add("mqtt", publisher)
-            door.listeners.append(publisher.publish_event)
-            door.listeners.append(lambda _event: publisher.publish_state(door.status()))
+            # MQTT (events, state, Home Assistant, commands) and SMS commands
+            start_outward(config, door, db, parts, with_sync=sync is not None)
         health = HealthWorker(door)
         health.start()
         parts.add("health", health)

@@ -21,6 +21,7 @@ from appliance.config.device import DatabaseConfig, DeviceConfig, SecurityConfig
 from appliance.config.hardware import CameraConfig, HardwareConfig, PinsConfig
 from appliance.config.health import HealthConfig
 from appliance.config.mqtt import MqttConfig
+from appliance.config.remote import DoorbellConfig, RemoteConfig
 from appliance.config.root import (
     ENV_CONFIG,
     ENV_DATABASE_URL,
@@ -35,8 +36,8 @@ from appliance.config.vision import VisionConfig
 __all__ = [
     "ALERT_KINDS", "ENV_CONFIG", "ENV_DATABASE_URL", "ENV_PEPPER", "ENV_REPLICA_PATH",
     "LONGEST_CODE", "MAX_SECONDS", "AccessConfig", "AdminConfig", "AlertsConfig",
-    "CameraConfig", "Config", "ConfigError", "DatabaseConfig", "DeviceConfig", "EmailConfig",
-    "GsmConfig", "HardwareConfig", "HealthConfig", "MailboxConfig", "MqttConfig", "PinsConfig",
-    "Recipient", "SecretRef", "Section", "SecurityConfig", "SyncConfig", "TwilioConfig",
-    "VisionConfig", "load_config", "parse_config",
+    "CameraConfig", "Config", "ConfigError", "DatabaseConfig", "DeviceConfig", "DoorbellConfig",
+    "EmailConfig", "GsmConfig", "HardwareConfig", "HealthConfig", "MailboxConfig", "MqttConfig",
+    "PinsConfig", "Recipient", "RemoteConfig", "SecretRef", "Section", "SecurityConfig",
+    "SyncConfig", "TwilioConfig", "VisionConfig", "load_config", "parse_config",
 ]  # fmt: skip

@@ -60,6 +60,14 @@ def _gets(kinds: list[str] | None, kind: str) -> bool:
     return kinds is None or kind in kinds or kind == "test"
 
 
+def _opt_in(kind: str) -> bool:
+    """An opt-in kind (the doorbell) goes only where a `kinds` list names it."""
+    try:
+        return EventKind(kind).opt_in
+    except ValueError:
+        return False
+
+
 class _ChannelSection(Section, frozen=True, kw_only=True):
     enabled: bool = True
     # which alert kinds this channel's recipients get; None = every kind
@@ -82,8 +90,18 @@ class _ChannelSection(Section, frozen=True, kw_only=True):
         """Who gets an alert of `kind` on this channel."""
         if not self.enabled or not _gets(self.kinds, kind):
             return []
+        # an opt-in kind: to a recipient whose own kinds name it, or, with no kinds of its
+        # own, when the channel's kinds name it
+        named = self.kinds is not None and kind in self.kinds
         # __post_init__ made every item a Recipient
-        return [r.to for r in self.to if isinstance(r, Recipient) and _gets(r.kinds, kind)]
+        opt_in = _opt_in(kind)
+        return [
+            r.to
+            for r in self.to
+            if isinstance(r, Recipient)
+            and _gets(r.kinds, kind)
+            and (not opt_in or named or (r.kinds is not None and kind in r.kinds))
+        ]
 
     def wants(self, kind: str) -> bool:
         return bool(self.recipients(kind))

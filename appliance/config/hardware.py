@@ -27,13 +27,15 @@ class PinsConfig(Section, frozen=True, kw_only=True):
     tamper: BcmPin = 23
     status_led: BcmPin = 24
     buzzer: BcmPin = 25
+    # a doorbell push-button (NO, between pin and GND); unset = no doorbell
+    doorbell: BcmPin | None = None
 
     def __post_init__(self) -> None:
         seen: dict[int, str] = {}
         for name in self.__struct_fields__:
             value = getattr(self, name)
             for pin in value if isinstance(value, list) else [value]:
-                if isinstance(pin, bool):
+                if isinstance(pin, bool) or pin is None:
                     continue
                 if pin in seen:
                     raise ValueError(f"BCM pin {pin} is used by both {seen[pin]} and {name}")

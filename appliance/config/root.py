@@ -13,11 +13,12 @@ from msgspec.structs import force_setattr
 from appliance.config.access import AccessConfig
 from appliance.config.admin import AdminConfig
 from appliance.config.alerts import AlertsConfig
-from appliance.config.base import ConfigError, Section, validate
+from appliance.config.base import ConfigError, Section, key_error, validate
 from appliance.config.device import DatabaseConfig, DeviceConfig, SecurityConfig, SyncConfig
 from appliance.config.hardware import CameraConfig, HardwareConfig
 from appliance.config.health import HealthConfig
 from appliance.config.mqtt import MqttConfig
+from appliance.config.remote import DoorbellConfig, RemoteConfig
 from appliance.config.vision import VisionConfig
 
 ENV_CONFIG = "DOORWARD_CONFIG"
@@ -39,6 +40,13 @@ class Config(Section, frozen=True, kw_only=True):
     sync: SyncConfig = SyncConfig()
     mqtt: MqttConfig = MqttConfig()
     health: HealthConfig = HealthConfig()
+    remote: RemoteConfig = RemoteConfig()
+    doorbell: DoorbellConfig = DoorbellConfig()
+
+    def __post_init__(self) -> None:
+        gsm = self.alerts.gsm
+        if self.remote.sms_commands and (gsm is None or not gsm.enabled):
+            raise key_error("remote.sms_commands", "needs the GSM modem: an enabled [alerts.gsm]")
 
     # ---- derived paths -------------------------------------------------------------------
     @property

@@ -64,6 +64,24 @@ class FaceIdentified:
 
 
 @dataclass(frozen=True)
+class DoorbellPressed:
+    """The doorbell push-button (an input of its own, not a keypad key)."""
+
+
+@dataclass(frozen=True)
+class RemoteUnlock:
+    """An unlock asked for from outside the door (MQTT, SMS) whose one-time code the remote
+    layer has already checked. The machine gives it the same pulse as a keypad grant.
+
+    by: who asked (integration name, owner number); source: from where ("mqtt", "sms:+44...").
+    """
+
+    by: str
+    source: str
+    method: str  # "mqtt" | "sms"
+
+
+@dataclass(frozen=True)
 class Tick:
     """Time passes; the machine fires any deadline that is due."""
 
@@ -77,6 +95,8 @@ Event = (
     | TamperTriggered
     | FaceChecked
     | FaceIdentified
+    | DoorbellPressed
+    | RemoteUnlock
     | Tick
 )
 

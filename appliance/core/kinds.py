@@ -8,6 +8,8 @@ A kind is a StrEnum member, so it is stored, compared and hashed as its plain st
 - groupable one burst of these is one intrusion incident (wrong codes, refused faces...)
 - batched   informational: held in memory and committed in batches (SD-card wear)
 - heading   the human heading of its alert
+- opt_in    alerted only to a channel or recipient whose `kinds` names it (the doorbell: a
+            channel that takes "every kind" does not start texting at each ring)
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class _Traits:
     urgent: bool = False
     groupable: bool = False
     batched: bool = False
+    opt_in: bool = False
 
 
 class EventKind(StrEnum):
@@ -50,6 +53,10 @@ class EventKind(StrEnum):
     STORAGE_FAILED = "storage_failed"
     LOW_DISK_SPACE = "low_disk_space"
     TEST = "test"
+    DOORBELL = "doorbell"
+    SNAPSHOT = "snapshot"
+    REMOTE_COMMAND = "remote_command"
+    REMOTE_REFUSED = "remote_refused"
 
     @property
     def traits(self) -> _Traits:
@@ -75,9 +82,13 @@ class EventKind(StrEnum):
     def batched(self) -> bool:
         return self.traits.batched
 
+    @property
+    def opt_in(self) -> bool:
+        return self.traits.opt_in
+
     @classmethod
     def where(cls, trait: str) -> frozenset[EventKind]:
-        """Every kind with `trait` set (alerted, urgent, groupable or batched)."""
+        """Every kind with `trait` set (alerted, urgent, groupable, batched or opt_in)."""
         return frozenset(k for k in cls if getattr(k.traits, trait))
 
 
@@ -107,5 +118,12 @@ _TRAITS: dict[EventKind, _Traits] = {
     K.STORAGE_FAILED: _Traits("Door storage failing: events held in memory", alerted=True),
     K.LOW_DISK_SPACE: _Traits("Door storage nearly full", alerted=True),
     K.TEST: _Traits("Test message", alerted=True),
+    # a ring at the door, with its snapshot; by alert only where a channel asks for it
+    K.DOORBELL: _Traits("Doorbell", alerted=True, opt_in=True),
+    # a photo taken on request (MQTT, SMS); the audit of every remote command, and of the
+    # refused ones (who, from where, why): decisions, so committed at once, never batched
+    K.SNAPSHOT: _Traits("Snapshot taken on request"),
+    K.REMOTE_COMMAND: _Traits("Remote command"),
+    K.REMOTE_REFUSED: _Traits("Remote command refused"),
 }
 del K

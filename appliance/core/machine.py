@@ -13,6 +13,7 @@ from .events import (
     CAPTURE,
     CheckFace,
     Command,
+    DoorbellPressed,
     DoorClosed,
     DoorOpened,
     Event,
@@ -25,6 +26,7 @@ from .events import (
     Lock,
     MotionDetected,
     Record,
+    RemoteUnlock,
     Signal,
     SleepCamera,
     TamperTriggered,
@@ -72,6 +74,10 @@ class Policy:
     motion_wake_s: float = 30.0
     # someone seen by the PIR who types nothing for this long is identified 1:N (0 = never)
     unknown_person_after_s: float = 20.0
+    # a doorbell press records a `doorbell` event (with its snapshot) at most this often;
+    # with doorbell_alert it also queues an alert (to the channels that ask for doorbell)
+    doorbell_repeat_s: float = 5.0
+    doorbell_alert: bool = False
 
 
 @dataclass(frozen=True)
@@ -131,6 +137,7 @@ class AccessController:
         self._camera_awake = False
         self._loiter_check_at: float | None = None
         self._identify_attempt: int | None = None
+        self._rang_at = float("-inf")
 
     # ---- read-only views ------------------------------------------------------------------
     @property
@@ -215,6 +222,14 @@ class AccessController:
                 self._wake_camera(now, out)
             case FaceIdentified():
                 self._on_identified(event, out)
+            case RemoteUnlock():
+                self._on_remote_unlock(event, now, out)
+            case DoorbellPressed():
+                self._wake_camera(now, out)  # the snapshot below reads a streaming camera
+                if now - self._rang_at >= self.policy.doorbell_repeat_s:
+                    self._rang_at = now
+                    alert = self.policy.doorbell_alert
+                    out.append(Record("doorbell", snapshot=CAPTURE, alert=alert))
             case Tick():
                 pass
             case _:
@@ -460,6 +475,17 @@ class AccessController:
         self._relay_until = None
         self._grace_until = now + self.policy.entry_grace_s
         out.append(Lock())
+
+    def _on_remote_unlock(self, event: RemoteUnlock, now: float, out: list[Command]) -> None:
+        """A remote grant: the keypad grant's pulse, relay first, then its record (who, from
+        where, a snapshot of who is at the door) and the granted feedback. Like a keypad
+        grant, one while the relay is on records the grant and starts no second pulse."""
+        detail = {"method": event.method, "by": event.by, "source": event.source}
+        if self._relay_until is not None:
+            detail["pulse"] = "already_running"
+        self._unlock(self.policy.relay_pulse_s, now, out)
+        out.append(Record("granted", reason="remote", snapshot=CAPTURE, detail=detail))
+        out.append(Signal(Feedback.GRANTED))
 
     def _on_exit(self, now: float, out: list[Command]) -> None:
         out.append(Record("exit"))

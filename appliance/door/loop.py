@@ -20,6 +20,7 @@ from gpiozero.pins.mock import MockFactory
 from appliance.config import Config
 from appliance.core import (
     AccessController,
+    DoorbellPressed,
     DoorClosed,
     DoorOpened,
     Event,
@@ -111,6 +112,7 @@ class Door:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_loop_at = 0.0
+        self._lockdown = False  # minimal, see set_lockdown
         self.board.connect(
             InputCallbacks(
                 motion=lambda: self.post(MotionDetected()),
@@ -119,6 +121,7 @@ class Door:
                 exit_pressed=lambda: self.post(ExitPressed()),
                 tamper=lambda: self.post(TamperTriggered()),
                 key=lambda k: self.post(KeyPressed(k)),
+                doorbell=lambda: self.post(DoorbellPressed()),
             )
         )
 
@@ -257,6 +260,17 @@ class Door:
             self.camera.close()
         finally:
             self.board.close()  # relay locked first inside
+
+    # ---- lockdown -------------------------------------------------------------------------
+    # MINIMAL stand-in added by issue #16 (remote commands call exactly this interface);
+    # issue #17 owns lockdown (state machine, admin page, CLI) and replaces these two.
+    @property
+    def lockdown_active(self) -> bool:
+        return self._lockdown
+
+    def set_lockdown(self, on: bool, *, by: str, source: str) -> None:
+        self._lockdown = bool(on)
+        log.warning("event=lockdown_%s by=%s source=%s", "on" if on else "off", by, source)
 
     # ---- the simulated door and the admin panel -------------------------------------------
     def press_keys(self, keys: str) -> None:

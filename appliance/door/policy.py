@@ -23,4 +23,6 @@ def policy_from(config: Config) -> Policy:
         exit_pulse_s=a.exit_pulse_s,
         motion_wake_s=a.motion_wake_s,
         unknown_person_after_s=a.unknown_person_after_s,
+        doorbell_repeat_s=config.doorbell.repeat_s,
+        doorbell_alert=config.doorbell.alert,
     )

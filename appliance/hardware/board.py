@@ -108,6 +108,7 @@ class InputCallbacks:
     exit_pressed: Callable[[], None]
     tamper: Callable[[], None]
     key: Callable[[str], None]
+    doorbell: Callable[[], None] | None = None
 
 
 class Board:
@@ -171,6 +172,16 @@ class Board:
             self.buzzer = self._add(
                 f"buzzer on BCM {pins.buzzer}", lambda: Buzzer(pins.buzzer, pin_factory=factory)
             )
+            # the doorbell push-button (NO, between pin and GND; pressed = low), when wired
+            self.doorbell: DigitalInputDevice | None = None
+            bell = pins.doorbell
+            if bell is not None:
+                self.doorbell = self._add(
+                    f"doorbell on BCM {bell}",
+                    lambda: DigitalInputDevice(
+                        bell, pull_up=True, bounce_time=bounce, pin_factory=factory
+                    ),
+                )
         except Exception:
             self.close()
             raise
@@ -210,6 +221,9 @@ class Board:
         else:
             self.tamper.when_activated = lambda: cb.tamper()
         self.keypad.when_key = cb.key
+        if self.doorbell is not None and cb.doorbell is not None:
+            ring = cb.doorbell
+            self.doorbell.when_activated = lambda: ring()
 
     # ---- feedback -------------------------------------------------------------------------
     def signal(self, feedback: Feedback) -> None:

@@ -134,6 +134,8 @@ class DoorSimulator:
         self._exit = factory.pin(p.exit_button)
         self._tamper = factory.pin(p.tamper)
         self._pir = factory.pin(p.pir)
+        bell = p.doorbell
+        self._doorbell = factory.pin(bell) if bell is not None else None
         self.keypad = KeypadSimulator(factory, p.keypad_rows, p.keypad_cols, config.keypad_layout)
         self._gap = max(config.debounce_ms / 1000 * 1.5, 0.002)
 
@@ -144,6 +146,8 @@ class DoorSimulator:
             self._door, closed=True, closed_low=self.config.door_contact_closed_when == "low"
         )
         self._exit.drive_high()
+        if self._doorbell is not None:
+            self._doorbell.drive_high()
         # tamper loop intact: the opposite of the alarm level
         if self.config.tamper_alarm_when == "high":
             self._tamper.drive_low()
@@ -177,6 +181,19 @@ class DoorSimulator:
         self._exit.drive_low()
         self._settle()
         self._exit.drive_high()
+        self._settle()
+
+    @property
+    def has_doorbell(self) -> bool:
+        return self._doorbell is not None
+
+    def press_doorbell(self) -> None:
+        """Press and release the doorbell button (hardware.pins.doorbell must be set)."""
+        if self._doorbell is None:
+            raise RuntimeError("no doorbell wired: set hardware.pins.doorbell")
+        self._doorbell.drive_low()
+        self._settle()
+        self._doorbell.drive_high()
         self._settle()
 
     def trigger_tamper(self) -> None:

@@ -24,11 +24,11 @@ def panel(admin_config, db, accounts, face_engine) -> Iterator:
     from appliance.door import Door
     from appliance.hardware.camera import ReplayCamera
 
-    door = Door(
-        admin_config, db, factory=MockFactory(), face_engine=face_engine, camera=ReplayCamera([])
-    )
+    # a doorbell wired, so that the panel has its button too
+    cfg = admin_config.with_overrides(hardware={"pin_factory": "mock", "pins": {"doorbell": 26}})
+    door = Door(cfg, db, factory=MockFactory(), face_engine=face_engine, camera=ReplayCamera([]))
     door.start()
-    app = create_app(config=admin_config, db=db, door=door, test_config={"BOOTSTRAP_ADMIN": False})
+    app = create_app(config=cfg, db=db, door=door, test_config={"BOOTSTRAP_ADMIN": False})
     c = app.test_client()
     assert login(c).status_code == 302
     yield c, door
@@ -174,3 +174,34 @@ def test_good_admin_password_is_accepted(db) -> None:
     from web_admin.accounts import create_account
 
     assert create_account(db, "ops", "orbit walnut tunnel 58", "admin")
+
+
+def test_the_panel_doorbell_rings_the_door_and_is_absent_when_none_is_wired(
+    panel, admin_config, db, accounts, face_engine
+) -> None:
+    from gpiozero.pins.mock import MockFactory
+
+    from appliance.door import Door
+    from appliance.hardware.camera import ReplayCamera
+    from tests.support.waiting import eventually
+
+    c, door = panel
+    page = c.get("/device/").text
+    assert 'id="act-doorbell"' in page
+    r = c.post("/device/action", data={"csrf_token": csrf_of(page), "action": "doorbell"})
+    assert r.status_code == 302
+    eventually(lambda: any(e.kind == "doorbell" and e.snapshot for e in door.recent),
+               what="a doorbell event with its snapshot")  # fmt: skip
+    bare = Door(admin_config, db, factory=MockFactory(), face_engine=face_engine,
+                camera=ReplayCamera([]))  # fmt: skip
+    try:
+        app = create_app(config=admin_config, db=db, door=bare,
+                         test_config={"BOOTSTRAP_ADMIN": False})  # fmt: skip
+        c2 = app.test_client()
+        assert login(c2).status_code == 302
+        page = c2.get("/device/").text
+        assert 'id="act-doorbell"' not in page
+        r = c2.post("/device/action", data={"csrf_token": csrf_of(page), "action": "doorbell"})
+        assert r.status_code == 400 and "hardware.pins.doorbell" in r.text
+    finally:
+        bare.close()

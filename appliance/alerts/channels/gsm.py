@@ -139,6 +139,25 @@ class GsmModem:
             raise _modem_error(final, cmd.split("=")[0])
         return lines[:-1]
 
+    def unsolicited(self, timeout: float) -> list[str]:
+        """Complete lines the modem sends by itself (e.g. +CMTI) within `timeout` seconds; it
+        returns at the first line, or with [] when there was none."""
+        assert self._serial is not None
+        deadline = time.monotonic() + timeout
+        while True:
+            if b"\r\n" in self._buf:
+                *done, self._buf = self._buf.split(b"\r\n")
+                lines = [raw.decode("ascii", "replace").strip() for raw in done]
+                lines = [line for line in lines if line]
+                if lines:
+                    return lines
+            if time.monotonic() >= deadline:
+                return []
+            try:
+                self._buf += self._serial.read(256)
+            except OSError as exc:
+                raise ChannelError(f"gsm modem read failed on {self.port_name}: {exc}") from exc
+
     # ---- SMS -----------------------------------------------------------------------------
     def check_network(self) -> int:
         """Raise unless registered (home or roaming); the signal quality 0..31."""

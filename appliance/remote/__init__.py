@@ -1,0 +1,1 @@
+"""Remote control of the door: one-time codes, the command rules, the SMS command reader."""
