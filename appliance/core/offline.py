@@ -33,7 +33,7 @@ SERIALS = 32
 CYCLE_DAYS = 64
 MAX_DAYS = 31
 PAYLOADS = SERIALS * CYCLE_DAYS * MAX_DAYS  # 63,488
-TAGS = 10**DIGITS // PAYLOADS  # 157,510: one random code in TAGS is accepted
+TAGS: int = 10_000_000_000 // PAYLOADS  # 157,510: one random code in TAGS is accepted
 EPOCH = date(1970, 1, 1)
 GUESS_PROBABILITY = 1 / TAGS
 
