@@ -140,6 +140,7 @@ class _Pending:
     user_number: int
     duress: bool
     deadline: float
+    admin: bool = False
 
 
 class AccessController:
@@ -468,7 +469,12 @@ class AccessController:
             return
         self._attempts += 1
         self._pending = _Pending(
-            self._attempts, result.user_id, number, duress, now + self.policy.face_timeout_s
+            self._attempts,
+            result.user_id,
+            number,
+            duress,
+            now + self.policy.face_timeout_s,
+            admin=result.admin,
         )
         out.append(Signal(Feedback.WORKING))
         self._wake_camera(now, out)
@@ -579,12 +585,28 @@ class AccessController:
         if not result.matched:
             self._face_denied(pending, result, now, out)
             return
+        if self._lockdown and not pending.admin:
+            # the lockdown began while this face was being checked
+            out.append(
+                Record(
+                    "lockdown_refused",
+                    user_number=pending.user_number,
+                    user_id=pending.user_id,
+                    distance=result.distance,
+                    reason="lockdown",
+                    snapshot=result.snapshot or CAPTURE,
+                    alert=True,
+                )
+            )
+            out.append(Signal(Feedback.DENIED))
+            return
         detail: dict[str, object] = {"duress": True} if pending.duress else {}
         if self._fire:
             detail["fire"] = True  # recorded; the relay is already released
-        if self.schedule_waiting_first_person and not self._lockdown:
+        if self._schedule_key is not None and not self._lockdown:
+            if self.schedule_waiting_first_person:
+                detail["first_person_in"] = True
             self._schedule_opened = True  # first person in: the held unlock starts now
-            detail["first_person_in"] = True
             self._relay_update(now, out)
         self._unlock(self.policy.relay_pulse_s, now, out)  # open first: the record can follow
         out.append(
