@@ -264,7 +264,7 @@ class DoorMachine(RuleBasedStateMachine):
 
 
 DoorMachine.TestCase.settings = settings(
-    max_examples=int(__import__("os").environ.get("HYP_N", 300)),
+    max_examples=300,
     stateful_step_count=60,
     deadline=None,
 )
