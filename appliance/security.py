@@ -63,6 +63,12 @@ class PinHasher:
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 
+    def derive(self, label: str) -> bytes:
+        """A key for `label` derived from the pepper (HMAC-SHA256), e.g. a door's offline-code
+        key: every door and admin page sharing the pepper derives the same one, and it never
+        needs storing anywhere."""
+        return hmac.new(self._pepper, label.encode("utf-8"), hashlib.sha256).digest()
+
     def burn(self) -> None:
         """Spend the time of one verification, so an unknown user number is not faster to reject."""
         self.verify(_DUMMY_HASH, "0000")

@@ -122,7 +122,11 @@ class SyncState(Base):
 
 # ---- change numbers -------------------------------------------------------------------------
 # Synced tables in the order a replica must apply a batch (parents first).
-SYNCED_TYPES: tuple[type[Any], ...] = (User, FaceTemplate, UserAccess)
+from .models_policies import GuestCode, Holiday, ScheduleWindow  # noqa: E402
+
+SYNCED_TYPES: tuple[type[Any], ...] = (
+    User, FaceTemplate, UserAccess, GuestCode, ScheduleWindow, Holiday
+)  # fmt: skip
 _seq = SyncSeq.__table__
 
 
