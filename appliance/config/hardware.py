@@ -27,13 +27,15 @@ class PinsConfig(Section, frozen=True, kw_only=True):
     tamper: BcmPin = 23
     status_led: BcmPin = 24
     buzzer: BcmPin = 25
+    # fire-alarm input (a dry contact of the fire panel); unset = no fire input
+    fire_input: BcmPin | None = None
 
     def __post_init__(self) -> None:
         seen: dict[int, str] = {}
         for name in self.__struct_fields__:
             value = getattr(self, name)
             for pin in value if isinstance(value, list) else [value]:
-                if isinstance(pin, bool):
+                if isinstance(pin, bool) or pin is None:
                     continue
                 if pin in seen:
                     raise ValueError(f"BCM pin {pin} is used by both {seen[pin]} and {name}")
@@ -50,6 +52,9 @@ class HardwareConfig(Section, frozen=True, kw_only=True):
     debounce_ms: Annotated[int, Meta(ge=0, le=500)] = 30
     door_contact_closed_when: Literal["low", "high"] = "low"
     tamper_alarm_when: Literal["low", "high"] = "high"
+    # the fire input's level while the fire alarm is active: "high" suits a normally closed
+    # contact to GND (a cut wire also releases the lock), "low" a normally open one
+    fire_active_when: Literal["low", "high"] = "high"
 
 
 class CameraConfig(Section, frozen=True, kw_only=True):

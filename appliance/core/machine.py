@@ -291,6 +291,10 @@ class AccessController:
         off = min(budget.offline_lockout_remaining, p.offline_lockout_s)
         self._offline_until = now + off if off > 0 else None
 
+    def restore_lockdown(self, on: bool) -> None:
+        """Take over a lockdown stored by an earlier process (no new record or alert)."""
+        self._lockdown = bool(on)
+
     # ---- the one entry point --------------------------------------------------------------
     def handle(self, event: Event) -> list[Command]:
         now = self._clock()

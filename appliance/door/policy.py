@@ -23,4 +23,8 @@ def policy_from(config: Config) -> Policy:
         exit_pulse_s=a.exit_pulse_s,
         motion_wake_s=a.motion_wake_s,
         unknown_person_after_s=a.unknown_person_after_s,
+        relock_after_close_s=a.relock_after_close_s,
+        offline_fail_limit=a.offline_fail_limit,
+        offline_fail_window_s=a.offline_fail_window_s,
+        offline_lockout_s=a.offline_lockout_s,
     )

@@ -134,6 +134,7 @@ class DoorSimulator:
         self._exit = factory.pin(p.exit_button)
         self._tamper = factory.pin(p.tamper)
         self._pir = factory.pin(p.pir)
+        self._fire = factory.pin(p.fire_input) if p.fire_input is not None else None
         self.keypad = KeypadSimulator(factory, p.keypad_rows, p.keypad_cols, config.keypad_layout)
         self._gap = max(config.debounce_ms / 1000 * 1.5, 0.002)
 
@@ -150,6 +151,21 @@ class DoorSimulator:
         else:
             self._tamper.drive_high()
         self._pir.drive_low()
+        if self._fire is not None:
+            self._set_fire(False)
+
+    def _set_fire(self, active: bool) -> None:
+        if self._fire is None:
+            raise RuntimeError("no fire input configured (hardware.pins.fire_input)")
+        if active == (self.config.fire_active_when == "high"):
+            self._fire.drive_high()
+        else:
+            self._fire.drive_low()
+
+    def fire_alarm(self, active: bool = True) -> None:
+        """Drive the fire-alarm input to its active (or quiet) level."""
+        self._set_fire(active)
+        self._settle()
 
     @staticmethod
     def _drive(pin: MockPin, *, closed: bool, closed_low: bool) -> None:
