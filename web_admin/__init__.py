@@ -46,7 +46,7 @@ def create_app(
 
     from appliance.config import Config
 
-    from . import alerts, audit_log, auth, dashboard, device, events, users
+    from . import alerts, audit_log, auth, dashboard, device, events, policies, users
     from .accounts import ensure_initial_admin
     from .common import fmt_dt, input_dt
 
@@ -93,6 +93,7 @@ def create_app(
         alerts.bp,
         device.bp,
         audit_log.bp,
+        policies.bp,
     ):
         app.register_blueprint(bp)
     app.jinja_env.filters["dt"] = fmt_dt
