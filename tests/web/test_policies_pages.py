@@ -94,8 +94,8 @@ def test_schedule_windows_and_an_ics_import_from_the_page(client, db) -> None:
     ics = (b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:a@t\r\n"
            b"DTSTAMP:20260101T000000Z\r\nDTSTART;VALUE=DATE:20261225\r\nSUMMARY:Xmas\r\n"
            b"END:VEVENT\r\nEND:VCALENDAR\r\n")  # fmt: skip
-    r = client.post("/policies/schedule/holidays", data={"csrf_token": token,
-                    "ics": (io.BytesIO(ics), "h.ics")}, content_type="multipart/form-data")  # fmt: skip
+    upload = {"csrf_token": token, "ics": (io.BytesIO(ics), "h.ics")}
+    r = client.post("/policies/schedule/holidays", data=upload, content_type="multipart/form-data")
     assert r.status_code == 302
     sched = list_schedule(db)
     assert [(w["days"], w["start"], w["end"], w["first_person_in"]) for w in sched["windows"]] == [
