@@ -120,7 +120,7 @@ def check_pins(config: Config) -> str:
     problems: list[str] = []
     for name in type(pins).field_names():
         value = getattr(pins, name)
-        if isinstance(value, bool):
+        if isinstance(value, bool) or value is None:  # polarity flags, optional inputs unset
             continue
         for pin in value if isinstance(value, list) else [value]:
             if not 0 <= pin <= 27:
