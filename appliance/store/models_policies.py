@@ -140,3 +140,9 @@ class Holiday(Base):
     name: Mapped[str] = mapped_column(String(128), default="")
     device_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     version: Mapped[int] = mapped_column(BigInteger, default=0, index=True)
+
+
+# writes to these get change numbers like users do (and so reach the doors by sync)
+from .models_sync import register_synced  # noqa: E402
+
+register_synced(GuestCode, ScheduleWindow, Holiday)
