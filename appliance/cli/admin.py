@@ -113,7 +113,12 @@ def cmd_admin(args: argparse.Namespace) -> int:
     host = args.host or config.admin.host
     port = args.port if args.port is not None else config.admin.port
     db = _db(args)
-    app = create_app(config=config, db=db)
+    from appliance.cli.common import central_url, open_door_db
+
+    # with a central database, the door's own state (lockdown switch, outbox) is in this
+    # host's replica: hand it in as the local database (the embedded default has one file)
+    local = open_door_db(args) if central_url(args) else None
+    app = create_app(config=config, db=db, local_db=local)
     server = create_admin_server(
         app, host, port, args.threads, trust_loopback_proxy=config.admin.proxy_from_loopback
     )
@@ -134,4 +139,6 @@ def cmd_admin(args: argparse.Namespace) -> int:
             raise
     finally:
         db.close()
+        if local is not None:
+            local.close()
     return 0
