@@ -99,11 +99,13 @@ class KeypadSimulator:
                 self._pressed.discard(self._where[key])
             self.update()
 
-    def tap(self, key: str, keypad: Keypad, *, timeout: float = 1.0) -> None:
+    def tap(self, key: str, keypad: Keypad, *, timeout: float = 5.0) -> None:
         """Press and release `key` so that `keypad` reports it exactly once.
 
         With the keypad's scan thread running this takes real time; without it the scans are
-        driven here, which makes scripted visits fast and deterministic.
+        driven here, which makes scripted visits fast and deterministic. `timeout` only bounds
+        a failure: the key is released as soon as the scanner reported it (on a loaded machine
+        a 1 s bound let keys go unreported, and codes arrived with keys missing).
         """
         self.hold(key)
         try:

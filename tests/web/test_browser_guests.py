@@ -44,8 +44,12 @@ def test_create_use_and_revoke_a_guest_code_in_the_browser(server, browser) -> N
     page.goto(url + "/device/")
     page.get_by_label("Type a code").fill(keys)
     page.get_by_role("button", name="Send", exact=True).click()
-    eventually(lambda: len(_events(db, "guest_entry")) == 1, 30, interval=0.2,
-               what="a guest_entry event")  # fmt: skip
+    try:
+        eventually(lambda: len(_events(db, "guest_entry")) == 1, 30, interval=0.2,
+                   what="a guest_entry event")  # fmt: skip
+    except AssertionError:
+        recent = [(e.kind, e.reason) for e in server["door"].recent]
+        raise AssertionError(f"no guest_entry; the door recorded {recent}") from None
     page.goto(url + "/policies/guests")
     assert "1 of 2" in page.locator("#guests tbody tr").first.inner_text()
 
