@@ -107,6 +107,12 @@ class KeypadSimulator:
         a failure: the key is released as soon as the scanner reported it (on a loaded machine
         a 1 s bound let keys go unreported, and codes arrived with keys missing).
         """
+        if keypad.running:
+            # the previous key must have been seen released first: a repeated key ("55")
+            # pressed while the scanner still holds the last report is never reported
+            deadline = time.monotonic() + timeout
+            while keypad._reported is not None and time.monotonic() < deadline:
+                time.sleep(keypad.scan_interval)
         self.hold(key)
         try:
             if keypad.running:
