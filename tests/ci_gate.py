@@ -1,6 +1,6 @@
 """The one rule for a missing service or tool: skip on a developer machine, fail under CI=true.
 
-Importable from every test folder (tests/ is on sys.path through the root conftest).
+Imported as tests.ci_gate (tests/ is a package; the repository root is on sys.path).
 """
 
 from __future__ import annotations

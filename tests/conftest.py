@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ci_gate import require
-from mariadb_scratch import scratch_database
+
+from tests.ci_gate import require
+from tests.mariadb_scratch import scratch_database
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -1,6 +1,6 @@
 """The real MariaDB of the test machine: a private database per test, dropped afterwards.
 
-Importable from every test folder (tests/ is on sys.path through the root conftest).
+Imported as tests.mariadb_scratch (tests/ is a package; the repository root is on sys.path).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ci_gate import require
+from tests.ci_gate import require
 
 MYSQL_HOST, MYSQL_PORT = "127.0.0.1", 3306
 

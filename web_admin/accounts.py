@@ -11,8 +11,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from appliance.config import AdminConfig
@@ -275,7 +276,7 @@ def attempt_login(
     ip = (ip or "-")[:64]
     since = now - timedelta(seconds=settings.login_window_s)
     with db.session() as s:
-        ip_failures = s.scalar(
+        ip_failures = s.scalar(  # COUNT(*) is never NULL
             select(func.count(LoginAttempt.id)).where(
                 LoginAttempt.ip == ip, LoginAttempt.ts >= since, LoginAttempt.success.is_(False)
             )
@@ -293,7 +294,7 @@ def attempt_login(
         pw_hash = acc.password_hash if acc is not None else _DUMMY_HASH
         active = acc is not None and acc.active
     wait = 0.0
-    if ip_failures >= settings.login_ip_limit:
+    if (ip_failures or 0) >= settings.login_ip_limit:
         wait = float(settings.login_window_s)
     elif pair_failures and last_failure is not None:
         left = pair_delay_s(pair_failures, settings) - (now - last_failure).total_seconds()
@@ -401,12 +402,13 @@ def sweep_sessions(db: Database, settings: AdminConfig, now: datetime | None = N
     """Delete sessions past their idle or absolute limit, and login attempts past the window."""
     now = now or utcnow()
     with db.session() as s:
-        n = s.execute(
+        gone: CursorResult[Any] = s.execute(  # type: ignore[assignment]
             delete(AdminSession).where(
                 (AdminSession.last_seen_at < now - timedelta(seconds=settings.session_idle_s))
                 | (AdminSession.created_at < now - timedelta(seconds=settings.session_max_s))
             )
-        ).rowcount
+        )
+        n = gone.rowcount
         s.execute(
             delete(LoginAttempt).where(
                 LoginAttempt.ts < now - timedelta(seconds=max(settings.login_window_s, 86400))

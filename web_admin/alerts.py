@@ -48,7 +48,7 @@ def index() -> Any:
                 .order_by(AlertDelivery.channel)
             ):
                 deliveries.setdefault(d.alert_id, []).append(d)
-        per_channel = Counter()
+        per_channel: Counter[tuple[str, str]] = Counter()
         next_try: dict[str, Any] = {}
         for channel, st, n, nxt in s.execute(
             select(

@@ -150,6 +150,7 @@ def login() -> Any:
             request.remote_addr or "-",
         )
         if result.ok:
+            assert result.account_id is not None  # ok means an account was found
             # a new session id at every login; any session this browser had ends
             accounts.end_session(get_db(), request.cookies.get(SESSION_COOKIE))
             token = accounts.new_session(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     String,
+    Table,
     Text,
     bindparam,
     event,
@@ -132,7 +133,7 @@ def register_synced(*types: type[Any]) -> None:
     SYNCED_TYPES = SYNCED_TYPES + tuple(t for t in types if t not in SYNCED_TYPES)
 
 
-_seq = SyncSeq.__table__
+_seq = cast(Table, SyncSeq.__table__)
 
 
 def allocate_versions(conn: Connection, n: int) -> int:
@@ -202,7 +203,7 @@ def _stamp_bulk(state: ORMExecuteState) -> Any:
         else:
             now = utcnow()
             conn.execute(
-                insert(SyncTombstone.__table__),
+                insert(cast(Table, SyncTombstone.__table__)),
                 [
                     {
                         "version": first + i,

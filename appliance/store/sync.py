@@ -162,12 +162,12 @@ def _upsert(
     if conn.dialect.name in ("mysql", "mariadb"):
         from sqlalchemy.dialects.mysql import insert as mysql_insert
 
-        stmt = mysql_insert(table)
-        conn.execute(stmt.on_duplicate_key_update({c: stmt.inserted[c] for c in cols}), rows)
+        mine = mysql_insert(table)
+        conn.execute(mine.on_duplicate_key_update({c: mine.inserted[c] for c in cols}), rows)
     else:
-        stmt = sqlite_insert(table)
+        lite = sqlite_insert(table)
         conn.execute(
-            stmt.on_conflict_do_update(index_elements=pk, set_={c: stmt.excluded[c] for c in cols}),
+            lite.on_conflict_do_update(index_elements=pk, set_={c: lite.excluded[c] for c in cols}),
             rows,
         )
 
@@ -594,7 +594,7 @@ _UNREACHABLE_CODES = frozenset({2002, 2003, 2006, 2013, 2055})
 
 def _unreachable(exc: SQLAlchemyError) -> bool:
     orig = getattr(exc, "orig", None)
-    args = getattr(orig, "args", ())
+    args: tuple[Any, ...] = getattr(orig, "args", ())
     return bool(args) and args[0] in _UNREACHABLE_CODES
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from appliance.store.db import Database, sqlite_url
 from appliance.store.models import OutboxAlert
 from tests.support.loopback import SmtpServer
+from tests.support.waiting import eventually
 
 from .support import add_alert
 
@@ -106,9 +107,7 @@ def test_kill_9_loop_delivers_every_alert_once_after_dedupe(tmp_path: Path) -> N
         assert _pending(outbox_db) > 0 or len(smtp.sink.messages) >= len(queued)
         proc = _spawn(config, db_path, log)
         try:
-            deadline = time.monotonic() + 60
-            while _pending(outbox_db) and time.monotonic() < deadline:
-                time.sleep(0.1)
+            eventually(lambda: not _pending(outbox_db), 60, interval=0.1, what="an empty queue")
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)

@@ -19,7 +19,7 @@ from appliance.config import Config
 from appliance.core import KeyPressed, Record
 from appliance.door import Door
 from appliance.store.central import open_local_replica
-from faults.doubles import DummyCamera
+from tests.faults.doubles import DummyCamera
 
 
 class _NoFace:
@@ -35,7 +35,7 @@ def main() -> None:
     )  # fmt: skip
     db = open_local_replica(config)
     if mode == "pulse":
-        from faults.doubles import MatchEngine
+        from tests.faults.doubles import MatchEngine
 
         face: object = MatchEngine()
     else:

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ci_gate import require
+
+from tests.ci_gate import require
 
 
 class FakeSmtp:

@@ -8,13 +8,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from alerts.support import add_alert, email_section, make_config
 
 from appliance.alerts.dispatcher import Dispatcher, build_channels
 from appliance.alerts.message import AlertMessage, ChannelError
 from appliance.store.db import Database, sqlite_url
 from appliance.store.models import OutboxAlert, utcnow
 from appliance.store.models_alerts import AlertDelivery
+from tests.alerts.support import add_alert, email_section, make_config
 
 from .doubles import FakeSmtp
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from alerts.support import email_section
 from gpiozero.pins.mock import MockFactory
 from sqlalchemy import text
 
@@ -13,6 +12,7 @@ from appliance.core import MotionDetected
 from appliance.door import Door
 from appliance.security import pin_hasher
 from appliance.store.central import open_local_replica
+from tests.alerts.support import email_section
 from tests.support.waiting import eventually
 
 from .doubles import (

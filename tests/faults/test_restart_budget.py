@@ -36,7 +36,7 @@ def killed_at_exit(config, mode: str) -> Iterator[subprocess.Popen[str]]:
     that is killed with SIGKILL when the block ends: the unclean stop under test."""
     child = subprocess.Popen(
         [sys.executable, str(HERE / "door_child.py"), str(config.data_dir), mode],
-        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(HERE.parent)},
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(HERE.parents[1])},
     )  # fmt: skip
     try:
         yield child

@@ -10,8 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from ci_gate import require
-
+from tests.ci_gate import require
 from tests.support.waiting import free_port
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,9 +8,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from prov_helpers import REPO, need_tool
 
 from appliance.config import load_config
+from tests.provisioning.prov_helpers import REPO, need_tool
 
 ANSIBLE = REPO / "provisioning/ansible"
 pytestmark = pytest.mark.slow

@@ -13,12 +13,12 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 
 import pytest
-from prov_helpers import need_tool, run_nginx, self_signed_cert
 from sqlalchemy import select
 
 from appliance.config import Config
 from appliance.store.central import open_local_replica
 from appliance.store.models_admin import AuditEntry, LoginAttempt
+from tests.provisioning.prov_helpers import need_tool, run_nginx, self_signed_cert
 
 PW = "front door key 2026"
 ATTACKER, OWNER = "127.0.0.3", "127.0.0.4"

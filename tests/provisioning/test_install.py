@@ -11,9 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from prov_helpers import REPO, need_tool, run_nginx
 
 from appliance.config import load_config
+from tests.provisioning.prov_helpers import REPO, need_tool, run_nginx
 
 PROV = REPO / "provisioning"
 SCRIPTS = [PROV / "install.sh", PROV / "make-cert.sh"]

@@ -8,8 +8,9 @@ import uuid
 
 import pymysql
 import pytest
-from prov_helpers import REPO
 from sqlalchemy import select
+
+from tests.provisioning.prov_helpers import REPO
 
 pytestmark = pytest.mark.mysql
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from mariadb_scratch import MYSQL_HOST, MYSQL_PORT, admin_connection, scratch_database, url_of
+
+from tests.mariadb_scratch import MYSQL_HOST, MYSQL_PORT, admin_connection, scratch_database, url_of
 
 PEPPER = "test-pepper-not-secret"
 

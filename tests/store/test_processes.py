@@ -7,14 +7,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from sync_helpers import queue_events
 
 from appliance.store.models import AccessEvent
+from tests.store.sync_helpers import queue_events
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.mysql
 REPO = Path(__file__).resolve().parents[2]
@@ -140,11 +140,12 @@ def test_sync_killed_mid_push_then_restarted_lands_each_event_once(tmp_path, cen
             doorward(cfg, central_url, "sync"), stdout=subprocess.DEVNULL, stderr=err, env=env()
         )
     try:
-        deadline = time.monotonic() + 60
-        while len(central_ids(central_url)) < 1000:
+
+        def pushing() -> bool:
             assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "push never started"
-            time.sleep(0.02)
+            return len(central_ids(central_url)) >= 1000
+
+        eventually(pushing, 60, interval=0.02, what="the push under way")
         proc.send_signal(signal.SIGKILL)  # a power cut, in the middle of pushing
         proc.wait(timeout=10)
     finally:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, text, update
-from sync_helpers import add_user, queue_events
 
 from appliance.core import Verdict
 from appliance.store.models import AccessEvent, Device, FaceTemplate, User
 from appliance.store.models_sync import SyncTombstone, UserAccess
 from appliance.store.repository import ReplicaCredentials, TemplateCache
-from tests.support.waiting import free_port
+from tests.store.sync_helpers import add_user, queue_events
+from tests.support.waiting import eventually, free_port
 
 pytestmark = pytest.mark.mysql
 
@@ -296,17 +295,11 @@ def test_sync_worker_thread_applies_a_deactivation_within_an_interval(site, hash
     uid = add_user(site.central, 77, hasher.hash("7777"))
     site.worker.start()
     door = ReplicaCredentials(site.replica, hasher)
-    deadline = time.monotonic() + 10
-    while door.check(77, "7777").verdict is not Verdict.OK:
-        assert time.monotonic() < deadline, "enrollment never reached the door"
-        time.sleep(0.05)
+    eventually(lambda: door.check(77, "7777").verdict is Verdict.OK, what="enrollment at the door")
     with site.central.session() as s:
         s.get(User, uid).active = False
     site.worker.trigger()
-    deadline = time.monotonic() + 10
-    while door.check(77, "7777").verdict is Verdict.OK:
-        assert time.monotonic() < deadline, "deactivation never reached the door"
-        time.sleep(0.05)
+    eventually(lambda: door.check(77, "7777").verdict is not Verdict.OK, what="deactivation")
     site.worker.stop()
     assert not site.worker.alive
 
@@ -382,10 +375,7 @@ def test_start_sync_worker_for_run(make_config, central_url, hasher) -> None:
         worker = start_sync_worker(config, central_url, replica)
         assert worker is not None and worker.alive
         door = ReplicaCredentials(replica, hasher)
-        deadline = time.monotonic() + 10
-        while door.check(3, "3333").verdict is not Verdict.OK:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        eventually(lambda: door.check(3, "3333").verdict is Verdict.OK, what="user 3 synced")
         worker.stop()
         assert not worker.alive and worker.status()["lag_s"] is not None
     finally:

@@ -14,7 +14,7 @@ from appliance.vision import FaceEngine, load_image
 @pytest.fixture(scope="session")
 def faces(faces_dir: Path) -> Path:
     """The real photos with their pairs.csv (the root fixture finds them)."""
-    from ci_gate import require
+    from tests.ci_gate import require
 
     require((faces_dir / "pairs.csv").is_file(), f"pairs.csv not found in {faces_dir}")
     return faces_dir

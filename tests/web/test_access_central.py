@@ -12,12 +12,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from mariadb_scratch import scratch_database, url_of
 from werkzeug.datastructures import MultiDict
 
 from appliance.core import Verdict
 from appliance.store.models import Device, User
 from appliance.store.repository import ReplicaCredentials
+from tests.mariadb_scratch import scratch_database, url_of
 from tests.support.waiting import eventually
 
 from .conftest import ADMIN_PW, csrf_of, login
