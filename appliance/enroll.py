@@ -56,6 +56,7 @@ def enroll_user(
     phone: str | None = None,
     progress: Callable[[str], None] | None = None,
     max_code_length: int = LONGEST_CODE,
+    role: str = "resident",
 ) -> EnrolledUser:
     """Enroll from photo files: every field and every photo is checked before anything is
     stored; an error names the field or the file."""
@@ -74,7 +75,7 @@ def enroll_user(
         except FaceError as exc:
             raise EnrollError(str(exc)) from None
     templates = encode_images(face_engine, images, progress=progress)
-    return create_user(db, hasher, templates=templates, **fields)
+    return create_user(db, hasher, templates=templates, role=role, **fields)
 
 
 # ---- in-memory images (the admin page's uploads and camera captures) -------------------------

@@ -64,10 +64,12 @@ class PinHasher:
             return False
 
     def derive(self, label: str) -> bytes:
-        """A 32-byte key for `label` under the pepper (remote-control secrets: the database
-        keeps only a random label, so a copy of it alone gives no TOTP or HMAC secret)."""
+        """A 32-byte key for `label` under the pepper (HMAC-SHA256, domain-separated): a door's
+        offline guest-code key, remote-control secrets. Every door and admin page sharing the
+        pepper derives the same key, so it is never stored; the database keeps only labels, so
+        a copy of it alone gives no secret."""
         if not self._pepper:
-            raise ValueError("no pepper: remote-control secrets need security.pepper")
+            raise ValueError("no pepper: derived secrets need security.pepper")
         return hmac.new(
             self._pepper, f"doorward derive v1|{label}".encode(), hashlib.sha256
         ).digest()

@@ -46,7 +46,18 @@ def create_app(
 
     from appliance.config import Config
 
-    from . import alerts, audit_log, auth, dashboard, device, events, present, remote, users
+    from . import (
+        alerts,
+        audit_log,
+        auth,
+        dashboard,
+        device,
+        events,
+        policies,
+        present,
+        remote,
+        users,
+    )
     from .accounts import ensure_initial_admin
     from .common import fmt_dt, input_dt
 
@@ -94,6 +105,7 @@ def create_app(
         device.bp,
         audit_log.bp,
         remote.bp,
+        policies.bp,
     ):
         app.register_blueprint(bp)
     app.jinja_env.filters["dt"] = fmt_dt

@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,7 @@ COMMAND_MODULES = (
     "appliance.cli.admin",
     "appliance.cli.health",
     "appliance.cli.remote",
+    "appliance.cli.policies",
 )
 
 
@@ -60,8 +62,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
         config = config.with_overrides(camera={"sources": [str(p) for p in args.camera]})
     db = open_door_db(args)
-    door = Door(config, db)
     url = central_url(args)
+    door = Door(config, db, synced=url is not None)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -224,6 +226,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
             duress_pin=args.duress_pin,
             email=args.email,
             phone=args.phone,
+            role=args.role,
             max_code_length=config.access.max_code_length,
             progress=lambda msg: print(f"doorward: {msg}", file=sys.stderr, flush=True),
         )
@@ -275,19 +278,33 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from appliance.hardware.board import mock_factory
     from appliance.hardware.camera import ReplayCamera
 
-    config: Config = args.config.with_overrides(hardware={"pin_factory": "mock"})
+    hardware: dict[str, Any] = {"pin_factory": "mock"}
+    if args.fire and args.config.hardware.pins.fire_input is None:
+        pins = args.config.hardware.pins.to_builtins()
+        free = sorted(set(range(2, 28)) - set(_used_pins(pins)))
+        hardware["pins"] = {**pins, "fire_input": free[-1]}
+    config: Config = args.config.with_overrides(hardware=hardware)
     bad = [k for k in args.keys.upper() if k not in "0123456789*#ABCD"]
     if bad:
         raise CliError(f"--keys: {bad[0]!r} is not a keypad key (0-9 * # A-D)")
+    at = None
+    if args.at is not None:
+        from appliance.cli.policies import parse_when
+
+        at = parse_when(args.at, "--at")
     db = open_door_db(args)
-    _sync_once_from_central(args, db)
+    if not args.no_sync:
+        _sync_once_from_central(args, db)
     factory = mock_factory()
     clock = SimClock()
     camera = ReplayCamera(args.camera)
     liveness = None if args.liveness is None else args.liveness == "on"
+    start = clock.now
+    wall = (lambda: at.timestamp() + clock.now - start) if at is not None else time.time
     door = Door(
-        config, db, factory=factory, camera=camera, clock=clock, inline_face=True, liveness=liveness
-    )
+        config, db, factory=factory, camera=camera, clock=clock, inline_face=True,
+        liveness=liveness, wall_clock=wall, synced=central_url(args) is not None,
+    )  # fmt: skip
     events: list[dict[str, Any]] = []
 
     def emit(ev: Any) -> None:
@@ -301,6 +318,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     try:
         door.pump()
         door.templates.refresh()
+        door.poll_policies_now()  # the stored lockdown, the schedule window at --at
+        if args.fire:
+            sim.fire_alarm(True)
+            door.pump(timeout=2.0)
 
         def settle(seconds: float = 0.0, step: float = 0.1) -> None:
             door.pump()
@@ -336,9 +357,22 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         "relay_pulses": len(door.board.relay.pulses),
         "pulse_s": [round(off - on, 3) for on, off in door.board.relay.pulses if off is not None],
         "alerts_queued": sum(1 for e in events if e["alert_id"]),
+        "guest_entry": any(e["event"] == "guest_entry" for e in events),
+        "held": door.controller.held_reason or None,
+        "lockdown": door.controller.lockdown,
     }
     print(json.dumps(summary), flush=True)
     return 0
+
+
+def _used_pins(pins: dict[str, Any]) -> list[int]:
+    out: list[int] = []
+    for v in pins.values():
+        if isinstance(v, list):
+            out += v
+        elif isinstance(v, int) and not isinstance(v, bool):
+            out.append(v)
+    return out
 
 
 # ---- lock-relay -----------------------------------------------------------------------------
@@ -445,6 +479,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duress-pin", help="PIN that opens the door and sends a silent alert")
     p.add_argument("--email")
     p.add_argument("--phone")
+    p.add_argument(
+        "--role",
+        choices=["resident", "guest", "service", "admin"],
+        default="resident",
+        help="admin: still let in during a lockdown",
+    )
     p.set_defaults(func=cmd_enroll)
 
     p = sub.add_parser("simulate", help="one scripted visit on simulated hardware (JSON out)")
@@ -452,6 +492,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--camera", type=existing_file, action="append", required=True)
     p.add_argument("--door", choices=["open", "forced"], help="open after the code, or forced")
     p.add_argument("--liveness", choices=["on", "off"], help="override vision.liveness")
+    p.add_argument(
+        "--no-sync",
+        action="store_true",
+        help="decide from the replica as it is, as a door without network would",
+    )
+    p.add_argument("--at", metavar="ISO", help="the wall-clock time of the visit (default: now)")
+    p.add_argument(
+        "--fire", action="store_true", help="the fire-alarm input is active during the visit"
+    )
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser(

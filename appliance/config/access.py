@@ -30,3 +30,12 @@ class AccessConfig(Section, frozen=True, kw_only=True):
     # someone the PIR saw who enters no code for this long is identified 1:N against every
     # template; a face that matches nobody raises an "unknown_person" alert. 0 = never.
     unknown_person_after_s: Delay = 20.0
+    # auto-relock: > 0 relocks only once the door has been closed this long, and never while
+    # it stands open (a maglock is not re-energised against an open door). 0 = relock when the
+    # pulse ends or the door closes, whichever comes first.
+    relock_after_close_s: Delay = 0.0
+    # offline guest codes (00*...#): this many with a wrong signature within the window
+    # suspend offline codes for offline_lockout_s (users' codes are not affected)
+    offline_fail_limit: Annotated[int, Meta(ge=1, le=100)] = 3
+    offline_fail_window_s: Seconds = 3600.0
+    offline_lockout_s: Seconds = 21600.0

@@ -29,6 +29,8 @@ class PinsConfig(Section, frozen=True, kw_only=True):
     buzzer: BcmPin = 25
     # a doorbell push-button (NO, between pin and GND); unset = no doorbell
     doorbell: BcmPin | None = None
+    # fire-alarm input (a dry contact of the fire panel); unset = no fire input
+    fire_input: BcmPin | None = None
 
     def __post_init__(self) -> None:
         seen: dict[int, str] = {}
@@ -52,6 +54,9 @@ class HardwareConfig(Section, frozen=True, kw_only=True):
     debounce_ms: Annotated[int, Meta(ge=0, le=500)] = 30
     door_contact_closed_when: Literal["low", "high"] = "low"
     tamper_alarm_when: Literal["low", "high"] = "high"
+    # the fire input's level while the fire alarm is active: "high" suits a normally closed
+    # contact to GND (a cut wire also releases the lock), "low" a normally open one
+    fire_active_when: Literal["low", "high"] = "high"
 
 
 class CameraConfig(Section, frozen=True, kw_only=True):

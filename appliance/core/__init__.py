@@ -12,13 +12,17 @@ from .events import (
     FaceChecked,
     FaceIdentified,
     Feedback,
+    FireAlarm,
+    Hold,
     IdentifyFace,
     KeyPressed,
     Lock,
     MotionDetected,
     Record,
     RemoteUnlock,
+    ScheduleChanged,
     ServiceRecord,
+    SetLockdown,
     Signal,
     SleepCamera,
     TamperTriggered,
@@ -27,7 +31,17 @@ from .events import (
     WakeCamera,
 )
 from .kinds import EventKind
-from .machine import AccessController, Budget, CodeCheck, Credentials, Policy, State, Verdict
+from .machine import (
+    AccessController,
+    Budget,
+    CodeCheck,
+    Credentials,
+    GuestCheck,
+    Guests,
+    Policy,
+    State,
+    Verdict,
+)
 
 __all__ = [
     "CAPTURE",
@@ -46,6 +60,10 @@ __all__ = [
     "FaceChecked",
     "FaceIdentified",
     "Feedback",
+    "FireAlarm",
+    "GuestCheck",
+    "Guests",
+    "Hold",
     "IdentifyFace",
     "KeyPressed",
     "Lock",
@@ -53,7 +71,9 @@ __all__ = [
     "Policy",
     "Record",
     "RemoteUnlock",
+    "ScheduleChanged",
     "ServiceRecord",
+    "SetLockdown",
     "Signal",
     "SleepCamera",
     "State",

@@ -82,6 +82,32 @@ class RemoteUnlock:
 
 
 @dataclass(frozen=True)
+class FireAlarm:
+    """The fire-alarm input changed: while `active`, the lock is released for egress."""
+
+    active: bool
+
+
+@dataclass(frozen=True)
+class SetLockdown:
+    """Lockdown on or off (admin page, CLI, remote commands): every code is refused except
+    those of users with the admin role; the exit button and the fire input still work."""
+
+    on: bool
+    by: str = ""
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class ScheduleChanged:
+    """The door's unlock schedule entered a window (`window`, unique per window and day) or
+    left it (None). With `first_person_in`, the held unlock waits for the first user grant."""
+
+    window: str | None
+    first_person_in: bool = False
+
+
+@dataclass(frozen=True)
 class Tick:
     """Time passes; the machine fires any deadline that is due."""
 
@@ -97,6 +123,9 @@ Event = (
     | FaceIdentified
     | DoorbellPressed
     | RemoteUnlock
+    | FireAlarm
+    | SetLockdown
+    | ScheduleChanged
     | Tick
 )
 
@@ -123,6 +152,15 @@ class Unlock:
 @dataclass(frozen=True)
 class Lock:
     pass
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Keep the relay energised with no end of its own (fire release, a schedule's held unlock,
+    an open door waiting to be closed before relocking) until a `Lock`. The host keeps it on a
+    short renewable lease, so the relay still locks by itself if the loop stops renewing it."""
+
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -182,7 +220,9 @@ class Record:
         return EventKind(self.kind).urgent
 
 
-Command = Unlock | Lock | CheckFace | IdentifyFace | WakeCamera | SleepCamera | Signal | Record
+Command = (
+    Unlock | Lock | Hold | CheckFace | IdentifyFace | WakeCamera | SleepCamera | Signal | Record
+)
 
 CAPTURE = "capture"
 

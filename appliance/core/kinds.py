@@ -57,6 +57,15 @@ class EventKind(StrEnum):
     SNAPSHOT = "snapshot"
     REMOTE_COMMAND = "remote_command"
     REMOTE_REFUSED = "remote_refused"
+    # access policies (issue 17): guest codes, lockdown, fire release, schedules
+    GUEST_ENTRY = "guest_entry"
+    LOCKDOWN_ON = "lockdown_on"
+    LOCKDOWN_OFF = "lockdown_off"
+    LOCKDOWN_REFUSED = "lockdown_refused"
+    FIRE_ALARM = "fire_alarm"
+    FIRE_CLEARED = "fire_cleared"
+    SCHEDULE_UNLOCKED = "schedule_unlocked"
+    SCHEDULE_LOCKED = "schedule_locked"
 
     @property
     def traits(self) -> _Traits:
@@ -125,5 +134,13 @@ _TRAITS: dict[EventKind, _Traits] = {
     K.SNAPSHOT: _Traits("Snapshot taken on request"),
     K.REMOTE_COMMAND: _Traits("Remote command"),
     K.REMOTE_REFUSED: _Traits("Remote command refused"),
+    K.GUEST_ENTRY: _Traits("Guest code used", alerted=True),
+    K.LOCKDOWN_ON: _Traits("Lockdown started", alerted=True, urgent=True),
+    K.LOCKDOWN_OFF: _Traits("Lockdown ended", alerted=True),
+    K.LOCKDOWN_REFUSED: _Traits("Code refused during lockdown", alerted=True, groupable=True),
+    K.FIRE_ALARM: _Traits("Fire alarm: lock released", alerted=True, urgent=True),
+    K.FIRE_CLEARED: _Traits("Fire alarm cleared: door relocks", alerted=True),
+    K.SCHEDULE_UNLOCKED: _Traits("Schedule: door held unlocked"),
+    K.SCHEDULE_LOCKED: _Traits("Schedule: door locked again"),
 }
 del K

@@ -21,12 +21,16 @@ from .events import (
     FaceChecked,
     FaceIdentified,
     Feedback,
+    FireAlarm,
+    Hold,
     IdentifyFace,
     KeyPressed,
     Lock,
     MotionDetected,
     Record,
     RemoteUnlock,
+    ScheduleChanged,
+    SetLockdown,
     Signal,
     SleepCamera,
     TamperTriggered,
@@ -49,12 +53,38 @@ class Verdict(Enum):
 class CodeCheck:
     verdict: Verdict
     user_id: int | None = None
+    admin: bool = False  # the user has the admin role (the only codes a lockdown lets in)
 
 
 class Credentials(Protocol):
     """Port: checks a user number and PIN against the local replica (hashes, validity)."""
 
     def check(self, user_number: int, pin: str) -> CodeCheck: ...
+
+
+@dataclass(frozen=True)
+class GuestCheck:
+    """The answer of the Guests port. `reason` says why a code is refused: wrong, used_up,
+    expired, not_yet_valid, revoked, schedule, door, unconfirmed (see store.guests)."""
+
+    ok: bool
+    reason: str = "wrong"
+    guest_id: int | None = None
+    name: str = ""
+    serial: int | None = None
+
+
+class Guests(Protocol):
+    """Port: guest codes. Typed as `0*<10 digits>#` (stored, hashed, use-counted) or
+    `00*<10 digits>#` (offline: signed with the door's key, see core.offline)."""
+
+    def check_code(self, digits: str) -> GuestCheck: ...
+
+    def check_offline(self, digits: str) -> GuestCheck: ...
+
+
+GUEST_PREFIX = "0"
+OFFLINE_PREFIX = "00"
 
 
 @dataclass(frozen=True)
@@ -78,6 +108,16 @@ class Policy:
     # with doorbell_alert it also queues an alert (to the channels that ask for doorbell)
     doorbell_repeat_s: float = 5.0
     doorbell_alert: bool = False
+    # > 0: relock only once the door has been closed this long; the relay is never
+    # re-energised (locked) while the door stands open. 0: relock when the pulse ends or the
+    # door closes, whichever comes first.
+    relock_after_close_s: float = 0.0
+    # offline guest codes have their own, stricter budget on top of the wrong-code one:
+    # offline_fail_limit codes with a wrong tag within offline_fail_window_s suspend offline
+    # codes (not checked at all) for offline_lockout_s
+    offline_fail_limit: int = 3
+    offline_fail_window_s: float = 3600.0
+    offline_lockout_s: float = 21600.0
 
 
 @dataclass(frozen=True)
@@ -88,6 +128,8 @@ class Budget:
     wrong_ages: tuple[float, ...] = ()
     face_fail_ages: tuple[float, ...] = ()
     lockout_remaining: float = 0.0
+    offline_fail_ages: tuple[float, ...] = ()
+    offline_lockout_remaining: float = 0.0
 
 
 class State(Enum):
@@ -104,6 +146,7 @@ class _Pending:
     user_number: int
     duress: bool
     deadline: float
+    admin: bool = False
 
 
 class AccessController:
@@ -114,10 +157,15 @@ class AccessController:
     """
 
     def __init__(
-        self, policy: Policy, credentials: Credentials, clock: Callable[[], float]
+        self,
+        policy: Policy,
+        credentials: Credentials,
+        clock: Callable[[], float],
+        guests: Guests | None = None,
     ) -> None:
         self.policy = policy
         self._credentials = credentials
+        self._guests = guests
         self._clock = clock
         self._buffer = ""
         self._last_key_at = 0.0
@@ -138,6 +186,19 @@ class AccessController:
         self._loiter_check_at: float | None = None
         self._identify_attempt: int | None = None
         self._rang_at = float("-inf")
+        # relay mode: "off" (locked), "pulse" (until _relay_until), "held" (until a Lock)
+        self._mode = "off"
+        self._held_reason = ""
+        self._lockdown = False
+        self._fire = False
+        self._schedule_key: str | None = None
+        self._schedule_fpi = False
+        self._schedule_opened = False  # first person in happened for this window
+        self._schedule_holding = False
+        self._door_closed_at = float("-inf")
+        self._relock_at: float | None = None  # auto-relock: closed since, relock at
+        self._offline_fails: deque[float] = deque()
+        self._offline_until: float | None = None
 
     # ---- read-only views ------------------------------------------------------------------
     @property
@@ -151,7 +212,39 @@ class AccessController:
 
     @property
     def relay_on(self) -> bool:
-        return self._relay_until is not None
+        return self._mode != "off"
+
+    @property
+    def relay_held(self) -> bool:
+        """Energised with no end of its own (the host renews its lease while this is true)."""
+        return self._mode == "held"
+
+    @property
+    def held_reason(self) -> str:
+        """fire, schedule or door_open (auto-relock waiting for the door); "" when not held."""
+        return self._held_reason if self._mode == "held" else ""
+
+    @property
+    def lockdown(self) -> bool:
+        return self._lockdown
+
+    @property
+    def fire_active(self) -> bool:
+        return self._fire
+
+    @property
+    def schedule_window(self) -> str | None:
+        return self._schedule_key
+
+    @property
+    def schedule_waiting_first_person(self) -> bool:
+        return self._schedule_key is not None and self._schedule_fpi and not self._schedule_opened
+
+    @property
+    def offline_suspended_remaining(self) -> float:
+        if self._offline_until is None:
+            return 0.0
+        return max(0.0, self._offline_until - self._clock())
 
     @property
     def door_open(self) -> bool:
@@ -179,6 +272,8 @@ class AccessController:
             wrong_ages=tuple(now - t for t in self._wrong),
             face_fail_ages=tuple(now - t for t in self._face_fails),
             lockout_remaining=self.lockout_remaining,
+            offline_fail_ages=tuple(now - t for t in self._offline_fails),
+            offline_lockout_remaining=self.offline_suspended_remaining,
         )
 
     def restore_budget(self, budget: Budget) -> None:
@@ -195,6 +290,17 @@ class AccessController:
         remaining = min(budget.lockout_remaining, p.lockout_s)
         self._lockout_until = now + remaining if remaining > 0 else None
         self._refused = 0
+        self._offline_fails = deque(
+            sorted(
+                now - max(0.0, a) for a in budget.offline_fail_ages if a < p.offline_fail_window_s
+            )
+        )
+        off = min(budget.offline_lockout_remaining, p.offline_lockout_s)
+        self._offline_until = now + off if off > 0 else None
+
+    def restore_lockdown(self, on: bool) -> None:
+        """Take over a lockdown stored by an earlier process (no new record or alert)."""
+        self._lockdown = bool(on)
 
     # ---- the one entry point --------------------------------------------------------------
     def handle(self, event: Event) -> list[Command]:
@@ -230,17 +336,30 @@ class AccessController:
                     self._rang_at = now
                     alert = self.policy.doorbell_alert
                     out.append(Record("doorbell", snapshot=CAPTURE, alert=alert))
+            case FireAlarm(active=active):
+                self._on_fire(active, out)
+            case SetLockdown():
+                self._on_lockdown(event, out)
+            case ScheduleChanged():
+                self._on_schedule(event, out)
             case Tick():
                 pass
             case _:
                 raise TypeError(f"unknown event {event!r}")
+        self._relay_update(now, out)
         return out
 
     # ---- deadlines ------------------------------------------------------------------------
     def _fire_deadlines(self, now: float, out: list[Command]) -> None:
         p = self.policy
-        if self._relay_until is not None and now >= self._relay_until:
+        if self._mode == "pulse" and self._relay_until is not None and now >= self._relay_until:
             self._lock(now, out)
+        if self._relock_at is not None and now >= self._relock_at and not self._door_open:
+            self._relock_at = None
+            self._relay_update(now, out)
+        if self._offline_until is not None and now >= self._offline_until:
+            self._offline_until = None
+            self.budget_changes += 1
         if self._lockout_until is not None and now >= self._lockout_until:
             self._lockout_until = None
             # one event per lockout, with the count of codes refused during it
@@ -264,7 +383,7 @@ class AccessController:
                 not self._buffer
                 and self._pending is None
                 and self._lockout_until is None
-                and self._relay_until is None
+                and self._mode == "off"
                 and not self._door_open
             )
             if quiet:
@@ -332,15 +451,49 @@ class AccessController:
         if m is None:
             self._wrong_code(None, "malformed", now, out)
             return
+        if m.group(1) in (GUEST_PREFIX, OFFLINE_PREFIX):
+            self._submit_guest(m.group(1) == OFFLINE_PREFIX, m.group(2), now, out)
+            return
         number = int(m.group(1))
         result = self._credentials.check(number, m.group(2))
         if result.verdict is Verdict.WRONG or result.user_id is None:
             self._wrong_code(number, "wrong_code", now, out)
             return
         duress = result.verdict is Verdict.DURESS
+        if self._lockdown and not result.admin:
+            # a right code of a user without the admin role: refused with an alert, and not
+            # counted as a wrong code (the budget is for guessing, this code was right)
+            out.append(
+                Record(
+                    "lockdown_refused",
+                    user_number=number,
+                    user_id=result.user_id,
+                    reason="lockdown",
+                    snapshot=CAPTURE,
+                    alert=True,
+                )
+            )
+            out.append(Signal(Feedback.DENIED))
+            if duress:  # silent, after the same feedback a normal code gets
+                out.append(
+                    Record(
+                        "duress",
+                        user_number=number,
+                        user_id=result.user_id,
+                        snapshot=CAPTURE,
+                        alert=True,
+                        detail={"lockdown": True},
+                    )
+                )
+            return
         self._attempts += 1
         self._pending = _Pending(
-            self._attempts, result.user_id, number, duress, now + self.policy.face_timeout_s
+            self._attempts,
+            result.user_id,
+            number,
+            duress,
+            now + self.policy.face_timeout_s,
+            admin=result.admin,
         )
         out.append(Signal(Feedback.WORKING))
         self._wake_camera(now, out)
@@ -358,6 +511,58 @@ class AccessController:
                 )
             )
         out.append(CheckFace(self._attempts, result.user_id, number))
+
+    def _submit_guest(self, offline: bool, digits: str, now: float, out: list[Command]) -> None:
+        """A guest code: no face check (a guest has no enrolled face), always a snapshot and
+        a `guest_entry` alert; refusals count as wrong codes."""
+        p = self.policy
+        if self._guests is None:
+            self._wrong_code(None, "malformed", now, out)
+            return
+        if offline and self._offline_until is not None:
+            self._wrong_code(None, "offline_suspended", now, out)  # not even checked
+            return
+        result = self._guests.check_offline(digits) if offline else self._guests.check_code(digits)
+        if not result.ok:
+            if offline and result.reason == "wrong":
+                _trim(self._offline_fails, now - p.offline_fail_window_s)
+                self._offline_fails.append(now)
+                if len(self._offline_fails) >= p.offline_fail_limit:
+                    count = len(self._offline_fails)
+                    self._offline_fails.clear()
+                    self._offline_until = now + p.offline_lockout_s
+                    out.append(
+                        Record(
+                            "lockout",
+                            reason="offline_codes",
+                            snapshot=CAPTURE,
+                            alert=True,
+                            detail={"count": count, "lockout_s": p.offline_lockout_s},
+                        )
+                    )
+            self._wrong_code(None, f"guest_{result.reason}", now, out)
+            return
+        detail: dict[str, object] = {"guest_id": result.guest_id, "name": result.name}
+        if offline:
+            detail["serial"] = result.serial
+        if self._lockdown:
+            out.append(
+                Record(
+                    "lockdown_refused",
+                    reason="lockdown",
+                    snapshot=CAPTURE,
+                    alert=True,
+                    detail=detail,
+                )
+            )
+            out.append(Signal(Feedback.DENIED))
+            return
+        self._unlock(p.relay_pulse_s, now, out)  # open first, as for a user's grant
+        out.append(
+            Record("guest_entry", reason="offline" if offline else "guest_code",
+                   snapshot=CAPTURE, alert=True, detail=detail)
+        )  # fmt: skip
+        out.append(Signal(Feedback.GRANTED))
 
     def _wrong_code(self, number: int | None, reason: str, now: float, out: list[Command]) -> None:
         p = self.policy
@@ -399,7 +604,29 @@ class AccessController:
         if not result.matched:
             self._face_denied(pending, result, now, out)
             return
-        detail = {"duress": True} if pending.duress else {}
+        if self._lockdown and not pending.admin:
+            # the lockdown began while this face was being checked
+            out.append(
+                Record(
+                    "lockdown_refused",
+                    user_number=pending.user_number,
+                    user_id=pending.user_id,
+                    distance=result.distance,
+                    reason="lockdown",
+                    snapshot=result.snapshot or CAPTURE,
+                    alert=True,
+                )
+            )
+            out.append(Signal(Feedback.DENIED))
+            return
+        detail: dict[str, object] = {"duress": True} if pending.duress else {}
+        if self._fire:
+            detail["fire"] = True  # recorded; the relay is already released
+        if self._schedule_key is not None and not self._lockdown:
+            if self.schedule_waiting_first_person:
+                detail["first_person_in"] = True
+            self._schedule_opened = True  # first person in: the held unlock starts now
+            self._relay_update(now, out)
         self._unlock(self.policy.relay_pulse_s, now, out)  # open first: the record can follow
         out.append(
             Record(
@@ -466,13 +693,21 @@ class AccessController:
 
     # ---- relay and door -------------------------------------------------------------------
     def _unlock(self, seconds: float, now: float, out: list[Command]) -> None:
-        # Never extend a running pulse: the relay is on for at most one pulse at a time.
-        if self._relay_until is None:
+        # Never extend a running pulse: the relay is on for at most one pulse at a time, and a
+        # held relay (fire, schedule, open door) is not pulsed at all.
+        if self._mode == "off":
+            self._mode = "pulse"
             self._relay_until = now + seconds
             out.append(Unlock(seconds))
 
     def _lock(self, now: float, out: list[Command]) -> None:
+        if self.policy.relock_after_close_s > 0 and self._door_open:
+            # never re-energise (lock) while the door stands open: wait for it to close
+            self._hold("door_open", out)
+            return
+        self._mode = "off"
         self._relay_until = None
+        self._held_reason = ""
         self._grace_until = now + self.policy.entry_grace_s
         out.append(Lock())
 
@@ -481,11 +716,54 @@ class AccessController:
         where, a snapshot of who is at the door) and the granted feedback. Like a keypad
         grant, one while the relay is on records the grant and starts no second pulse."""
         detail = {"method": event.method, "by": event.by, "source": event.source}
-        if self._relay_until is not None:
-            detail["pulse"] = "already_running"
+        if self._mode != "off":  # a pulse running, or the relay held (fire, schedule, door open)
+            detail["pulse"] = "already_running" if self._mode == "pulse" else "held"
         self._unlock(self.policy.relay_pulse_s, now, out)
         out.append(Record("granted", reason="remote", snapshot=CAPTURE, detail=detail))
         out.append(Signal(Feedback.GRANTED))
+
+    def _hold(self, reason: str, out: list[Command]) -> None:
+        if self._mode != "held" or self._held_reason != reason:
+            out.append(Hold(reason))
+        self._mode = "held"
+        self._relay_until = None
+        self._held_reason = reason
+
+    def _hold_reason_now(self, now: float) -> str | None:
+        """Why the relay must be held right now, most important first (None: it need not)."""
+        if self._fire:
+            return "fire"
+        if self._schedule_holding:
+            return "schedule"
+        r = self.policy.relock_after_close_s
+        if r > 0 and self._mode != "off":
+            if self._door_open:
+                return "door_open"
+            if self._relock_at is not None and now < self._relock_at:
+                return "door_open"
+        return None
+
+    def _relay_update(self, now: float, out: list[Command]) -> None:
+        """Bring the relay's mode in line with fire, lockdown, schedule and the door."""
+        holding = (
+            self._schedule_key is not None
+            and not self._lockdown
+            and (not self._schedule_fpi or self._schedule_opened)
+        )
+        note = None
+        if holding != self._schedule_holding:
+            self._schedule_holding = holding
+            note = Record(
+                "schedule_unlocked" if holding else "schedule_locked",
+                reason=self._schedule_key if holding else None,
+            )
+        reason = self._hold_reason_now(now)
+        if reason is not None:
+            self._hold(reason, out)
+        elif self._mode == "held":
+            self._lock(now, out)
+        if note is not None:
+            out.append(note)
 
     def _on_exit(self, now: float, out: list[Command]) -> None:
         out.append(Record("exit"))
@@ -497,7 +775,8 @@ class AccessController:
         self._door_open = True
         self._door_opened_at = now
         self._held_alerted = False
-        if self._relay_until is not None or now < self._grace_until:
+        self._relock_at = None
+        if self._mode != "off" or now < self._grace_until:
             out.append(Record("door_opened"))
         else:
             out.append(Record("forced", snapshot=CAPTURE, alert=True))
@@ -506,10 +785,46 @@ class AccessController:
         if not self._door_open:
             return
         self._door_open = False
+        self._door_closed_at = now
         out.append(Record("door_closed", detail={"open_s": round(now - self._door_opened_at, 1)}))
-        if self._relay_until is not None:
+        r = self.policy.relock_after_close_s
+        if r > 0:
+            if self._mode != "off":
+                self._relock_at = now + r  # relock once it has stayed closed this long
+            return
+        if self._mode == "pulse":
             self._lock(now, out)  # relock as soon as the door shuts behind the person
             self._grace_until = now  # a closed door that opens again needs a new grant
+
+    # ---- emergency modes and the schedule ---------------------------------------------------
+    def _on_fire(self, active: bool, out: list[Command]) -> None:
+        if active == self._fire:
+            return
+        self._fire = active
+        if active:
+            out.append(Record("fire_alarm", reason="fire_input", snapshot=CAPTURE, alert=True))
+        else:
+            out.append(Record("fire_cleared", reason="fire_input", alert=True))
+
+    def _on_lockdown(self, event: SetLockdown, out: list[Command]) -> None:
+        if event.on == self._lockdown:
+            return
+        self._lockdown = event.on
+        self._buffer = ""
+        out.append(
+            Record(
+                "lockdown_on" if event.on else "lockdown_off",
+                reason=event.source or None,
+                alert=True,
+                detail={"by": event.by, "source": event.source},
+            )
+        )
+
+    def _on_schedule(self, event: ScheduleChanged, out: list[Command]) -> None:
+        if event.window != self._schedule_key:
+            self._schedule_opened = False  # a new window waits for its own first person
+        self._schedule_key = event.window
+        self._schedule_fpi = event.first_person_in if event.window is not None else False
 
 
 def _trim(times: deque[float], before: float) -> None:

@@ -37,6 +37,11 @@ class BudgetFile:
             "wrong": [wall - a for a in b.wrong_ages],
             "face_fails": [wall - a for a in b.face_fail_ages],
             "lockout_until": wall + b.lockout_remaining if b.lockout_remaining > 0 else None,
+            # offline guest codes' own budget (core Policy.offline_fail_*)
+            "offline_fails": [wall - a for a in b.offline_fail_ages],
+            "offline_until": (
+                wall + b.offline_lockout_remaining if b.offline_lockout_remaining > 0 else None
+            ),
         }
         tmp = self.path.with_name(self.path.name + ".tmp")
         try:
@@ -64,12 +69,16 @@ class BudgetFile:
             data = json.loads(raw)
             wall = self.wall_clock()
             until = data.get("lockout_until")
+            off_until = data.get("offline_until")
             budget = Budget(
                 wrong_ages=tuple(wall - float(t) for t in data.get("wrong", [])),
                 face_fail_ages=tuple(wall - float(t) for t in data.get("face_fails", [])),
                 lockout_remaining=0.0 if until is None else float(until) - wall,
+                offline_fail_ages=tuple(wall - float(t) for t in data.get("offline_fails", [])),
+                offline_lockout_remaining=0.0 if off_until is None else float(off_until) - wall,
             )
-            values = (*budget.wrong_ages, *budget.face_fail_ages, budget.lockout_remaining)
+            values = (*budget.wrong_ages, *budget.face_fail_ages, budget.lockout_remaining,
+                      *budget.offline_fail_ages, budget.offline_lockout_remaining)  # fmt: skip
             if not all(math.isfinite(x) for x in values):
                 raise ValueError("not finite")
         except (ValueError, TypeError, AttributeError) as exc:

@@ -7,6 +7,7 @@ import logging
 from appliance.core import (
     CheckFace,
     Command,
+    Hold,
     IdentifyFace,
     Lock,
     Record,
@@ -21,6 +22,10 @@ from appliance.hardware.board import Board
 from appliance.hardware.camera import CameraError
 
 log = logging.getLogger(__name__)
+
+# A held relay (fire, schedule, auto-relock) is energised on this lease and renewed on every
+# turn of the loop (at least every 0.1 s): a loop that stops turning lets it lock by itself.
+HOLD_LEASE_S = 2.0
 
 
 class CommandRunner:
@@ -38,6 +43,8 @@ class CommandRunner:
                 self.board.relay.unlock(seconds)
             case Lock():
                 self.board.relay.lock()
+            case Hold():
+                self.board.relay.hold(HOLD_LEASE_S)
             case Signal(feedback=fb):
                 self.board.signal(fb)
             case WakeCamera():

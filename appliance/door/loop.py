@@ -12,6 +12,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from gpiozero.pins import Factory
@@ -25,14 +26,17 @@ from appliance.core import (
     DoorOpened,
     Event,
     ExitPressed,
+    FireAlarm,
     KeyPressed,
     MotionDetected,
+    ScheduleChanged,
     ServiceRecord,
+    SetLockdown,
     TamperTriggered,
     Tick,
 )
 from appliance.door.budget import BudgetFile
-from appliance.door.commands import CommandRunner
+from appliance.door.commands import HOLD_LEASE_S, CommandRunner
 from appliance.door.faces import FaceJobs
 from appliance.door.policy import policy_from
 from appliance.door.recorder import RecordedEvent, Recorder
@@ -41,13 +45,17 @@ from appliance.hardware.camera import Camera, open_camera
 from appliance.hardware.simulator import DoorSimulator
 from appliance.security import pin_hasher
 from appliance.store.db import Database
+from appliance.store.guests import ReplicaGuests
+from appliance.store.lockdown import read_lockdown, write_lockdown
 from appliance.store.models import Device, utcnow
 from appliance.store.repository import ReplicaCredentials, TemplateCache
+from appliance.store.schedules import ScheduleCache
 from appliance.store.snapshots import SnapshotStore
 
 log = logging.getLogger(__name__)
 
 TICK_S = 0.1
+POLICY_POLL_S = 1.0  # how often the loop looks at the schedule and the stored lockdown
 
 
 class Door:
@@ -66,9 +74,11 @@ class Door:
         inline_face: bool = False,
         liveness: bool | None = None,
         wall_clock: Callable[[], float] = time.time,
+        synced: bool = False,
     ) -> None:
         self.config = config
         self.clock = clock
+        self.wall_clock = wall_clock
         self.factory = factory or make_pin_factory(config.hardware.pin_factory)
         # Simulated wiring (keypad matrix, switches) must claim its mock pins before the board.
         self.simulator: DoorSimulator | None = None
@@ -90,11 +100,21 @@ class Door:
 
                 face_engine = FaceEngine(config.vision)
             self.face = face_engine
+            hasher = pin_hasher(config, db)
+            self.guests = ReplicaGuests(
+                db, hasher, config.device.id, now=self.now, synced=synced,
+                pending_uses=lambda gid: self.recorder.pending_guest_uses(gid),
+            )  # fmt: skip
             self.controller = AccessController(
                 policy_from(config),
-                ReplicaCredentials(db, pin_hasher(config, db), device_id=config.device.id),
+                ReplicaCredentials(db, hasher, self.now, device_id=config.device.id),
                 clock,
+                guests=self.guests,
             )
+            self.schedule = ScheduleCache(db, config.device.id)
+            stored = read_lockdown(db)
+            self._lockdown_wanted = stored["on"]
+            self.controller.restore_lockdown(stored["on"])
             # wall clock only for the persisted brute-force budget
             self.budget_file = BudgetFile(config.data_dir, wall_clock)
             self._restore_budget()
@@ -112,7 +132,8 @@ class Door:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_loop_at = 0.0
-        self._lockdown = False  # minimal, see set_lockdown
+        self._policy_poll_at = float("-inf")
+        self._schedule_posted: tuple[str | None, bool] | None = None
         self.board.connect(
             InputCallbacks(
                 motion=lambda: self.post(MotionDetected()),
@@ -122,8 +143,56 @@ class Door:
                 tamper=lambda: self.post(TamperTriggered()),
                 key=lambda k: self.post(KeyPressed(k)),
                 doorbell=lambda: self.post(DoorbellPressed()),
+                fire=lambda active: self.post(FireAlarm(active)),
             )
         )
+        if self.board.fire_alarm:  # the alarm was already on when the door started
+            self.post(FireAlarm(True))
+
+    def now(self) -> datetime:
+        """Wall-clock time for validity dates, schedules and guest codes (injectable)."""
+        return datetime.fromtimestamp(self.wall_clock(), UTC)
+
+    # ---- lockdown and schedule (remote commands, admin page, CLI) -------------------------
+    def set_lockdown(self, on: bool, *, by: str, source: str) -> None:
+        """Lockdown on or off, from any thread. Stored first (it survives a restart and the
+        admin page and CLI see it), then handed to the loop; refusals start with the next
+        event the loop takes."""
+        write_lockdown(self.db, on, by=by, source=source)
+        self._lockdown_wanted = bool(on)
+        self.post(SetLockdown(bool(on), by=by, source=source))
+
+    @property
+    def lockdown_active(self) -> bool:
+        """The lockdown as last set (the loop enforces it from its next event)."""
+        return self._lockdown_wanted
+
+    def _poll_policies(self) -> None:
+        """On the loop, once per POLICY_POLL_S: the stored lockdown (set by another process)
+        and the schedule window for the wall-clock time."""
+        t = time.monotonic()
+        if t < self._policy_poll_at:
+            return
+        self._policy_poll_at = t + POLICY_POLL_S
+        self.poll_policies_now()
+
+    def poll_policies_now(self) -> None:
+        try:
+            stored = read_lockdown(self.db)
+            self._lockdown_wanted = stored["on"]
+            if stored["on"] != self.controller.lockdown:
+                self.handle(SetLockdown(stored["on"], by=stored["by"], source=stored["source"]))
+        except Exception:
+            log.exception("event=lockdown_poll_failed")
+        try:
+            active = self.schedule.active(self.now())
+        except Exception:  # a broken schedule row: the door stays as it is, locked by default
+            log.exception("event=schedule_poll_failed")
+            return
+        want = (active.key, active.first_person_in) if active else (None, False)
+        if want != self._schedule_posted:
+            self._schedule_posted = want
+            self.handle(ScheduleChanged(want[0], first_person_in=want[1]))
 
     def _register_device(self) -> None:
         with self.db.session() as s:
@@ -190,6 +259,8 @@ class Door:
             self.budget_file.save(self.controller.budget())
         for command in commands:
             self.execute(command)
+        if self.controller.relay_held:
+            self.board.relay.hold(HOLD_LEASE_S)  # renew the lease while the machine holds it
 
     def pump(self, timeout: float = 0.0) -> int:
         """Handle every queued event (waiting up to `timeout` for the first); returns count."""
@@ -223,6 +294,7 @@ class Door:
             try:
                 if self.pump(timeout=TICK_S) == 0:
                     self.handle(Tick())
+                    self._poll_policies()
                     self.recorder.housekeeping()
             except Exception:
                 # A bug: lock and carry on. A pulse the state machine granted is left to its own
@@ -261,17 +333,6 @@ class Door:
         finally:
             self.board.close()  # relay locked first inside
 
-    # ---- lockdown -------------------------------------------------------------------------
-    # MINIMAL stand-in added by issue #16 (remote commands call exactly this interface);
-    # issue #17 owns lockdown (state machine, admin page, CLI) and replaces these two.
-    @property
-    def lockdown_active(self) -> bool:
-        return self._lockdown
-
-    def set_lockdown(self, on: bool, *, by: str, source: str) -> None:
-        self._lockdown = bool(on)
-        log.warning("event=lockdown_%s by=%s source=%s", "on" if on else "off", by, source)
-
     # ---- the simulated door and the admin panel -------------------------------------------
     def press_keys(self, keys: str) -> None:
         """Press `keys` on the simulated keypad, each exactly once (simulated pins only).
@@ -294,4 +355,9 @@ class Door:
             "lockout_remaining_s": round(c.lockout_remaining, 1),
             "entered": c.entered_length,
             "loop_alive": self.alive,
+            "lockdown": c.lockdown,
+            "fire_alarm": c.fire_active,
+            "held": c.held_reason or None,
+            "schedule_window": c.schedule_window,
+            "waiting_first_person": c.schedule_waiting_first_person,
         }

@@ -25,4 +25,8 @@ def policy_from(config: Config) -> Policy:
         unknown_person_after_s=a.unknown_person_after_s,
         doorbell_repeat_s=config.doorbell.repeat_s,
         doorbell_alert=config.doorbell.alert,
+        relock_after_close_s=a.relock_after_close_s,
+        offline_fail_limit=a.offline_fail_limit,
+        offline_fail_window_s=a.offline_fail_window_s,
+        offline_lockout_s=a.offline_lockout_s,
     )

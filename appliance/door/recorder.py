@@ -173,6 +173,8 @@ class Recorder:
             for item in items:
                 event = AccessEvent(**item.fields)
                 s.add(event)
+                if item.fields["kind"] == "guest_entry":
+                    s.add(_guest_use(item.fields))  # the use counts with its event, or not
                 cmd = item.cmd
                 if cmd is None or not cmd.alert:
                     continue
@@ -192,6 +194,16 @@ class Recorder:
                     alert.last_error = "sent directly while the door's storage failed"
                 alert_ids[event.id] = alert.id
         return alert_ids
+
+    def pending_guest_uses(self, guest_code_id: int) -> int:
+        """Uses of a guest code recorded but held in memory (the disk refused them): they
+        count toward its limit all the same."""
+        return sum(
+            1
+            for h in self.held
+            if h.fields["kind"] == "guest_entry"
+            and (h.fields.get("detail") or {}).get("guest_id") == guest_code_id
+        )
 
     def _notify_alerts(self) -> None:
         for hook in list(self.alert_hooks):
@@ -428,3 +440,17 @@ def detail_text(cmd: Record) -> str:
     if cmd.reason:
         parts.insert(0, f"reason={cmd.reason}")
     return " ".join(parts)
+
+
+def _guest_use(fields: dict[str, Any]) -> Any:
+    from appliance.store.models_policies import GuestUse
+
+    detail = fields.get("detail") or {}
+    return GuestUse(
+        id=fields["id"],  # the event's UUID: one use per guest_entry, idempotent up the sync
+        guest_code_id=detail.get("guest_id"),
+        device_id=fields["device_id"],
+        ts=fields["ts"],
+        event_id=fields["id"],
+        offline_serial=detail.get("serial"),
+    )

@@ -109,6 +109,7 @@ class InputCallbacks:
     tamper: Callable[[], None]
     key: Callable[[str], None]
     doorbell: Callable[[], None] | None = None
+    fire: Callable[[bool], None] | None = None  # the fire input changed (active or not)
 
 
 class Board:
@@ -182,6 +183,15 @@ class Board:
                         bell, pull_up=True, bounce_time=bounce, pin_factory=factory
                     ),
                 )
+            self.fire: DigitalInputDevice | None = None
+            if pins.fire_input is not None:
+                fire_pin = pins.fire_input
+                self.fire = self._add(
+                    f"fire input on BCM {fire_pin}",
+                    lambda: DigitalInputDevice(
+                        fire_pin, pull_up=True, bounce_time=bounce, pin_factory=factory
+                    ),
+                )
         except Exception:
             self.close()
             raise
@@ -206,6 +216,15 @@ class Board:
         alarm_high = self.config.tamper_alarm_when == "high"
         return not self.tamper.is_active if alarm_high else self.tamper.is_active
 
+    @property
+    def fire_alarm(self) -> bool:
+        """The fire input is at its active level (False without a fire input)."""
+        if self.fire is None:
+            return False
+        active_high = self.config.fire_active_when == "high"
+        # pull_up=True: is_active means the pin reads low
+        return not self.fire.is_active if active_high else self.fire.is_active
+
     def connect(self, cb: InputCallbacks) -> None:
         closed_low = self.config.door_contact_closed_when == "low"
         self.pir.when_motion = lambda: cb.motion()
@@ -224,6 +243,13 @@ class Board:
         if self.doorbell is not None and cb.doorbell is not None:
             ring = cb.doorbell
             self.doorbell.when_activated = lambda: ring()
+        if self.fire is not None and cb.fire is not None:
+            fire = cb.fire
+            on_low, on_high = (lambda: fire(False)), (lambda: fire(True))
+            if self.config.fire_active_when == "high":  # active = not low = deactivated
+                self.fire.when_deactivated, self.fire.when_activated = on_high, on_low
+            else:
+                self.fire.when_activated, self.fire.when_deactivated = on_high, on_low
 
     # ---- feedback -------------------------------------------------------------------------
     def signal(self, feedback: Feedback) -> None:

@@ -63,6 +63,32 @@ class LockRelay:
             self._timer.start()
         log.info("event=relay_unlocked seconds=%.1f", seconds)
 
+    def hold(self, lease_s: float) -> None:
+        """Energise with no end of its own, on a lease: unless `hold` is called again within
+        `lease_s`, the relay locks by itself (a stopped loop cannot leave the door unlocked).
+        Replaces a running pulse's timer."""
+        if lease_s <= 0:
+            raise ValueError(f"hold lease must be positive, got {lease_s}")
+        with self._mutex:
+            self._cancel_timer()
+            was_on = bool(self._device.value)
+            try:
+                self._device.on()
+            except Exception:
+                self._safe_off()
+                raise
+            if not self.pulses or self.pulses[-1][1] is not None:
+                self.pulses.append((self._clock(), None))
+            self._timer = threading.Timer(lease_s, self._lease_expired)
+            self._timer.daemon = True
+            self._timer.start()
+        if not was_on:
+            log.info("event=relay_held lease_s=%.1f", lease_s)
+
+    def _lease_expired(self) -> None:
+        log.error("event=relay_hold_lease_expired action=lock")
+        self.lock()
+
     def lock(self) -> None:
         with self._mutex:
             self._cancel_timer()

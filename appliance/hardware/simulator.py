@@ -99,12 +99,20 @@ class KeypadSimulator:
                 self._pressed.discard(self._where[key])
             self.update()
 
-    def tap(self, key: str, keypad: Keypad, *, timeout: float = 1.0) -> None:
+    def tap(self, key: str, keypad: Keypad, *, timeout: float = 5.0) -> None:
         """Press and release `key` so that `keypad` reports it exactly once.
 
         With the keypad's scan thread running this takes real time; without it the scans are
-        driven here, which makes scripted visits fast and deterministic.
+        driven here, which makes scripted visits fast and deterministic. `timeout` only bounds
+        a failure: the key is released as soon as the scanner reported it (on a loaded machine
+        a 1 s bound let keys go unreported, and codes arrived with keys missing).
         """
+        if keypad.running:
+            # the previous key must have been seen released first: a repeated key ("55")
+            # pressed while the scanner still holds the last report is never reported
+            deadline = time.monotonic() + timeout
+            while keypad._reported is not None and time.monotonic() < deadline:
+                time.sleep(keypad.scan_interval)
         self.hold(key)
         try:
             if keypad.running:
@@ -136,6 +144,7 @@ class DoorSimulator:
         self._pir = factory.pin(p.pir)
         bell = p.doorbell
         self._doorbell = factory.pin(bell) if bell is not None else None
+        self._fire = factory.pin(p.fire_input) if p.fire_input is not None else None
         self.keypad = KeypadSimulator(factory, p.keypad_rows, p.keypad_cols, config.keypad_layout)
         self._gap = max(config.debounce_ms / 1000 * 1.5, 0.002)
 
@@ -154,6 +163,21 @@ class DoorSimulator:
         else:
             self._tamper.drive_high()
         self._pir.drive_low()
+        if self._fire is not None:
+            self._set_fire(False)
+
+    def _set_fire(self, active: bool) -> None:
+        if self._fire is None:
+            raise RuntimeError("no fire input configured (hardware.pins.fire_input)")
+        if active == (self.config.fire_active_when == "high"):
+            self._fire.drive_high()
+        else:
+            self._fire.drive_low()
+
+    def fire_alarm(self, active: bool = True) -> None:
+        """Drive the fire-alarm input to its active (or quiet) level."""
+        self._set_fire(active)
+        self._settle()
 
     @staticmethod
     def _drive(pin: MockPin, *, closed: bool, closed_low: bool) -> None:

@@ -123,7 +123,16 @@ class SyncState(Base):
 
 # ---- change numbers -------------------------------------------------------------------------
 # Synced tables in the order a replica must apply a batch (parents first).
+# models_policies adds guest codes, schedule windows and holidays (register_synced).
 SYNCED_TYPES: tuple[type[Any], ...] = (User, FaceTemplate, UserAccess)
+
+
+def register_synced(*types: type[Any]) -> None:
+    """Add tables whose writes get change numbers (applied after the ones above)."""
+    global SYNCED_TYPES
+    SYNCED_TYPES = SYNCED_TYPES + tuple(t for t in types if t not in SYNCED_TYPES)
+
+
 _seq = cast(Table, SyncSeq.__table__)
 
 
@@ -206,3 +215,7 @@ def _stamp_bulk(state: ORMExecuteState) -> Any:
                 ],
             )
     return result
+
+
+# guest codes, schedule windows and holidays are stamped too: whoever writes users writes them
+from . import models_policies  # noqa: E402, F401

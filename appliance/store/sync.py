@@ -18,6 +18,7 @@ from appliance.config import Config
 
 from .db import Database
 from .models import AccessEvent, Device, FaceTemplate, User, utcnow
+from .models_policies import GuestCode, GuestUse, GuestUseTotal, Holiday, ScheduleWindow
 from .models_sync import SyncSeq, SyncState, SyncTombstone, UserAccess
 
 log = logging.getLogger(__name__)
@@ -30,9 +31,14 @@ EVENTS: Table = AccessEvent.__table__  # type: ignore[assignment]
 DEVICES: Table = Device.__table__  # type: ignore[assignment]
 SEQ: Table = SyncSeq.__table__  # type: ignore[assignment]
 STATE: Table = SyncState.__table__  # type: ignore[assignment]
+GUESTS: Table = GuestCode.__table__  # type: ignore[assignment]
+WINDOWS: Table = ScheduleWindow.__table__  # type: ignore[assignment]
+HOLIDAYS: Table = Holiday.__table__  # type: ignore[assignment]
+USES: Table = GuestUse.__table__  # type: ignore[assignment]
+TOTALS: Table = GuestUseTotal.__table__  # type: ignore[assignment]
 
 # pulled tables in the order a batch is applied (parents first), then tombstones
-PULLED: tuple[Table, ...] = (USERS, TEMPLATES, ACCESS)
+PULLED: tuple[Table, ...] = (USERS, TEMPLATES, ACCESS, GUESTS, WINDOWS, HOLIDAYS)
 # What a door reads of a user: everything but the contact details, which it never needs (the
 # MySQL bootstrap grants doors SELECT on exactly these columns of `users`).
 USER_PRIVATE_COLUMNS = frozenset({"email", "phone"})
@@ -66,6 +72,7 @@ class SyncReport:
     deleted: int = 0
     pushed: int = 0
     duplicates: int = 0
+    guest_uses_pushed: int = 0
     pending: int = 0
     cursor: int = 0
     reset: bool = False
@@ -385,6 +392,84 @@ class SyncWorker:
 
     # -- up -----------------------------------------------------------------------------------
     def _push(self, report: SyncReport) -> None:
+        self._push_events(report)
+        self._push_guest_uses(report)
+        self._refresh_guest_totals()
+
+    def _push_guest_uses(self, report: SyncReport) -> None:
+        """This door's guest-code uses up to the central database, by UUID (idempotent)."""
+        while True:
+            with self.replica.engine.connect() as r:
+                rows = [
+                    dict(m)
+                    for m in r.execute(
+                        select(USES)
+                        .where(USES.c.synced_at.is_(None))
+                        .order_by(USES.c.ts, USES.c.id)
+                        .limit(self.batch_size)
+                    ).mappings()
+                ]
+            if not rows:
+                return
+            ids = [row["id"] for row in rows]
+            now = self.clock()
+            with self.central.engine.begin() as c:
+                present = set(c.execute(select(USES.c.id).where(USES.c.id.in_(ids))).scalars())
+                fresh = [
+                    {**row, "synced_at": now, "confirmed_at": None}
+                    for row in rows
+                    if row["id"] not in present
+                ]
+                if fresh:
+                    _insert_ignoring_duplicates(c, USES, fresh)
+            with self.replica.engine.begin() as r:
+                r.execute(update(USES).where(USES.c.id.in_(ids)).values(synced_at=now))
+            report.guest_uses_pushed += len(fresh)
+
+    def _refresh_guest_totals(self) -> None:
+        """Other doors' uses of every use-limited guest code, as the central database has them
+        now; and this door's pushed uses become confirmed (counted by the central database
+        before this query, so no other door can have missed them from here on)."""
+        now = self.clock()
+        with self.replica.engine.connect() as r:
+            limited = list(
+                r.execute(select(GUESTS.c.id).where(GUESTS.c.max_uses.is_not(None))).scalars()
+            )
+            pushed_before = list(
+                r.execute(
+                    select(USES.c.id).where(
+                        USES.c.synced_at.is_not(None), USES.c.confirmed_at.is_(None)
+                    )
+                ).scalars()
+            )
+        counts: dict[int, int] = {}
+        if limited:
+            with self.central.engine.connect() as c:
+                counts = {
+                    int(gid): int(n)
+                    for gid, n in c.execute(
+                        select(USES.c.guest_code_id, func.count())
+                        .where(
+                            USES.c.guest_code_id.in_(limited),
+                            USES.c.device_id != self.device_id,
+                        )
+                        .group_by(USES.c.guest_code_id)
+                    )
+                }
+        with self.replica.engine.begin() as r:
+            if limited:
+                _upsert(
+                    r,
+                    TOTALS,
+                    [
+                        {"guest_code_id": gid, "others": counts.get(gid, 0), "refreshed_at": now}
+                        for gid in limited
+                    ],
+                )
+            if pushed_before:
+                r.execute(update(USES).where(USES.c.id.in_(pushed_before)).values(confirmed_at=now))
+
+    def _push_events(self, report: SyncReport) -> None:
         while True:
             with self.replica.engine.connect() as r:
                 rows = [

@@ -19,6 +19,11 @@ DOOR_GRANTS: dict[str, str] = {
     "access_events": "SELECT, INSERT",
     "devices": "SELECT, INSERT, UPDATE",
     "alembic_version": "SELECT",  # doorward doctor compares the migration head
+    # access policies (issue 17): guest codes and schedules down, guest-code uses up
+    "guest_codes": "SELECT",
+    "schedule_windows": "SELECT",
+    "holidays": "SELECT",
+    "guest_uses": "SELECT, INSERT",
 }
 # The admin page: data only, no DDL (migrations run with the bootstrap account).
 ADMIN_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE"

@@ -13,7 +13,14 @@ from appliance.door.recorder import BATCHED_KINDS
 
 def test_layers_derive_their_sets_from_the_vocabulary() -> None:
     assert set(ALERT_KINDS) == {k for k in EventKind if k.alerted}
-    assert {k for k in EventKind if k.urgent} == {"duress", "forced", "tamper"} == URGENT_KINDS
+    assert {k for k in EventKind if k.urgent} == URGENT_KINDS
+    assert {k for k in EventKind if k.urgent} == {
+        "duress",
+        "forced",
+        "tamper",
+        "lockdown_on",
+        "fire_alarm",
+    }
     assert {k for k in EventKind if k.groupable} == GROUPABLE_KINDS
     assert {k for k in EventKind if k.batched} == BATCHED_KINDS
 

@@ -90,7 +90,7 @@ def test_another_persons_face_is_denied_with_snapshot_and_alert(setup, capsys) -
     )
     assert summary == {
         "event": "summary", "granted": False, "relay_pulses": 0, "pulse_s": [],
-        "alerts_queued": 1,
+        "alerts_queued": 1, "guest_entry": False, "held": None, "lockdown": False,
     }  # fmt: skip
     denied = events[-1]
     assert denied["event"] == "denied_face" and denied["distance"] > 0.6

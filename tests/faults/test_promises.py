@@ -55,6 +55,47 @@ def test_every_code_check_costs_the_same_work(creds, number, pin, verdict) -> No
     assert hasher.runs == 2
 
 
+def test_every_guest_code_check_costs_the_same_work_too(tmp_path: Path) -> None:
+    """Guest codes (stored and offline) cost the same two argon2 runs as a user's code, right,
+    wrong, unknown slot, malformed, revoked or used up."""
+    from datetime import date
+
+    from appliance.core import offline as oc
+    from appliance.store.guests import (
+        ReplicaGuests,
+        create_guest_code,
+        offline_key,
+        revoke,
+    )
+
+    config = make_config(tmp_path / "var")
+    db = open_local_replica(config)
+    hasher = CountingHasher()
+    try:
+        good = create_guest_code(db, hasher, name="G", max_uses=1).keys[2:12]
+        gone = create_guest_code(db, hasher, name="R")
+        revoke(db, gone.code.id)
+        guests = ReplicaGuests(db, hasher, config.device.id)
+        today = date.today()
+        signed = oc.issue(offline_key(hasher, config.device.id), 1, today, today, today)
+        wrong_slot = f"{(int(good[:4]) + 1) % 10_000:04d}{good[4:]}"
+        cases = [
+            (guests.check_code, good, "ok"),
+            (guests.check_code, good[:4] + "000000", "wrong"),
+            (guests.check_code, wrong_slot, "wrong"),
+            (guests.check_code, "12", "wrong"),
+            (guests.check_code, gone.keys[2:12], "revoked"),
+            (guests.check_offline, signed, "ok"),
+            (guests.check_offline, "0000000001", "wrong"),
+        ]
+        for check, digits, reason in cases:
+            hasher.runs = 0
+            assert check(digits).reason == reason, (digits, reason)
+            assert hasher.runs == 2, (digits, reason, hasher.runs)
+    finally:
+        db.close()
+
+
 def test_a_pin_equal_to_the_duress_pin_still_raises_duress(tmp_path: Path) -> None:
     """If PIN and duress PIN ever end up equal (an edit made straight in the central
     database), the code counts as duress: the silent alert is never disabled."""

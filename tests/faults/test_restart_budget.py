@@ -228,3 +228,33 @@ def test_kill_9_during_a_pulse_restarts_locked_with_the_grant_recorded(tmp_path:
     finally:
         door.close()
         db.close()
+
+
+def test_the_offline_code_suspension_survives_a_restart(tmp_path: Path) -> None:
+    """Three made-up offline guest codes suspend offline codes; a restart (clean, 60 s later)
+    keeps the suspension, so a right offline code is refused without being checked."""
+    from datetime import UTC, datetime
+
+    from appliance.core import offline as oc
+    from appliance.store.guests import offline_key
+
+    config = _config(tmp_path / "var")
+    db = open_local_replica(config)
+    wall = FakeClock(1_700_000_000.0)
+    door = _door(config, db, wall)
+    for n in range(3):
+        _type(door, f"00*{n:010d}#")
+    assert door.controller.offline_suspended_remaining > 0
+    door.close()
+    wall.t += 60
+    door = _door(config, db, wall, FakeClock(5.0))
+    try:
+        assert door.controller.offline_suspended_remaining > 21000
+        today = datetime.fromtimestamp(wall.t, UTC).astimezone().date()
+        good = oc.issue(offline_key(pin_hasher(config, db), config.device.id), 0, today, today,
+                        today)  # fmt: skip
+        _type(door, f"00*{good}#")
+        assert [r.reason for r in door.recent[-1:]] == ["offline_suspended"]
+    finally:
+        door.close()
+        db.close()

@@ -86,6 +86,32 @@ def test_keypad_reads_every_key_of_the_matrix(factory: MockFactory) -> None:
     assert "".join(got) == "123A456B789C*0#D"
 
 
+def test_a_running_keypad_reports_every_repeated_key_when_tapped(factory: MockFactory) -> None:
+    """Guest codes are random digits, so repeats ("55") are common: a tap waits until the
+    scanner has seen the previous key released before pressing the next."""
+    import time
+
+    kp, sim, got = _keypad(factory, scan_interval_ms=20)
+    real_scan = kp.scan
+    scans = 0
+
+    def loaded_scan():  # a busy machine: every other scan comes late
+        nonlocal scans
+        scans += 1
+        if scans % 2:
+            time.sleep(0.1)
+        return real_scan()
+
+    kp.scan = loaded_scan  # type: ignore[method-assign]
+    kp.start()
+    try:
+        for key in "5555*00#":
+            sim.tap(key, kp)
+    finally:
+        kp.close()
+    assert "".join(got) == "5555*00#"
+
+
 def test_keypad_debounces_a_bouncing_contact(factory: MockFactory) -> None:
     kp, sim, got = _keypad(factory, debounce_ms=30, scan_interval_ms=10)
     # contact bounce: pressed for one scan, released for one, then held

@@ -68,7 +68,8 @@ def test_cli_migrate_central_and_replica(tmp_path, central_url) -> None:
     res = run(doorward(cfg, central_url, "migrate", "--replica", str(replica)))
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
-    assert "0004_sync" in out["central"]["heads"] and "0002_alerts" in out["central"]["heads"]
+    heads = out["central"]["heads"]
+    assert "0005_access_policies" in heads and "0002_alerts" in heads  # 0005 follows 0004_sync
     assert out["replica"]["heads"] == out["central"]["heads"]
     assert replica.is_file()
     assert "migrating central database" in res.stderr and "***" not in out["central"]["url"]

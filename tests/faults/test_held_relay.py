@@ -1,0 +1,96 @@
+"""A held relay (fire release, schedule, auto-relock) is energised on a lease the door loop
+renews: it stays released while the loop turns, and locks by itself when the loop stops."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from gpiozero.pins.mock import MockFactory
+
+from appliance.door import Door
+from appliance.hardware.relay import LockRelay
+from appliance.store.central import open_local_replica
+from tests.support.waiting import eventually
+
+from .doubles import DummyCamera, make_config
+
+
+class NoFace:
+    def verify(self, *a, **k):
+        raise AssertionError("no face step expected")
+
+
+def test_a_hold_that_is_not_renewed_locks_by_itself() -> None:
+    relay = LockRelay(17, pin_factory=MockFactory())
+    try:
+        relay.hold(0.3)
+        assert not relay.locked
+        eventually(lambda: relay.locked, 3.0, what="the lease to lapse")
+        assert relay.pulses[-1][1] is not None
+    finally:
+        relay.close()
+
+
+@pytest.fixture
+def fire_door(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr("appliance.door.loop.HOLD_LEASE_S", 0.3)
+    monkeypatch.setattr("appliance.door.commands.HOLD_LEASE_S", 0.3)
+    config = make_config(tmp_path / "var", hardware={"pins": {"fire_input": 26}},
+                         health={"storage_reserve_mb": 0})  # fmt: skip
+    db = open_local_replica(config)
+    door = Door(config, db, factory=MockFactory(), camera=DummyCamera(), face_engine=NoFace())
+    yield door
+    door.close()
+    db.close()
+
+
+def test_the_fire_input_holds_the_relay_while_the_loop_turns_and_relocks_when_it_clears(
+    fire_door: Door,
+) -> None:
+    door = fire_door
+    sim = door.simulator
+    assert sim is not None
+    door.start()
+    sim.fire_alarm(True)
+    eventually(lambda: not door.board.relay.locked, 5.0, what="the fire release")
+    # many leases later (the loop renews it on every turn) it is still released
+    since = time.monotonic()
+    eventually(lambda: door.last_loop_at > since + 1.5, 10.0, what="1.5 s of loop turns")
+    assert not door.board.relay.locked and door.controller.held_reason == "fire"
+    assert len(door.board.relay.pulses) == 1
+    sim.fire_alarm(False)
+    eventually(lambda: door.board.relay.locked, 5.0, what="the relock after the alarm")
+    kinds = [e.kind for e in door.recent]
+    assert "fire_alarm" in kinds and "fire_cleared" in kinds
+
+
+def test_a_stopped_loop_lets_a_held_relay_lock_within_the_lease(fire_door: Door) -> None:
+    door = fire_door
+    sim = door.simulator
+    assert sim is not None
+    door.start()
+    sim.fire_alarm(True)
+    eventually(lambda: not door.board.relay.locked, 5.0, what="the fire release")
+    door.stop()  # the loop no longer turns (a hang, a crash of the thread)
+    eventually(lambda: door.board.relay.locked, 3.0, what="the lease to lapse")
+
+
+def test_set_lockdown_from_another_thread_is_enforced_and_stored(fire_door: Door) -> None:
+    from appliance.core import KeyPressed
+    from appliance.store.lockdown import read_lockdown
+
+    door = fire_door
+    door.start()
+    door.set_lockdown(True, by="mqtt-user", source="mqtt")
+    assert door.lockdown_active
+    eventually(lambda: door.controller.lockdown, 5.0, what="the loop taking the lockdown")
+    assert read_lockdown(door.db)["on"] is True
+    rec = next(e for e in door.recent if e.kind == "lockdown_on")
+    assert rec.detail == {"by": "mqtt-user", "source": "mqtt"} and rec.alert_id
+    for k in "0*1234567890#":
+        door.post(KeyPressed(k))
+    eventually(lambda: any(e.kind == "code_wrong" for e in door.recent), 10.0)
+    door.set_lockdown(False, by="mqtt-user", source="mqtt")
+    eventually(lambda: not door.controller.lockdown, 5.0)
