@@ -61,7 +61,10 @@ class ReplayCamera:
         loop: bool = True,
         empty_size: tuple[int, int] = (640, 480),
     ) -> None:
-        self._empty = _read_only(np.full((empty_size[1], empty_size[0], 3), 96, np.uint8))
+        # built on the first read that needs it: a camera with sources never holds it (at
+        # 1920x1080 it is 6 MB of the door process)
+        self._empty_size = empty_size
+        self._empty: np.ndarray | None = None
         self._mutex = threading.Lock()
         self._loop = loop
         self._items: list[Path] = []
@@ -107,6 +110,9 @@ class ReplayCamera:
         self._started = True
         with self._mutex:
             if not self._items:
+                if self._empty is None:
+                    w, h = self._empty_size
+                    self._empty = _read_only(np.full((h, w, 3), 96, np.uint8))
                 return self._empty
             for _ in range(len(self._items) + 1):
                 if self._index >= len(self._items):
