@@ -67,6 +67,26 @@ def _darkener(cond: str, root: Path) -> Callable[[Any, Path], Any] | None:
     return tf
 
 
+SMALL_SIDE = 300  # a photo smaller than this is a tight crop of a face (face-api.js's 150 px)
+
+
+def load_photo(path: Path) -> Any:
+    """The photo as the camera would show it: a tight crop (long side < SMALL_SIDE) is centred
+    on a mid-grey frame three times its size, as a face seen from further away; the HOG
+    detector needs background around a face and a door camera always has it."""
+    import numpy as np
+
+    from appliance.vision.image import load_image
+
+    img = load_image(path)
+    h, w = img.shape[:2]
+    if max(h, w) >= SMALL_SIDE:
+        return img
+    frame = np.full((3 * h, 3 * w, 3), 128, np.uint8)
+    frame[h : 2 * h, w : 2 * w] = img
+    return frame
+
+
 def score(
     pairs: list[Any],
     templates: dict[Path, Any],
@@ -117,7 +137,6 @@ def door_encodings(
     import numpy as np
 
     from appliance.vision.errors import FaceError
-    from appliance.vision.image import load_image
 
     tf = _darkener(cond, root)
     templates: dict[Path, Any] = {}
@@ -127,12 +146,12 @@ def door_encodings(
         if p.enrolled not in templates:
             try:
                 templates[p.enrolled] = engine.enroll(
-                    load_image(p.enrolled), name=str(p.enrolled)
+                    load_photo(p.enrolled), name=str(p.enrolled)
                 ).encoding
             except FaceError:
                 templates[p.enrolled] = None
         if p.probe not in probes:
-            img = load_image(p.probe)
+            img = load_photo(p.probe)
             if tf is not None:
                 img = tf(img, p.probe)
             t0 = time.perf_counter()
@@ -145,8 +164,6 @@ def seed_encodings(
     pairs: list[Any], cond: str, root: Path
 ) -> tuple[dict[Path, Any], dict[Path, Any]]:
     """The prototype's encodings: it re-encodes the enrolled photo at every login."""
-    from appliance.vision.image import load_image
-
     from .prototype import seed_encode
 
     tf = _darkener(cond, root)
@@ -154,9 +171,9 @@ def seed_encodings(
     probes: dict[Path, Any] = {}
     for p in pairs:
         if p.enrolled not in templates:
-            templates[p.enrolled] = seed_encode(load_image(p.enrolled))
+            templates[p.enrolled] = seed_encode(load_photo(p.enrolled))
         if p.probe not in probes:
-            img = load_image(p.probe)
+            img = load_photo(p.probe)
             probes[p.probe] = seed_encode(tf(img, p.probe) if tf is not None else img)
     return templates, probes
 
@@ -174,10 +191,10 @@ def run(
 
     from .prototype import SEED_TOLERANCE
 
-    cfg = VisionConfig.model_validate(vision)
-    engine = FaceEngine(cfg.model_copy(update={"max_frames": 1}))
+    cfg = VisionConfig.convert(vision)
+    engine = FaceEngine(cfg.replace(max_frames=1))
     plain = FaceEngine(
-        cfg.model_copy(update={"max_frames": 1, "enhance_low_light": False}), engine.models
+        cfg.replace(max_frames=1, enhance_low_light=False), engine.models
     )
     out: dict[str, Any] = {"threshold": cfg.threshold}
     paths = set_paths()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-import cv2
 import numpy as np
 
 from .base import CameraError
@@ -40,11 +40,15 @@ def _read_only(frame: np.ndarray) -> np.ndarray:
 
 
 def read_image_rgb(path: Path) -> np.ndarray:
-    data = np.fromfile(str(path), dtype=np.uint8)
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if bgr is None:
-        raise CameraError(f"{path} is not a readable image")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=bgr)  # in place: no second frame
+    """Decode a still with Pillow (the door loads OpenCV only for a replayed video)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            rgb = img.convert("RGB") if img.mode != "RGB" else img
+            return np.asarray(rgb)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        raise CameraError(f"{path} is not a readable image") from None
 
 
 class ReplayCamera:
@@ -70,7 +74,7 @@ class ReplayCamera:
         self._items: list[Path] = []
         self._cache: dict[Path, np.ndarray] = {}
         self._index = 0
-        self._video: cv2.VideoCapture | None = None
+        self._video: Any = None  # a cv2.VideoCapture while a video plays
         self._started = False
         self.set_sources(sources)
 
@@ -135,6 +139,8 @@ class ReplayCamera:
         raise CameraError("replay camera could not read any frame from its sources")
 
     def _next_video_frame(self, path: Path) -> np.ndarray | None:
+        import cv2
+
         if self._video is None:
             self._video = cv2.VideoCapture(str(path))
             if not self._video.isOpened():
