@@ -28,9 +28,7 @@ def _check_template_count(session: Session, _ctx: Any, _instances: Any) -> None:
     new = [o for o in session.new if isinstance(o, FaceTemplate)]
     if not new:
         return
-    gone = Counter(
-        o.user_id for o in session.deleted if isinstance(o, FaceTemplate) and o.user_id
-    )
+    gone = Counter(o.user_id for o in session.deleted if isinstance(o, FaceTemplate) and o.user_id)
     stored: Counter[int] = Counter()
     pending: Counter[int] = Counter()  # templates of users not yet flushed (no id)
     for t in new:
@@ -40,7 +38,7 @@ def _check_template_count(session: Session, _ctx: Any, _instances: Any) -> None:
             stored[t.user.id] += 1
         else:
             pending[id(t.user)] += 1
-    for key, n in pending.items():
+    for n in pending.values():
         if n > MAX_TEMPLATES:
             raise TemplateLimitError(
                 f"a new user with {n} face templates: at most {MAX_TEMPLATES} per user"

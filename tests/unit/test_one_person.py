@@ -40,7 +40,9 @@ def test_photos_further_apart_than_the_threshold_are_refused_with_every_distance
 
 def test_a_new_photo_far_from_the_stored_templates_is_refused() -> None:
     with pytest.raises(EnrollError, match=r"stored photo 1 ~ new\.jpg: 0\.900"):
-        check_one_person([("new.jpg", vec(0.9))], threshold=0.6, existing=[("stored photo 1", vec(0))])
+        check_one_person(
+            [("new.jpg", vec(0.9))], threshold=0.6, existing=[("stored photo 1", vec(0))]
+        )
 
 
 def test_a_photo_closer_to_another_user_than_to_its_own_is_refused() -> None:
@@ -89,15 +91,16 @@ def test_the_store_refuses_a_sixth_template_on_any_orm_write(db) -> None:
     def tmpl() -> FaceTemplate:
         return FaceTemplate(encoding=FaceTemplate.pack(vec(0.1)), quality=1.0)
 
-    with pytest.raises(TemplateLimitError, match="a new user with 6 face templates"):
-        with db.session() as s:
-            s.add(User(number=1, name="A", pin_hash="x", templates=[tmpl() for _ in range(6)]))
+    with (
+        pytest.raises(TemplateLimitError, match="a new user with 6 face templates"),
+        db.session() as s,
+    ):
+        s.add(User(number=1, name="A", pin_hash="x", templates=[tmpl() for _ in range(6)]))
     with db.session() as s:
         user = User(number=1, name="A", pin_hash="x", templates=[tmpl() for _ in range(5)])
         s.add(user)
-    with pytest.raises(TemplateLimitError, match=r"would have 6 face templates"):
-        with db.session() as s:
-            s.add(FaceTemplate(user_id=user.id, encoding=FaceTemplate.pack(vec(0)), quality=1.0))
+    with pytest.raises(TemplateLimitError, match=r"would have 6 face templates"), db.session() as s:
+        s.add(FaceTemplate(user_id=user.id, encoding=FaceTemplate.pack(vec(0)), quality=1.0))
     with db.session() as s:
         assert s.scalar(select(func.count(FaceTemplate.id))) == 5
         # replacing one in the same transaction stays within the limit

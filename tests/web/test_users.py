@@ -82,7 +82,9 @@ def test_two_people_as_one_user_are_refused_and_nothing_is_stored(client, token,
 
 def test_someone_elses_photo_cannot_be_added_to_a_user(client, token, db, faces_dir) -> None:
     people = faces_dir / "people"
-    r = _enroll(client, token, 1, "Barack", [people / "obama/obama1.jpg", people / "obama/obama2.jpg"])
+    r = _enroll(
+        client, token, 1, "Barack", [people / "obama/obama1.jpg", people / "obama/obama2.jpg"]
+    )
     assert r.status_code == 200
     with db.session() as s:
         uid = s.scalars(select(User.id).where(User.number == 1)).one()
@@ -141,7 +143,9 @@ def test_users_page_shows_each_security_margin_and_flags_low_ones(
     with db.session() as s:
         uid = s.scalars(select(User.id).where(User.number == 2)).one()
     edit = client.get(f"/users/{uid}").text
-    assert f"Security margin: {margin:.2f} to user 1 Barack" in edit and "below the safe value" in edit
+    assert (
+        f"Security margin: {margin:.2f} to user 1 Barack" in edit and "below the safe value" in edit
+    )
 
 
 def test_photo_problems_are_named(client, token, faces_dir) -> None:
