@@ -15,10 +15,13 @@ from sqlalchemy import select
 from appliance.config import LONGEST_CODE
 from appliance.security import PinHasher, validate_pin
 from appliance.store.db import Database
+from appliance.store.limits import MAX_TEMPLATES
 from appliance.store.models import FaceTemplate, User
 
 log = logging.getLogger(__name__)
 
+MIN_PHOTOS = 1
+MAX_PHOTOS = MAX_TEMPLATES  # 1 to 5 photos per user, everywhere: CLI, admin page, store
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PHONE_RE = re.compile(r"^\+?[0-9 ()-]{6,20}$")
 
@@ -33,6 +36,123 @@ class EnrolledUser:
     number: int
     name: str
     templates: int
+
+
+def check_photo_count(new: int, existing: int = 0) -> None:
+    """1 to MAX_PHOTOS photos per user, counting the ones the user already has."""
+    if new < MIN_PHOTOS:
+        raise EnrollError("at least one photo is needed")
+    if new + existing > MAX_PHOTOS:
+        have = f" and already has {existing}" if existing else ""
+        raise EnrollError(
+            f"{new} new photo(s) given{have}: a user has {MIN_PHOTOS} to {MAX_PHOTOS} photos"
+            + ("; remove one first" if existing else "")
+        )
+
+
+@dataclass(frozen=True)
+class Gallery:
+    """Every stored template with its owner, for the one-person checks and the margins."""
+
+    vectors: np.ndarray  # (n, 128) float64
+    user_ids: np.ndarray  # (n,) int64
+    names: dict[int, tuple[int, str]]  # user id -> (number, name)
+
+    def of(self, user_id: int) -> np.ndarray:
+        return self.vectors[self.user_ids == user_id]
+
+    def without(self, user_id: int | None) -> Gallery:
+        if user_id is None:
+            return self
+        keep = self.user_ids != user_id
+        return Gallery(self.vectors[keep], self.user_ids[keep], self.names)
+
+    def label(self, user_id: int) -> str:
+        number, name = self.names.get(user_id, (user_id, "?"))
+        return f"user {number} {name}"
+
+
+def load_gallery(db: Database) -> Gallery:
+    with db.session() as s:
+        rows = s.execute(select(FaceTemplate.user_id, FaceTemplate.encoding)).all()
+        names = {u.id: (u.number, u.name) for u in s.scalars(select(User))}
+    if not rows:
+        return Gallery(np.empty((0, 128)), np.empty(0, dtype=np.int64), names)
+    vectors = np.stack([np.frombuffer(enc, dtype="<f4").astype(np.float64) for _, enc in rows])
+    return Gallery(vectors, np.array([uid for uid, _ in rows], dtype=np.int64), names)
+
+
+def _dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Euclidean distances between the rows of a (n, 128) and b (m, 128): (n, m)."""
+    d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
+    return np.sqrt(np.clip(d2, 0.0, None))
+
+
+def check_one_person(
+    new: Sequence[tuple[str, np.ndarray]],
+    *,
+    threshold: float,
+    existing: Sequence[tuple[str, np.ndarray]] = (),
+    others: Gallery | None = None,
+) -> None:
+    """One user is one person. Raises EnrollError naming the photos and distances when
+    - two of the user's photos (new ones, or a new one and an existing template) are further
+      apart than `threshold`: they are not the same face as far as the door can tell;
+    - a new photo is closer to another enrolled user than to the user's own other photos (or,
+      for a user's only photo, within `threshold` of another user: that person would open
+      the door with this user's code).
+    `others` is the gallery of every other user (without this user's own templates)."""
+    labels = [n for n, _ in existing] + [n for n, _ in new]
+    vecs = np.array([v for _, v in existing] + [v for _, v in new], dtype=np.float64)
+    vecs = vecs.reshape(-1, 128)
+    first_new = len(existing)
+    d = _dist(vecs, vecs)
+    apart = []
+    for i in range(first_new, len(labels)):
+        for j in range(i):
+            if d[i, j] > threshold:
+                apart.append(f"{labels[j]} ~ {labels[i]}: {d[i, j]:.3f}")
+    if apart:
+        raise EnrollError(
+            "these photos do not show one person (distance above the threshold "
+            f"{threshold:.2f}): " + "; ".join(apart) + ". Enroll each person as their own user."
+        )
+    if others is None or not len(others.vectors):
+        return
+    to_others = _dist(vecs[first_new:], others.vectors)
+    for k, i in enumerate(range(first_new, len(labels))):
+        j = int(np.argmin(to_others[k]))
+        other_d, who = float(to_others[k, j]), others.label(int(others.user_ids[j]))
+        own = np.delete(d[i], i)
+        if own.size:
+            own_d = float(own.min())
+            if other_d < own_d:
+                raise EnrollError(
+                    f"{labels[i]} is closer to {who} (distance {other_d:.3f}) than to this "
+                    f"user's other photos ({own_d:.3f}); a photo must show the user, not "
+                    "someone else"
+                )
+        elif other_d <= threshold:
+            raise EnrollError(
+                f"{labels[i]} matches {who} (distance {other_d:.3f}, threshold "
+                f"{threshold:.2f}): that person would pass this user's face check. Use a "
+                "photo of this user (or add more photos of them)"
+            )
+
+
+def security_margins(gallery: Gallery, user_ids: Sequence[int]) -> dict[int, tuple[float, int]]:
+    """For each of `user_ids` that has templates: (distance to the nearest template of another
+    user, that user's id). Users alone in the gallery get no entry."""
+    out: dict[int, tuple[float, int]] = {}
+    for uid in user_ids:
+        mine = gallery.of(uid)
+        rest = gallery.without(uid)
+        if not len(mine) or not len(rest.vectors):
+            continue
+        d = _dist(mine, rest.vectors).min(axis=0)
+        j = int(np.argmin(d))
+        out[uid] = (float(d[j]), int(rest.user_ids[j]))
+    return out
 
 
 def validate_contact(email: str | None, phone: str | None) -> None:
@@ -68,6 +188,7 @@ def enroll_user(
     validate_user_fields(db, **fields, max_code_length=max_code_length)
     if not photos:
         raise EnrollError("at least one --photo is needed")
+    check_photo_count(len(photos))
     images = []
     for photo in photos:
         try:
@@ -75,7 +196,26 @@ def enroll_user(
         except FaceError as exc:
             raise EnrollError(str(exc)) from None
     templates = encode_images(face_engine, images, progress=progress)
+    check_templates(db, face_engine, templates)
     return create_user(db, hasher, templates=templates, role=role, **fields)
+
+
+def check_templates(
+    db: Database, face_engine: object, templates: Sequence[FaceTemplate], user_id: int | None = None
+) -> None:
+    """The one-person rules (check_one_person) for new templates of a new user, or of user
+    `user_id` (whose stored templates count as its other photos), against everyone else."""
+    threshold = float(face_engine.config.threshold)  # type: ignore[attr-defined]
+    gallery = load_gallery(db)
+    existing = []
+    if user_id is not None:
+        existing = [(f"stored photo {i}", v) for i, v in enumerate(gallery.of(user_id), 1)]
+    check_one_person(
+        [(t.source or f"photo {i}", t.vector()) for i, t in enumerate(templates, 1)],
+        threshold=threshold,
+        existing=existing,
+        others=gallery.without(user_id),
+    )
 
 
 # ---- in-memory images (the admin page's uploads and camera captures) -------------------------
@@ -185,7 +325,8 @@ def create_user(
     valid_from: datetime | None = None,
     valid_until: datetime | None = None,
 ) -> EnrolledUser:
-    """Store a validated user with its encoded templates in one transaction."""
+    """Store a validated user with its encoded templates (1 to MAX_PHOTOS) in one transaction."""
+    check_photo_count(len(templates))
     from sqlalchemy.exc import IntegrityError
 
     user = User(
@@ -230,5 +371,7 @@ def enroll_images(
         number=number, name=name, pin=pin, duress_pin=duress_pin, email=email, phone=phone
     )
     validate_user_fields(db, **fields, max_code_length=max_code_length)
+    check_photo_count(len(images))
     templates = encode_images(face_engine, images, progress=progress)
+    check_templates(db, face_engine, templates)
     return create_user(db, hasher, templates=templates, **fields)

@@ -31,12 +31,14 @@ def _sections() -> list[tuple[str, str, SectionFunc]]:
     from .admin_upload import admin_upload_section
     from .alerts import alerts_section
     from .face import face_check_section
+    from .face_accuracy import face_accuracy_section
     from .remote import remote_section
     from .sd_card import sd_card_section
 
     return [
         ("alerts", "Alerts", alerts_section),
         ("face-check", "Face check", face_check_section),
+        ("face-accuracy", "Face accuracy on photos tuned on and held out", face_accuracy_section),
         ("sd_card", "SD card", sd_card_section),
         ("admin-upload", "Admin page: largest accepted upload", admin_upload_section),
         ("remote", "Door memory with MQTT, Home Assistant and remote commands", remote_section),

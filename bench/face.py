@@ -279,14 +279,10 @@ def face_check_section(ctx: BenchContext) -> tuple[dict[str, Any], str]:
     cam_w, cam_h = CameraConfig().width, CameraConfig().height
     ctx.log(f"{len(cases)} frames with an enrolled photo of the same person")
 
-    import dlib
-
     def bare_encoder_ms(frame: Any) -> float:
         """One encoder pass on the crop the face check encodes (landmarks done beforehand)."""
         face = engine.detect(frame)[0]
-        crop, x0, y0 = engine._crop(frame, face.box, face.enhanced)
-        top, right, bottom, left = face.box
-        rect = dlib.rectangle(left - x0, top - y0, right - x0, bottom - y0)
+        crop, rect = engine.encoder_input(frame, face)
         shape = engine.models.shape5(crop, rect)
         t0 = time.perf_counter()
         engine.models.encoder.compute_face_descriptor(crop, shape, 0)

@@ -21,11 +21,16 @@ from flask import (
 from sqlalchemy import func, or_, select, update
 
 from appliance.enroll import (
+    MAX_PHOTOS,
     EnrollError,
     check_code_length,
+    check_photo_count,
     check_pin_change,
+    check_templates,
     create_user,
     encode_images,
+    load_gallery,
+    security_margins,
     validate_contact,
     validate_user_fields,
 )
@@ -64,7 +69,6 @@ from .uploads import Limits, UploadError, encode_jpeg, iter_uploads
 bp = Blueprint("users", __name__, url_prefix="/users")
 
 USER_ROLES = ("resident", "guest", "service", "admin")  # admin: let in during a lockdown
-MAX_PHOTOS = 5
 
 
 class FormError(ValueError):
@@ -109,6 +113,19 @@ def _similar(templates: list[FaceTemplate], exclude_user: int | None) -> list[di
             number, name = names.get(uid, (None, "?"))
             hits.append({"user_id": uid, "number": number, "name": name, "distance": best})
     return sorted(hits, key=lambda h: h["distance"])
+
+
+def _margins(user_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Each user's security margin: the distance from their templates to the nearest template
+    of another user, that user, and whether it is below the safe value
+    (admin.similar_face_distance)."""
+    gallery = load_gallery(get_db())
+    safe = get_config().admin.similar_face_distance
+    out = {}
+    for uid, (d, other) in security_margins(gallery, user_ids).items():
+        number, name = gallery.names.get(other, (other, "?"))
+        out[uid] = {"distance": d, "number": number, "name": name, "low": d < safe}
+    return out
 
 
 def _warn_similar(hits: list[dict[str, Any]]) -> None:
@@ -229,7 +246,8 @@ def index() -> Any:
     access = {u.id: summarize(rules.get(u.id, [])) for u, _ in rows}
     return render_template(
         "users.html", rows=rows, q=q, page=page, pages=pages, total=total, now=utcnow(),
-        access=access,
+        access=access, margins=_margins([u.id for u, _ in rows]),
+        safe_margin=get_config().admin.similar_face_distance,
     )  # fmt: skip
 
 
@@ -253,6 +271,8 @@ def new() -> Any:
             templates, jpegs = _collect_templates(MAX_PHOTOS)
             if not templates:
                 raise FormError("add 1 to 5 photos (or capture one from the door camera)")
+            check_photo_count(len(templates))
+            check_templates(get_db(), face_engine(), templates)
             similar = _similar(templates, exclude_user=None)
             enrolled = create_user(get_db(), pin_hasher(), templates=templates, **form)
         except (FormError, EnrollError, UploadError) as exc:
@@ -356,7 +376,8 @@ def _render_edit(
         access_summary=summarize(rules), doors=known_doors(get_db()), day_names=DAY_NAMES,
         access_error=access_error, access_form=form, days_of=describe_days,
         times_of=describe_times,
-        max_rules=MAX_RULES_PER_USER,
+        max_rules=MAX_RULES_PER_USER, margin=_margins([user.id]).get(user.id),
+        safe_margin=get_config().admin.similar_face_distance, max_photos=MAX_PHOTOS,
     )  # fmt: skip
 
 
@@ -377,6 +398,8 @@ def add_photos(user_id: int) -> Any:
         templates, jpegs = _collect_templates(room)
         if not templates:
             raise FormError("choose 1 or more photos, or capture one from the door camera")
+        check_photo_count(len(templates), len(user.templates))
+        check_templates(get_db(), face_engine(), templates, user_id=user_id)
         similar = _similar(templates, exclude_user=user_id)
         with get_db().session() as s:
             for t in templates:
@@ -399,6 +422,13 @@ def delete_photo(user_id: int, template_id: int) -> Any:
         t = s.get(FaceTemplate, template_id)
         if t is None or t.user_id != user_id:
             abort(404)
+        if len(user.templates) <= 1:
+            flash(
+                f"User {user.number} needs at least one photo: add another before removing "
+                "this one.",
+                "error",
+            )
+            return redirect(url_for("users.edit", user_id=user_id))
         s.delete(t)
     (_photo_dir(user_id) / f"{template_id}.jpg").unlink(missing_ok=True)
     audit("user_photo_removed", f"user {user.number}", template=template_id)

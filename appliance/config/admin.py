@@ -33,5 +33,6 @@ class AdminConfig(Section, frozen=True, kw_only=True):
     # failed logins from one address within the window before that address is refused
     login_ip_limit: Annotated[int, Meta(ge=1)] = 20
     login_window_s: Seconds = 900.0
-    # warn when a new face is this close to another user's (family members)
-    similar_face_distance: Annotated[float, Meta(gt=0, lt=1.5)] = 0.55
+    # the safe security margin: the users page flags a user whose face is closer than this to
+    # another user's, and enrollment warns (above vision.threshold; see docs/BENCHMARKS.md)
+    similar_face_distance: Annotated[float, Meta(gt=0, lt=1.5)] = 0.65

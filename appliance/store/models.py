@@ -178,4 +178,5 @@ class OutboxAlert(Base):
 
 # Version stamping of synced tables is registered by models_sync; importing it here means no
 # process can write users or templates without their change numbers.
-from . import models_sync  # noqa: E402, F401
+# ...and none can give a user more than five templates (store/limits.py).
+from . import limits, models_sync  # noqa: E402, F401

@@ -9,11 +9,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import cv2
 import numpy as np
 
 from .errors import MultipleFacesError, NoFaceError, PoorQualityError
-from .image import check_frame, enhance_gray, enhance_rgb, is_low_light, to_gray
+from .image import (
+    check_frame,
+    enhance_gray,
+    enhance_rgb,
+    is_low_light,
+    reduce_rgb,
+    shrink,
+    to_gray,
+)
 from .liveness import EyePair, blink_detected, ears_from_landmarks
 from .models import Models, shared_models
 
@@ -27,6 +34,10 @@ Box = tuple[int, int, int, int]  # top, right, bottom, left (face_recognition's 
 ENROLL_DETECT_WIDTH = 800  # enrollment looks harder for a second face than the door does
 THOROUGH_MAX_WIDTH = 1700  # enrollment's extra passes stop at this effective width
 SHARPNESS_SIZE = 96  # faces are resized to this square before the blur measure
+# A dark frame's face crop is area-averaged down to about this face size before the encoder
+# (whose chip is 150 px for about 1.5 face widths): its sensor noise averages out instead of
+# being sampled point by point into the chip.
+DARK_FACE_PX = 160
 
 
 @dataclass(frozen=True)
@@ -80,8 +91,10 @@ def sharpness(gray: np.ndarray, box: Box) -> float:
     face = gray[max(top, 0) : bottom, max(left, 0) : right]
     if face.size == 0:
         return 0.0
-    face = cv2.resize(face, (SHARPNESS_SIZE, SHARPNESS_SIZE), interpolation=cv2.INTER_AREA)
-    return float(cv2.Laplacian(face, cv2.CV_64F).var())
+    f = shrink(face, SHARPNESS_SIZE, SHARPNESS_SIZE).astype(np.float64)
+    p = np.pad(f, 1, mode="reflect")
+    lap = p[:-2, 1:-1] + p[2:, 1:-1] + p[1:-1, :-2] + p[1:-1, 2:] - 4.0 * f
+    return float(lap.var())
 
 
 def face_distances(templates: np.ndarray, encoding: np.ndarray) -> np.ndarray:
@@ -133,11 +146,7 @@ class FaceEngine:
             gray = (
                 full_gray
                 if scale >= 1.0
-                else cv2.resize(
-                    full_gray,
-                    (max(1, round(w * scale)), max(1, round(h * scale))),
-                    interpolation=cv2.INTER_AREA,
-                )
+                else shrink(full_gray, max(1, round(w * scale)), max(1, round(h * scale)))
             )
             if enhanced is None:
                 enhanced = self.config.enhance_low_light and is_low_light(gray)
@@ -196,10 +205,23 @@ class FaceEngine:
             crop = enhance_rgb(crop)
         return crop, x0, y0
 
+    def encoder_input(self, image: np.ndarray, face: FaceFound) -> tuple[np.ndarray, Any]:
+        """The crop the encoder reads and the face's rectangle in it. A dark (enhanced) face
+        is area-averaged down to about DARK_FACE_PX first, then toned; a normal one is the
+        full-resolution crop, untouched."""
+        if not face.enhanced:
+            crop, x0, y0 = self._crop(image, face.box, False)
+            return crop, _rect(face.box, x0, y0)
+        crop, x0, y0 = self._crop(image, face.box, False)
+        k = max(1, face.size_px // DARK_FACE_PX)
+        crop = enhance_rgb(reduce_rgb(crop, k))
+        top, right, bottom, left = face.box
+        box = ((top - y0) // k, (right - x0) // k, (bottom - y0) // k, (left - x0) // k)
+        return crop, _rect(box)
+
     def encode(self, image: np.ndarray, face: FaceFound, *, num_jitters: int = 0) -> np.ndarray:
-        """One encoder pass: 5-point landmarks and the 128-d encoding from the full-res crop."""
-        crop, x0, y0 = self._crop(image, face.box, face.enhanced)
-        rect = _rect(face.box, x0, y0)
+        """One encoder pass: 5-point landmarks and the 128-d encoding from the face's crop."""
+        crop, rect = self.encoder_input(image, face)
         with self._encode_lock:
             shape = self.models.shape5(crop, rect)
             desc = self.models.encoder.compute_face_descriptor(crop, shape, num_jitters)

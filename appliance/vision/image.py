@@ -1,4 +1,8 @@
-"""Owns image input and pixel-level helpers: loading photos, low-light detection and enhancement."""
+"""Owns image input and pixel-level helpers: loading photos, low-light detection and enhancement.
+
+Pixels are handled with Pillow and numpy, not OpenCV: the door process does not load cv2
+(~16 MB of its memory) unless a USB camera or a replayed video needs it.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,6 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 
 from .errors import FaceError
@@ -15,8 +18,7 @@ from .errors import FaceError
 if TYPE_CHECKING:
     from PIL import Image
 
-# PIL is imported where photos are decoded (enrollment, uploads, tools), not by the door's
-# face check, which gets its frames from the camera: ~2 MB less in the door process.
+# PIL is imported on first use (decoding, grey conversion, area resizing), not at import.
 
 ACCEPTED_FORMATS = ("JPEG", "PNG")
 # Photos are decoded at most this large on their long side. A face photo gains nothing above
@@ -29,6 +31,7 @@ MAX_PHOTO_SIDE = 3000
 DARK_P99 = 128.0
 FLAT_STD = 12.0
 TARGET_MEAN = 0.45  # gamma brings the mean luminance of a dark frame to this (0-1)
+BLUR_RADIUS = 0.8  # px of the detection copy, dark frames only
 
 
 def _draft(img: Image.Image, max_side: int = MAX_PHOTO_SIDE) -> None:
@@ -113,39 +116,73 @@ def check_frame(image: np.ndarray, what: str = "image") -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
+def _pil(gray_or_rgb: np.ndarray) -> Image.Image:
+    from PIL import Image
+
+    return Image.fromarray(np.ascontiguousarray(gray_or_rgb))
+
+
 def to_gray(rgb: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    """Luma (ITU-R 601-2, as the detector was trained on) of an RGB uint8 frame."""
+    return np.asarray(_pil(rgb).convert("L"))
+
+
+def shrink(gray: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Area-average `gray` down to width x height (each output pixel is the mean of the input
+    pixels it covers, so sensor noise averages out)."""
+    from PIL import Image
+
+    return np.asarray(_pil(gray).resize((width, height), Image.Resampling.BOX))
+
+
+def _percentiles(gray: np.ndarray, *fractions: float) -> list[int]:
+    cum = np.cumsum(np.bincount(gray.ravel(), minlength=256))
+    return [int(np.searchsorted(cum, f * cum[-1])) for f in fractions]
 
 
 def is_low_light(gray: np.ndarray) -> bool:
     """Underexposed or flat luminance (the frame would benefit from enhancement)."""
-    hist = cv2.calcHist([gray], [0], None, [256], [0, 256]).ravel()
-    p99 = int(np.searchsorted(np.cumsum(hist), 0.99 * hist.sum()))
+    (p99,) = _percentiles(gray, 0.99)
     return p99 < DARK_P99 or float(gray.std()) < FLAT_STD
 
 
-_clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8))
-
-
-def _gamma_lut(mean: float) -> np.ndarray:
-    m = min(max(mean / 255.0, 1e-3), 0.999)
-    gamma = float(np.clip(np.log(TARGET_MEAN) / np.log(m), 0.25, 1.0))
-    return (np.power(np.arange(256) / 255.0, gamma) * 255.0 + 0.5).astype(np.uint8)
+def _lift_lut(gray: np.ndarray) -> np.ndarray:
+    """A tone curve for a dark frame: a linear gain that brings the 99.5th percentile to full
+    scale (black stays black, so the noise floor is not stretched), then the gamma that
+    brings the mean to TARGET_MEAN. No local contrast step: CLAHE amplified the noise of
+    dark frames into texture the detector took for edges. (Tuned on tests/fixtures/faces
+    and tests/fixtures/faces_eval/tune; a black-point stretch as well gave one false accept
+    there at 35 % exposure, see docs/BENCHMARKS.md.)"""
+    lo = 0
+    (hi,) = _percentiles(gray, 0.995)
+    hi = max(hi, lo + 8)
+    x = np.clip((np.arange(256, dtype=np.float64) - lo) / (hi - lo), 0.0, 1.0)
+    stretched = gray.astype(np.float64)
+    mean = float(np.clip((stretched.mean() - lo) / (hi - lo), 1e-3, 0.999))
+    gamma = float(np.clip(np.log(TARGET_MEAN) / np.log(mean), 0.3, 1.0))
+    return (np.power(x, gamma) * 255.0 + 0.5).astype(np.uint8)
 
 
 def enhance_gray(gray: np.ndarray) -> np.ndarray:
-    """Gamma to lift the mean, then CLAHE for local contrast."""
-    lut = _gamma_lut(float(gray.mean()))
-    return _clahe.apply(cv2.LUT(gray, lut))
+    """Dark-frame tone curve (see _lift_lut) on a detection copy, after a light blur that
+    takes the remaining sensor noise below the detector's edge scale."""
+    from PIL import ImageFilter
+
+    smooth = np.asarray(_pil(gray).filter(ImageFilter.GaussianBlur(radius=BLUR_RADIUS)))
+    return _lift_lut(smooth)[smooth]
 
 
 def enhance_rgb(rgb: np.ndarray) -> np.ndarray:
-    """Gamma + CLAHE on the luminance channel only (colours keep their hue), light denoise first."""
-    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
-    lum = lab[:, :, 0]
-    lum = cv2.GaussianBlur(lum, (3, 3), 0)
-    lab[:, :, 0] = enhance_gray(lum)
-    return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
+    """The same tone curve on all three channels (from the crop's own luma): hues stay, the
+    face gets the brightness the encoder was trained on."""
+    return _lift_lut(to_gray(rgb))[rgb]
+
+
+def reduce_rgb(rgb: np.ndarray, factor: int) -> np.ndarray:
+    """Area-average an RGB crop by an integer factor (noise averages over factor^2 pixels)."""
+    if factor <= 1:
+        return rgb
+    return np.asarray(_pil(rgb).reduce(factor))
 
 
 def darken(

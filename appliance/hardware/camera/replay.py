@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-import cv2
 import numpy as np
 
 from .base import CameraError
@@ -40,11 +40,15 @@ def _read_only(frame: np.ndarray) -> np.ndarray:
 
 
 def read_image_rgb(path: Path) -> np.ndarray:
-    data = np.fromfile(str(path), dtype=np.uint8)
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if bgr is None:
-        raise CameraError(f"{path} is not a readable image")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=bgr)  # in place: no second frame
+    """Decode a still with Pillow (the door loads OpenCV only for a replayed video)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            rgb = img.convert("RGB") if img.mode != "RGB" else img
+            return np.asarray(rgb)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        raise CameraError(f"{path} is not a readable image") from None
 
 
 class ReplayCamera:
@@ -61,13 +65,16 @@ class ReplayCamera:
         loop: bool = True,
         empty_size: tuple[int, int] = (640, 480),
     ) -> None:
-        self._empty = _read_only(np.full((empty_size[1], empty_size[0], 3), 96, np.uint8))
+        # built on the first read that needs it: a camera with sources never holds it (at
+        # 1920x1080 it is 6 MB of the door process)
+        self._empty_size = empty_size
+        self._empty: np.ndarray | None = None
         self._mutex = threading.Lock()
         self._loop = loop
         self._items: list[Path] = []
         self._cache: dict[Path, np.ndarray] = {}
         self._index = 0
-        self._video: cv2.VideoCapture | None = None
+        self._video: Any = None  # a cv2.VideoCapture while a video plays
         self._started = False
         self.set_sources(sources)
 
@@ -107,6 +114,9 @@ class ReplayCamera:
         self._started = True
         with self._mutex:
             if not self._items:
+                if self._empty is None:
+                    w, h = self._empty_size
+                    self._empty = _read_only(np.full((h, w, 3), 96, np.uint8))
                 return self._empty
             for _ in range(len(self._items) + 1):
                 if self._index >= len(self._items):
@@ -129,6 +139,8 @@ class ReplayCamera:
         raise CameraError("replay camera could not read any frame from its sources")
 
     def _next_video_frame(self, path: Path) -> np.ndarray | None:
+        import cv2
+
         if self._video is None:
             self._video = cv2.VideoCapture(str(path))
             if not self._video.isOpened():
