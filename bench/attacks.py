@@ -47,7 +47,7 @@ def handheld(img: np.ndarray, n: int, seed: int) -> list[np.ndarray]:
     (sd 3)."""
     rng = np.random.default_rng(seed)
     h, w = img.shape[:2]
-    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    src = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
     frames = []
     for _ in range(n):
         m = cv2.getRotationMatrix2D(
@@ -56,7 +56,7 @@ def handheld(img: np.ndarray, n: int, seed: int) -> list[np.ndarray]:
             1.0 + rng.normal(0, 0.02),
         )
         moved = cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
-        dst = src + rng.normal(0, 0.015 * min(w, h), src.shape).astype(np.float32)
+        dst = (src + rng.normal(0, 0.015 * min(w, h), src.shape)).astype(np.float32)
         moved = cv2.warpPerspective(
             moved, cv2.getPerspectiveTransform(src, dst), (w, h), borderMode=cv2.BORDER_REPLICATE
         )
@@ -130,8 +130,10 @@ def screen_replay(frames: Sequence[np.ndarray], screen: Screen, seed: int) -> It
             x, y = xx + ox - w / 2, yy + oy - h / 2
             xs = ((cos * x - sin * y) * screen.scale + w / 2).astype(np.float32)  # video px
             ys = ((sin * x + cos * y) * screen.scale + h / 2).astype(np.float32)
-            sample = cv2.remap(frame.astype(np.float32), xs, ys, cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_CONSTANT, borderValue=(20, 20, 20))  # fmt: skip
+            sample = cv2.remap(
+                frame.astype(np.float32), xs, ys, cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_CONSTANT, borderValue=(20, 20, 20),
+            )  # fmt: skip
             if screen.moire:
                 sample = sample * _mask(xs * screen.panel / screen.scale,
                                         ys * screen.panel / screen.scale)  # fmt: skip
@@ -151,7 +153,7 @@ def screen_replay(frames: Sequence[np.ndarray], screen: Screen, seed: int) -> It
             r2 = 2.0 * (screen.glare_r * w) ** 2
             spot = np.exp(-((xx - gx) ** 2 + (yy - gy) ** 2) / r2)
             img = img + screen.glare_amp * spot[..., None]
-        img = cv2.GaussianBlur(img, (0, 0), 0.6)  # the door camera's own lens
+        img = np.asarray(cv2.GaussianBlur(img, (0, 0), 0.6))  # the door camera's own lens
         img = img + rng.normal(0, 2.0, img.shape).astype(np.float32)
         yield np.clip(img, 0, 255).astype(np.uint8)
 

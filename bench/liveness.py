@@ -200,7 +200,9 @@ def liveness_section(ctx: BenchContext) -> tuple[dict[str, Any], str]:
         ),
         "run_peak_rss_mb_liveness": rss_on["peak"],
         "run_peak_rss_mb_liveness_off_same_clip": rss_off["peak"],
-        "liveness_ablation_accepted": {k: sum(r == "match" for r in v) for k, v in ablation.items()},
+        "liveness_ablation_accepted": {
+            k: sum(r == "match" for r in v) for k, v in ablation.items()
+        },
         "liveness_ablation_n": {k: len(v) for k, v in ablation.items()},
     }
     body = _markdown(figures, attacks, bona, ablation, root, manifest, files, cfg)
@@ -296,7 +298,7 @@ def _markdown(
         "pull faces and turn their heads. A visitor who stands perfectly still with a frozen "
         "face for the whole 3 s would be refused (and may try again); how often that happens "
         "at a real door is not measured here. `doorward eval-liveness` measures it on the "
-        "owner's own recordings (README, \"Liveness\").",
+        'owner\'s own recordings (README, "Liveness").',
         "- The prints and screens are simulated. The screen detector was tuned on this "
         "simulator, so its APCER says the cues work on these artefacts, not on every phone; a "
         "high-end screen filmed out of focus shows less moiré. A print bent or cut out along "

@@ -292,9 +292,9 @@ class FaceEngine:
                 verdict = check.verdict()
                 if verdict.state == "spoof":
                     break
-            if best_d is not None and best_d <= cfg.threshold:
-                if verdict is None or verdict.state == "live":
-                    break
+            matched = best_d is not None and best_d <= cfg.threshold
+            if matched and (verdict is None or verdict.state == "live"):
+                break
 
         ms = (clock() - start) * 1000.0
         detail: dict[str, Any] = {"liveness": live}

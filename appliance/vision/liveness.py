@@ -134,9 +134,13 @@ def motion_score(ref: np.ndarray, chip: np.ndarray) -> float:
     warp = np.eye(3, dtype=np.float32)
     criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-4)
     try:
-        _, warp = cv2.findTransformECC(a, b, warp, cv2.MOTION_HOMOGRAPHY, criteria, _mask(), 5)
-        b = cv2.warpPerspective(
-            b, warp, (CHIP, CHIP), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        _, found = cv2.findTransformECC(a, b, warp, cv2.MOTION_HOMOGRAPHY, criteria, _mask(), 5)
+        warp = np.asarray(found, dtype=np.float32)
+        b = np.asarray(
+            cv2.warpPerspective(
+                b, warp, (CHIP, CHIP), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+            ),
+            dtype=np.float32,
         )
     except cv2.error:
         pass  # no convergence: compare as aligned by the landmarks
