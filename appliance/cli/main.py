@@ -142,7 +142,9 @@ def first_run_hints(config: Config, users: int, admin_url: str | None) -> list[s
         hints.append(
             "the simulated camera shows an empty grey frame, so a right code ends in "
             "denied_no_face and an intruder alert; show it the user's face with "
-            f'{panel}[camera] sources = ["another-photo-of-you.jpg"] in the config'
+            f'{panel}[camera] sources = ["a-short-video-of-you.mp4"] in the config '
+            "(liveness is on: a still photo is refused as denied_liveness unless "
+            "[vision] liveness = false)"
         )
     return hints
 

@@ -241,7 +241,8 @@ class FaceEngine:
     ) -> FaceDecision:
         """1:1 check of the person in front of `camera` against ONE user's templates (n, 128).
 
-        Reads frames until a match (and, with liveness, a blink) or until the frame budget
+        Reads frames until a match (and, with liveness, a `live` verdict of the
+        LivenessCheck; a `spoof` verdict ends the check at once) or until the frame budget
         (max_frames, or liveness_max_frames with liveness) or window_s runs out. Keeps the
         best (closest) face; the decision's frame is that face's frame (the event snapshot).
         """
