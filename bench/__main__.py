@@ -31,13 +31,14 @@ def _sections() -> list[tuple[str, str, SectionFunc]]:
     from .admin_upload import admin_upload_section
     from .alerts import alerts_section
     from .face import face_check_section
-    from .liveness import liveness_section
+    from .liveness import liveness_memory_section, liveness_section
     from .sd_card import sd_card_section
 
     return [
         ("alerts", "Alerts", alerts_section),
         ("face-check", "Face check", face_check_section),
         ("liveness", "Liveness", liveness_section),
+        ("liveness-memory", "Liveness: door process memory", liveness_memory_section),
         ("sd_card", "SD card", sd_card_section),
         ("admin-upload", "Admin page: largest accepted upload", admin_upload_section),
     ]

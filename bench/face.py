@@ -110,12 +110,17 @@ NO_LIVENESS = "[vision]\nliveness = false\n"  # a still frame is refused with li
 
 
 def _run_process_rss(
-    enroll_photo: Path, frame_file: Path, admin: bool, toml: str = NO_LIVENESS
+    enroll_photo: Path,
+    frame_file: Path,
+    admin: bool,
+    toml: str = NO_LIVENESS,
+    expect: str = "event=granted",
 ) -> dict[str, float]:
     """`doorward run` as it runs at a door (simulated pins, replay camera showing
     `frame_file`: a camera-size frame, or a clip), with or without the admin page in the
     process: one code typed on the terminal keypad, granted after its face check; then its
-    peak and current RSS. `toml` is added to the config (default: liveness off)."""
+    peak and current RSS. `toml` is added to the config (default: liveness off); `expect`
+    is the log line that ends the visit."""
     import pty
     import tempfile
 
@@ -154,7 +159,7 @@ def _run_process_rss(
             wait_for("type a code")
             time.sleep(2.0)  # start-up settles: threads, first sync/health rounds
             os.write(master, b"1*1234#\n")
-            wait_for("event=granted")
+            wait_for(expect)
             time.sleep(1.0)
             return {
                 "peak": _status_mb(proc.pid, "VmHWM"),

@@ -324,3 +324,50 @@ def _markdown(
         "- Windows of one clip are one person's recording: 12 people, not 46.",
     ]
     return "\n".join(lines)
+
+
+def liveness_memory_section(ctx: BenchContext) -> tuple[dict[str, Any], str]:
+    """The door process's peak with liveness on against off, same run, on the benchmark's
+    usual camera: a 1920x1080 still frame. With liveness on the visit is refused
+    (denied_liveness) after the whole liveness budget of frames has been judged: the most
+    liveness work one visit can do."""
+    from appliance.config import CameraConfig
+    from appliance.vision.image import load_image
+
+    from .face import _run_process_rss, _write_frame
+
+    people = faces_dir() / "people" / "obama"
+    enroll, probe = people / "obama1.jpg", people / "obama2.jpg"
+    cam = CameraConfig()
+    with tempfile.TemporaryDirectory(prefix="doorward-bench-") as tmp:
+        frame = _write_frame(load_image(probe), cam.width, cam.height, Path(tmp) / "f.png")
+        on = _retry(
+            ctx,
+            lambda: _run_process_rss(
+                enroll, frame, admin=False, toml="", expect="event=denied_liveness"
+            ),
+        )
+        off = _retry(ctx, lambda: _run_process_rss(enroll, frame, admin=False))
+    figures = {
+        "run_peak_rss_mb_liveness_still": on["peak"],
+        "run_peak_rss_mb_no_liveness_still": off["peak"],
+    }
+    body = "\n".join(
+        [
+            "Command: `make bench` (or `.venv/bin/python -m bench --only liveness-memory`). "
+            "`doorward run --no-admin` as the door unit runs it (simulated pins; page cache of "
+            "the libraries dropped first), replay camera showing a 1920x1080 frame of a "
+            "photo, one code typed. With liveness on (the default) the still is refused "
+            f"(`denied_liveness`) after all {WINDOW} frames of the liveness budget were "
+            "judged, the most liveness work a visit can do; with liveness off it is granted.",
+            "",
+            "| door process | peak RSS MB |",
+            "|---|---|",
+            f"| liveness on (default), `denied_liveness` | **{on['peak']}** |",
+            f"| liveness off, granted | {off['peak']} |",
+            f"| cost of liveness (same run) | {round(on['peak'] - off['peak'], 1)} |",
+            "",
+            "Target: ≤ 150 MB with liveness on. Liveness loads no model of its own.",
+        ]
+    )
+    return figures, body
