@@ -293,8 +293,11 @@ def _markdown(
         "replay camera playing a real clip, one code typed, granted: peak "
         f"**{f['run_peak_rss_mb_liveness']} MB with liveness on** against "
         f"{f['run_peak_rss_mb_liveness_off_same_clip']} MB with liveness off, same clip, same run "
-        "(target ≤ 150 MB). Liveness loads no model of its own: the HOG detector and the "
-        "5-point landmarks are already loaded for the face check.",
+        "(target ≤ 150 MB). Both include the replay camera's video decoder (ffmpeg), which a "
+        "door with a Pi camera does not load, and this run shared the machine with other "
+        "benchmark processes; the door figure against the target is in the next section. "
+        "Liveness loads no model of its own: the HOG detector and the 5-point landmarks are "
+        "already loaded for the face check.",
         "",
         "Bona-fide clips (licence of each in `bench/liveness_clips.csv`; all from "
         "github.com/KwaiVGI/LivePortrait, MIT):",
@@ -367,7 +370,9 @@ def liveness_memory_section(ctx: BenchContext) -> tuple[dict[str, Any], str]:
             f"| liveness off, granted | {off['peak']} |",
             f"| cost of liveness (same run) | {round(on['peak'] - off['peak'], 1)} |",
             "",
-            "Target: ≤ 150 MB with liveness on. Liveness loads no model of its own.",
+            f"Target: ≤ 150 MB with liveness on: **{'met' if on['peak'] <= 150 else 'NOT met'}**. "
+            "Liveness loads no model of its own; its cost is the difference above (the "
+            "issue allows about 10 MB on top of a door trimmed to ≤ 140 MB without it).",
         ]
     )
     return figures, body
