@@ -1,5 +1,6 @@
 """The face-check benchmark section: speed against the prototype and one encoder pass,
-identification, pairs at normal and dark light, liveness, and the door process's memory."""
+identification, pairs at normal and dark light, and the door process's memory (without
+liveness: that is bench/liveness.py's)."""
 
 from __future__ import annotations
 
@@ -91,7 +92,7 @@ def _door_process_rss(enroll_photo: Path, frame_file: Path) -> float:
         )
         out = subprocess.run(
             [sys.executable, "-c", wrapper, *base, "simulate", "--keys", "1*1234#",
-             "--camera", str(frame_file)],
+             "--camera", str(frame_file), "--liveness", "off"],
             check=True, capture_output=True, text=True,
         )  # fmt: skip
     return round(int(out.stdout.strip().splitlines()[-1]) / 1024, 1)
@@ -105,13 +106,21 @@ def _status_mb(pid: int, key: str) -> float:
     raise RuntimeError(f"no {key} in /proc/{pid}/status")
 
 
+NO_LIVENESS = "[vision]\nliveness = false\n"  # a still frame is refused with liveness on
+
+
 def _run_process_rss(
-    enroll_photo: Path, frame_file: Path, admin: bool, extra_toml: str = ""
+    enroll_photo: Path,
+    frame_file: Path,
+    admin: bool,
+    toml: str = NO_LIVENESS,
+    expect: str = "event=granted",
 ) -> dict[str, float]:
-    """`doorward run` as it runs at a door (simulated pins, replay camera showing a
-    camera-size frame), with or without the admin page in the process: one code typed on
-    the terminal keypad, granted after its face check; then its peak and current RSS.
-    `extra_toml` adds sections (bench/remote.py: MQTT, Home Assistant, commands)."""
+    """`doorward run` as it runs at a door (simulated pins, replay camera showing
+    `frame_file`: a camera-size frame, or a clip), with or without the admin page in the
+    process: one code typed on the terminal keypad, granted after its face check; then its
+    peak and current RSS. `toml` is added to the config (default: liveness off); `expect`
+    is the log line that ends the visit."""
     import pty
     import tempfile
 
@@ -123,7 +132,7 @@ def _run_process_rss(
             tmp,
             enroll_photo,
             f'[camera]\nsources = ["{frame_file}"]\n'
-            f"[admin]\nenabled = {'true' if admin else 'false'}\nport = {port}\n{extra_toml}",
+            f"[admin]\nenabled = {'true' if admin else 'false'}\nport = {port}\n{toml}",
         )
         drop_library_cache()
         master, slave = pty.openpty()
@@ -150,7 +159,7 @@ def _run_process_rss(
             wait_for("type a code")
             time.sleep(2.0)  # start-up settles: threads, first sync/health rounds
             os.write(master, b"1*1234#\n")
-            wait_for("event=granted")
+            wait_for(expect)
             time.sleep(1.0)
             return {
                 "peak": _status_mb(proc.pid, "VmHWM"),
@@ -207,26 +216,6 @@ class _Still:
         pass
 
 
-def _handheld(img: Any, n: int, seed: int) -> list[Any]:
-    """A printed photo held in a hand: small random shifts/rotations/scales and sensor noise."""
-    import cv2
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    h, w = img.shape[:2]
-    frames = []
-    for _ in range(n):
-        m = cv2.getRotationMatrix2D(
-            (w / 2 + rng.normal(0, 5), h / 2 + rng.normal(0, 5)),
-            rng.normal(0, 2.0),
-            1.0 + rng.normal(0, 0.02),
-        )
-        moved = cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
-        noisy = moved.astype(np.float32) + rng.normal(0, 3.0, moved.shape)
-        frames.append(np.clip(noisy, 0, 255).astype(np.uint8))
-    return frames
-
-
 def camera_frame(img: Any, width: int, height: int) -> Any:
     """`img` scaled to fit a width x height camera frame, centred on mid grey."""
     import cv2
@@ -247,11 +236,9 @@ def face_check_section(ctx: BenchContext) -> tuple[dict[str, Any], str]:
     import numpy as np
 
     from appliance.config import CameraConfig, VisionConfig
-    from appliance.hardware.camera.replay import ReplayCamera
     from appliance.vision.engine import FaceEngine
     from appliance.vision.evaluate import evaluate_door, read_pairs
     from appliance.vision.image import darken, load_image
-    from appliance.vision.liveness import blink_detected
 
     from .prototype import evaluate_seed, seed_check
 
@@ -387,61 +374,7 @@ def face_check_section(ctx: BenchContext) -> tuple[dict[str, Any], str]:
             row["door_no_enhance"], _ = evaluate_door(plain, pairs, transform=transform)
         accuracy[cname] = row
 
-    # liveness: still-photo attacks (APCER) and the one live video (BPCER)
-    ctx.log("liveness")
-    live_engine = FaceEngine(cfg, engine.models)
-    attacks = 0
-    accepted = 0
-    attack_rows = []
-    photos = [p for person in people for p in sorted(person.iterdir())]
-    for kind in ("still", "handheld"):
-        for p in photos:
-            img = images[p] if p in images else load_image(p)
-            tmpl = live_engine.enroll(img).encoding[None, :]
-            if kind == "still":
-                cam: Any = ReplayCamera([p], loop=True)
-            else:
-                cam = _Still(_handheld(img, cfg.liveness_max_frames, zlib.crc32(str(p).encode())))
-            try:
-                d = live_engine.verify(cam, tmpl, liveness=True)
-            finally:
-                if hasattr(cam, "close"):
-                    cam.close()
-            attacks += 1
-            accepted += d.matched
-            attack_rows.append((kind, p.name, d.reason))
-    apcer = accepted / attacks
-
-    import cv2
-
-    video = faces / "video" / "short_hamilton_clip.mp4"
-    cap = cv2.VideoCapture(str(video))
-    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
-    step = max(1, round(fps / 10.0))  # the door camera runs at ~10 fps
-    ears: list[float | None] = []
-    eye_pairs: list[tuple[float, float] | None] = []
-    idx = 0
-    while True:
-        ok, bgr = cap.read()
-        if not ok:
-            break
-        if idx % step == 0:
-            rgb = np.ascontiguousarray(bgr[:, :, ::-1])
-            found = live_engine.detect(rgb)
-            pair = live_engine.eye_aspect_ratios(rgb, found[0]) if found else None
-            eye_pairs.append(pair)
-            ears.append(None if pair is None else 0.5 * (pair[0] + pair[1]))
-        idx += 1
-    cap.release()
-    win = cfg.liveness_max_frames
-    windows = []
-    for s in range(0, max(1, len(ears) - win + 1), 10):  # 3 s windows every 1 s
-        series = [x for x in eye_pairs[s : s + win] if x is not None]
-        if len(series) >= win // 2:  # a face was in view for most of the window
-            windows.append(blink_detected(series, cfg.blink_drop))
-    bona_fide = len(windows)
-    passed = sum(windows)
-    bpcer = None if not bona_fide else round(1 - passed / bona_fide, 3)
+    # liveness: its own section (bench/liveness.py)
 
     ctx.log("peak RSS (separate processes, library page cache dropped before each)")
     import tempfile
@@ -486,16 +419,10 @@ def face_check_section(ctx: BenchContext) -> tuple[dict[str, Any], str]:
             }
             for c, row in accuracy.items()
         },
-        "liveness": {
-            "apcer": round(apcer, 3),
-            "attacks": attacks,
-            "bpcer_clip": bpcer,
-            "bona_fide_windows": bona_fide,
-        },
         "cpu": ctx.cpu,
         "genuine_matched": matched,
     }
-    body = _face_markdown(figures, accuracy, attack_rows, ears, windows, cfg, len(cases), reps)
+    body = _face_markdown(figures, accuracy, cfg, len(cases), reps)
     return figures, body
 
 
@@ -506,9 +433,6 @@ def _row(label: str, d: dict[str, Any]) -> str:
 def _face_markdown(
     f: dict[str, Any],
     accuracy: dict[str, Any],
-    attack_rows: list[tuple[str, str, str]],
-    ears: list[float | None],
-    windows: list[bool],
     cfg: Any,
     n_frames: int,
     reps: int,
@@ -576,7 +500,7 @@ def _face_markdown(
         f"| {f['simulate_peak_rss_mb']} | |",
         f"| face pipeline alone (detector, 5-point, encoder; three checks) "
         f"| {f['face_pipeline_peak_rss_mb']} | |",
-        f"| face pipeline with liveness (adds the 68-point model) "
+        f"| face pipeline with liveness (same models; motion and screen cues) "
         f"| {f['face_pipeline_peak_rss_mb_liveness']} | |",
         "",
         "On the Pi the admin page is its own service (`doorward admin`, "
@@ -623,35 +547,9 @@ def _face_markdown(
         "`[vision] threshold` to the midpoint of the gap between the worst genuine and the best "
         "impostor distance (err low: a false reject costs a retry, a false accept opens the door).",
     ]
-    lv = f["liveness"]
-    still = [r for r in attack_rows if r[0] == "still"]
-    hand = [r for r in attack_rows if r[0] == "handheld"]
-    ok_still = sum(1 for r in still if r[2] != "match")
-    ok_hand = sum(1 for r in hand if r[2] != "match")
-    shown = ["-" if e is None else f"{e:.2f}" for e in ears]
     lines += [
         "",
-        "### Liveness (blink by eye aspect ratio)",
-        "",
-        "A blink is open -> closed -> open within the window, at least 5 frames with a face; a "
-        "frame counts as closed only when BOTH eyes' EAR fall below their own open level "
-        f"x (1 - {cfg.blink_drop}) and 4 robust standard deviations, so landmark errors on one "
-        "eye (a partial or tilted face on a print) do not pass for a blink.",
-        "",
-        f"- **APCER {lv['apcer']:.3f}** over {lv['attacks']} still-photo attacks, each with a "
-        "template of the same person so that only liveness can stop it: "
-        f"{ok_still}/{len(still)} rejected as a still image on the replay camera (one image, "
-        f"{cfg.liveness_max_frames} frames), {ok_hand}/{len(hand)} rejected as a simulated "
-        "hand-held print (per-frame random shift ±5 px, rotation ±2°, scale ±2 %, noise σ 3).",
-        f"- **BPCER on the only live video: {lv['bpcer_clip']}** — {sum(windows)} of "
-        f"{len(windows)} 3 s windows (30 frames at 10 fps, one every 1 s, face in view for at "
-        "least half the window) contained a detected blink.",
-        "- What the data can and cannot show: there is ONE live clip (9 s, cut between shots, "
-        "people not facing a door camera, faces 44-108 px), and its windows overlap, so they "
-        "are not independent attempts. This BPCER is an anecdote, not an estimate: a real "
-        "figure needs tens of people each recorded at the door for several attempts. The "
-        "APCER holds for flat still or gently moving prints; a video replay, a cut-out eye "
-        "mask, or a print bent to fake a blink are not covered.",
-        f"- EAR series of the clip at 10 fps (- = no face): {' '.join(shown)}",
+        "Liveness (on by default) has its own section below: figures with liveness, attacks "
+        "and bona-fide clips.",
     ]
     return "\n".join(lines)

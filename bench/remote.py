@@ -23,7 +23,7 @@ def _broker_up() -> bool:
 def remote_section(ctx: BenchContext) -> tuple[dict[str, Any], str]:
     import cv2
 
-    from .face import _run_process_rss, _write_frame
+    from .face import NO_LIVENESS, _run_process_rss, _write_frame
 
     if not _broker_up():
         raise RuntimeError("bench remote: needs Mosquitto on 127.0.0.1:1883")
@@ -43,7 +43,7 @@ def remote_section(ctx: BenchContext) -> tuple[dict[str, Any], str]:
     log("bench remote: doorward run --no-admin without MQTT")
     base = _run_process_rss(enroll, frame, admin=False)
     log("bench remote: the same door with MQTT, Home Assistant and commands")
-    on = _run_process_rss(enroll, frame, admin=False, extra_toml=outward)
+    on = _run_process_rss(enroll, frame, admin=False, toml=NO_LIVENESS + outward)
     figures = {
         "baseline_peak_mb": base["peak"],
         "remote_peak_mb": on["peak"],

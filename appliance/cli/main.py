@@ -61,6 +61,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 f'{config.camera.kind!r} ([camera] kind = "replay" to use it)'
             )
         config = config.with_overrides(camera={"sources": [str(p) for p in args.camera]})
+    if args.liveness is not None:
+        config = config.with_overrides(vision={"liveness": args.liveness == "on"})
     db = open_door_db(args)
     url = central_url(args)
     door = Door(config, db, synced=url is not None)
@@ -168,7 +170,9 @@ def first_run_hints(config: Config, users: int, admin_url: str | None) -> list[s
         hints.append(
             "the simulated camera shows an empty doorstep, so a right code ends in "
             "'DENIED  no face seen' and an intruder alert; show it a photo of the user with "
-            f"{panel}doorward run --camera another-photo-of-you.jpg, or type: camera PATH"
+            f"{panel}doorward run --camera another-photo-of-you.jpg, or type: camera PATH "
+            "(liveness is on: a still photo ends in denied_liveness; use a short video, "
+            "or set [vision] liveness = false)"
         )
     return hints
 
@@ -468,6 +472,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="photo, video or folder the replay camera shows (repeatable; "
         "the terminal's `camera PATH` switches it later)",
+    )
+    p.add_argument(
+        "--liveness",
+        choices=["on", "off"],
+        help="override vision.liveness (off: still photos can pass; never at a real door)",
     )
     p.set_defaults(func=cmd_run)
 

@@ -1,4 +1,4 @@
-"""Owns the vision sub-commands of `doorward`: verify and eval-pairs."""
+"""Owns the vision sub-commands of `doorward`: verify, eval-pairs and eval-liveness."""
 
 from __future__ import annotations
 
@@ -93,6 +93,52 @@ def cmd_eval_pairs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval_liveness(args: argparse.Namespace) -> int:
+    from appliance.cli.common import CliError
+    from appliance.vision import FaceEngine
+    from appliance.vision.liveness_eval import evaluate, find_clips
+
+    try:
+        clips = find_clips(args.clips)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    cfg = args.config
+    engine = FaceEngine(cfg.vision)
+    engine.warm_up()
+    n_bona = sum(c.bona_fide for c in clips)
+    print(
+        f"eval-liveness: {len(clips)} clips ({n_bona} bona fide, {len(clips) - n_bona} attacks)"
+        f" at {cfg.camera.fps:g} fps, at most {cfg.vision.liveness_max_frames} frames each",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        summary, results = evaluate(
+            engine,
+            clips,
+            fps=cfg.camera.fps,
+            max_frames=cfg.vision.liveness_max_frames,
+            progress=lambda m: print(f"eval-liveness: {m}", file=sys.stderr, flush=True),
+        )
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    for r in results:
+        _emit(
+            {
+                "clip": str(r.clip.path.relative_to(args.clips)),
+                "kind": r.clip.kind,
+                "verdict": r.verdict.state,
+                "reason": r.verdict.reason,
+                "accepted": r.accepted,
+                "frames": r.frames,
+                "seconds": r.seconds,
+                **{k: v for k, v in r.verdict.detail.items() if k != "frames"},
+            }
+        )
+    _emit({"event": "summary", **summary})
+    return 0
+
+
 def _threshold(text: str) -> float:
     try:
         value = float(text)
@@ -116,3 +162,14 @@ def register(subparsers: Any) -> None:
     p.add_argument("--root", type=Path, default=None, help="folder for relative paths")
     p.add_argument("--threshold", type=_threshold, default=None, help="default: vision.threshold")
     p.set_defaults(func=cmd_eval_pairs)
+
+    p = subparsers.add_parser(
+        "eval-liveness",
+        help="APCER/BPCER of the liveness check on your own recordings",
+        description="Judge every clip under DIR as the door would: DIR/bona_fide/ (or live/) "
+        "holds recordings of real people at the door, DIR/attack/<kind>/ recordings of photos, "
+        "prints or screens held up to it. Prints one JSON line per clip and a summary with "
+        "BPCER (bona fide refused) and APCER per attack kind (attacks accepted).",
+    )
+    p.add_argument("--clips", type=Path, required=True, metavar="DIR", help="folder of clips")
+    p.set_defaults(func=cmd_eval_liveness)

@@ -17,9 +17,10 @@ class VisionConfig(Section, frozen=True, kw_only=True):
     window_s: Seconds = 3.0
     min_face_px: Annotated[int, Meta(ge=16)] = 60
     min_sharpness: Annotated[float, Meta(ge=0)] = 15.0
-    liveness: bool = False
+    # liveness: the face must move like a live face (not like a flat photo or print) and
+    # show no screen cues (moire, banding, clipping); appliance/vision/liveness.py
+    liveness: bool = True
     enhance_low_light: bool = True
-    # with liveness on, more frames are read within window_s so that a blink is caught
+    # with liveness on, frames are read until the face is judged live (a cooperative person:
+    # a few frames), at most this many within window_s
     liveness_max_frames: Annotated[int, Meta(ge=3, le=300)] = 30
-    # a blink = eye aspect ratio falls below (1 - blink_drop) x its open level, then recovers
-    blink_drop: Annotated[float, Meta(gt=0, lt=1)] = 0.3

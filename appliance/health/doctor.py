@@ -191,10 +191,9 @@ def check_stack(config: Config) -> str:
         except Exception as exc:
             problems.append(f"cv2 {cv2.__version__}: {exc}")
     if dlib is not None:
-        from appliance.vision.models import ENCODER, SHAPE_5, SHAPE_68, ModelError, model_path
+        from appliance.vision.models import ENCODER, SHAPE_5, ModelError, model_path
 
-        names = [SHAPE_5, ENCODER] + ([SHAPE_68] if config.vision.liveness else [])
-        for model in names:
+        for model in (SHAPE_5, ENCODER):  # liveness uses the same two (no 68-point model)
             try:
                 model_path(model)
             except ModelError as exc:

@@ -21,7 +21,7 @@ from .image import (
     shrink,
     to_gray,
 )
-from .liveness import EyePair, blink_detected, ears_from_landmarks
+from .liveness import LivenessCheck, LivenessLimits, LivenessVerdict
 from .models import Models, shared_models
 
 if TYPE_CHECKING:
@@ -106,8 +106,8 @@ def face_distances(templates: np.ndarray, encoding: np.ndarray) -> np.ndarray:
 class FaceEngine:
     """Face enrollment, 1:1 verification at the door and 1:N identification.
 
-    Models load on first use, once per process; only the 5-point predictor and the encoder
-    unless liveness is used (which adds the 68-point predictor).
+    Models load on first use, once per process: the detector, the 5-point predictor and the
+    encoder (liveness uses the same detector and 5-point landmarks; no further model).
     """
 
     def __init__(self, config: VisionConfig, models: Models | None = None) -> None:
@@ -119,8 +119,6 @@ class FaceEngine:
     def warm_up(self, liveness: bool | None = None) -> None:
         """Load the models the configured checks need (call at start-up, not at the door)."""
         _ = self.models.detector, self.models.shape5, self.models.encoder
-        if self.config.liveness if liveness is None else liveness:
-            _ = self.models.shape68
 
     def detect(
         self, image: np.ndarray, *, width: int | None = None, thorough: bool = False
@@ -227,13 +225,13 @@ class FaceEngine:
             desc = self.models.encoder.compute_face_descriptor(crop, shape, num_jitters)
         return np.asarray(desc, dtype=np.float64)
 
-    def eye_aspect_ratios(self, image: np.ndarray, face: FaceFound) -> EyePair:
-        """(right, left) eye aspect ratio from the 68-point landmarks of the face crop."""
+    def landmarks5(self, image: np.ndarray, face: FaceFound) -> np.ndarray:
+        """dlib's 5 points (two corners per eye, nose base) in frame coordinates, (5, 2)."""
         crop, x0, y0 = self._crop(image, face.box, face.enhanced)
         with self._encode_lock:
-            shape = self.models.shape68(crop, _rect(face.box, x0, y0))
-        pts = np.array([(shape.part(i).x, shape.part(i).y) for i in range(68)], dtype=np.float64)
-        return ears_from_landmarks(pts)
+            shape = self.models.shape5(crop, _rect(face.box, x0, y0))
+        pts = [(shape.part(i).x + x0, shape.part(i).y + y0) for i in range(5)]
+        return np.array(pts, dtype=np.float64)
 
     # ---- public API -------------------------------------------------------------------------
     def enroll(self, image: np.ndarray, *, name: str = "image", num_jitters: int = 1) -> Enrollment:
@@ -265,7 +263,8 @@ class FaceEngine:
     ) -> FaceDecision:
         """1:1 check of the person in front of `camera` against ONE user's templates (n, 128).
 
-        Reads frames until a match (and, with liveness, a blink) or until the frame budget
+        Reads frames until a match (and, with liveness, a `live` verdict of the
+        LivenessCheck; a `spoof` verdict ends the check at once) or until the frame budget
         (max_frames, or liveness_max_frames with liveness) or window_s runs out. Keeps the
         best (closest) face; the decision's frame is that face's frame (the event snapshot).
         """
@@ -287,8 +286,8 @@ class FaceEngine:
         best_frame: np.ndarray | None = None
         fallback_frame: np.ndarray | None = None
         poor: str | None = None
-        ears: list[EyePair] = []
-        blink = False
+        check = LivenessCheck(self.liveness_limits()) if live else None
+        verdict: LivenessVerdict | None = None
         seen = 0
         while seen < budget and (seen == 0 or clock() - start < cfg.window_s):
             frame = check_frame(camera.read(), "camera frame")
@@ -311,16 +310,20 @@ class FaceEngine:
                 if best_d is None or d < best_d:
                     best_d, best_frame = d, frame
                     fallback_frame = None  # only needed while no face was encoded
-            if live:
-                ears.append(self.eye_aspect_ratios(frame, face))
-                blink = blink or blink_detected(ears, cfg.blink_drop)
-            if best_d is not None and best_d <= cfg.threshold and (not live or blink):
+            if check is not None:
+                check.add(frame, face.box, self.landmarks5(frame, face))
+                verdict = check.verdict()
+                if verdict.state == "spoof":
+                    break
+            matched = best_d is not None and best_d <= cfg.threshold
+            if matched and (verdict is None or verdict.state == "live"):
                 break
 
         ms = (clock() - start) * 1000.0
         detail: dict[str, Any] = {"liveness": live}
-        if live:
-            detail["ears"] = [round(0.5 * (r + left), 3) for r, left in ears]
+        if verdict is not None:
+            detail["liveness_verdict"] = verdict.reason
+            detail.update(verdict.detail)
         if best_d is None:
             reason = "poor_quality" if poor else "no_face"
             if poor:
@@ -328,9 +331,12 @@ class FaceEngine:
             return FaceDecision(False, None, reason, fallback_frame, seen, ms, detail)
         if best_d > cfg.threshold:
             return FaceDecision(False, best_d, "mismatch", best_frame, seen, ms, detail)
-        if live and not blink:
+        if live and (verdict is None or verdict.state != "live"):
             return FaceDecision(False, best_d, "liveness_failed", best_frame, seen, ms, detail)
         return FaceDecision(True, best_d, "match", best_frame, seen, ms, detail)
+
+    def liveness_limits(self) -> LivenessLimits:
+        return LivenessLimits()
 
     def encode_largest(self, image: np.ndarray) -> np.ndarray | None:
         """The encoding of the largest adequate face in `image`, or None."""

@@ -12,7 +12,6 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 SHAPE_5 = "shape_predictor_5_face_landmarks.dat"
-SHAPE_68 = "shape_predictor_68_face_landmarks.dat"
 ENCODER = "dlib_face_recognition_resnet_model_v1.dat"
 
 _lock = threading.Lock()
@@ -47,7 +46,6 @@ class Models:
     def __init__(self) -> None:
         self._detector: Any = None
         self._shape5: Any = None
-        self._shape68: Any = None
         self._encoder: Any = None
 
     @property
@@ -72,17 +70,6 @@ class Models:
         return self._shape5
 
     @property
-    def shape68(self) -> Any:
-        if self._shape68 is None:
-            with _lock:
-                if self._shape68 is None:
-                    import dlib
-
-                    self._shape68 = dlib.shape_predictor(str(model_path(SHAPE_68)))
-                    log.info("event=model_loaded model=shape68")
-        return self._shape68
-
-    @property
     def encoder(self) -> Any:
         if self._encoder is None:
             with _lock:
@@ -95,7 +82,7 @@ class Models:
 
     @property
     def loaded(self) -> list[str]:
-        names = ("detector", "shape5", "shape68", "encoder")
+        names = ("detector", "shape5", "encoder")
         return [n for n in names if getattr(self, f"_{n}") is not None]
 
 

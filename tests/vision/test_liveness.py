@@ -1,47 +1,177 @@
-"""Blink test over eye-aspect-ratio series."""
+"""The door's liveness check on real files: stills, moving prints and screen replays are
+refused, real recordings of people pass; the cues one by one; `doorward eval-liveness`."""
 
 from __future__ import annotations
 
+import json
+import zlib
+from pathlib import Path
+
+import cv2
 import numpy as np
 import pytest
 
-from appliance.vision.liveness import blink_detected, eye_aspect_ratio
-
-
-def test_eye_aspect_ratio_of_a_known_eye() -> None:
-    eye = np.array([[0, 0], [1, 1], [2, 1], [3, 0], [2, -1], [1, -1]], float)
-    assert eye_aspect_ratio(eye) == pytest.approx(2 / 3)
-
-
-@pytest.mark.parametrize(
-    "series,expected",
-    [
-        ([0.30, 0.31, 0.12, 0.29, 0.30], True),  # open, closed, open
-        ([0.30, 0.30, 0.30, 0.30, 0.30], False),  # still photo
-        ([0.30, 0.301, 0.299, 0.30], False),  # landmark jitter
-        ([0.30, 0.27, 0.22, 0.18, 0.15], False),  # photo tilted away: never re-opens
-        ([0.12, 0.13, 0.30, 0.31], False),  # closed at first, no blink seen
-        ([0.3, 0.12], False),  # too short
-    ],
+from appliance.cli import main
+from appliance.config import VisionConfig
+from appliance.vision import FaceEngine
+from appliance.vision.liveness import (
+    CHIP,
+    LivenessCheck,
+    LivenessLimits,
+    motion_score,
+    peak_ratio,
 )
-def test_blink_detected(series: list[float], expected: bool) -> None:
-    assert blink_detected(series) is expected
+from bench.attacks import Screen, clip_frames, handheld, screen_replay
+from tests.support.waiting import FakeClock
+
+pytestmark = pytest.mark.faces
+
+REPO = Path(__file__).resolve().parents[2]
+CLIPS = REPO / "tests" / "fixtures" / "clips"
 
 
-def test_a_blink_shuts_both_eyes_at_once() -> None:
-    right = [0.30, 0.31, 0.30, 0.11, 0.29, 0.30]
-    left = [0.29, 0.30, 0.30, 0.12, 0.30, 0.29]
-    assert blink_detected(list(zip(right, left, strict=True))) is True
+@pytest.fixture(scope="module")
+def live_engine() -> FaceEngine:
+    return FaceEngine(VisionConfig())  # the default: liveness on
 
 
-def test_one_eye_jumping_is_a_landmark_error_not_a_blink() -> None:
-    """The pattern a partial face on a moving print produced: one eye's landmarks jump."""
-    mean = [0.263, 0.209, 0.175, 0.241, 0.472, 0.249, 0.261, 0.230, 0.256, 0.257]  # recorded
-    left = [0.25] * len(mean)
-    right = [2 * m - lv for m, lv in zip(mean, left, strict=True)]  # only the right eye moves
-    assert blink_detected(mean) is True  # the mean of both eyes alone was fooled
-    assert blink_detected(list(zip(right, left, strict=True))) is False
+@pytest.fixture(scope="module")
+def d18() -> list[np.ndarray]:
+    return clip_frames(CLIPS / "driving_d18.mp4", 10.0)
 
 
-def test_too_few_frames_to_judge() -> None:
-    assert blink_detected([(0.30, 0.30), (0.10, 0.10), (0.30, 0.30)]) is False
+@pytest.fixture(scope="module")
+def d19() -> list[np.ndarray]:
+    return clip_frames(CLIPS / "driving_d19.mp4", 10.0)
+
+
+def template_of(engine: FaceEngine, frame: np.ndarray) -> np.ndarray:
+    return engine.enroll(frame).encoding[None, :]
+
+
+def test_liveness_is_on_by_default_and_needs_no_extra_model(live_engine: FaceEngine) -> None:
+    assert VisionConfig().liveness is True
+    live_engine.warm_up()
+    assert set(live_engine.models.loaded) == {"detector", "shape5", "encoder"}
+    assert not hasattr(live_engine.models, "shape68")
+
+
+def test_a_real_clip_of_the_user_is_granted(frame_camera, live_engine, d18) -> None:
+    tmpl = template_of(live_engine, d18[0])
+    d = live_engine.verify(frame_camera(d18[10:40]), tmpl, clock=FakeClock(0.0, step=0.1))
+    assert d.matched and d.reason == "match", d.detail
+    assert d.detail["liveness_verdict"] == "motion"
+    assert d.frames_seen < 15  # decided well inside the 30-frame budget
+
+
+def test_a_still_photo_of_the_user_is_refused(frame_camera, live_engine, d18) -> None:
+    tmpl = template_of(live_engine, d18[0])
+    d = live_engine.verify(frame_camera([d18[12]]), tmpl, clock=FakeClock(0.0, step=0.01))
+    assert d.reason == "liveness_failed" and not d.matched
+    assert d.distance is not None and d.distance <= live_engine.config.threshold  # the user
+    assert d.frames_seen == live_engine.config.liveness_max_frames
+    assert d.detail["motion_max"] == 0.0
+
+
+def test_a_moving_print_is_refused(frame_camera, live_engine, photo) -> None:
+    img = photo("people/obama/obama1.jpg")
+    tmpl = template_of(live_engine, img)
+    frames = handheld(img, 30, seed=zlib.crc32(b"obama1"))
+    d = live_engine.verify(frame_camera(frames), tmpl, clock=FakeClock(0.0, step=0.01))
+    assert d.reason == "liveness_failed", d.detail
+    assert d.detail["motion_max"] < LivenessLimits().motion
+
+
+def test_a_clip_replayed_on_a_screen_is_refused(frame_camera, live_engine, d19) -> None:
+    tmpl = template_of(live_engine, d19[0])
+    assert live_engine.verify(frame_camera(d19[:30]), tmpl, clock=FakeClock(0.0, step=0.1)).matched
+    screen = Screen.draw(np.random.default_rng(3))
+    shown = list(screen_replay(d19[:30], screen, seed=3))
+    d = live_engine.verify(frame_camera(shown), tmpl, clock=FakeClock(0.0, step=0.1))
+    assert d.reason == "liveness_failed" and d.detail["liveness_verdict"] in ("screen", "clipped")
+    assert d.frames_seen < 30  # a spoof is refused as soon as it is judged
+
+
+def test_the_spectral_cue_alone_catches_the_screen_grid(live_engine, d19) -> None:
+    """Only the moiré of the pixel grid: no glare, no clipping, no bands."""
+    screen = Screen.draw(np.random.default_rng(5), glare=False, clip=False, banding=False)
+    face = live_engine.detect(d19[0])[0]
+    top, right, bottom, left = face.box
+    shown = next(screen_replay([d19[0]], screen, seed=5))
+    limit = LivenessLimits().peak
+    assert peak_ratio(d19[0][top:bottom, left:right]) < limit / 2
+    assert peak_ratio(shown[top:bottom, left:right]) > limit
+
+
+def test_motion_score_is_zero_for_the_same_chip_and_high_for_a_changed_face() -> None:
+    rng = np.random.default_rng(0)
+    chip = cv2.GaussianBlur(rng.uniform(0, 255, (CHIP, CHIP)).astype(np.float32), (0, 0), 2)
+    assert motion_score(chip, chip) == 0.0
+    shut = chip.copy()
+    shut[30:44, 20:45] = chip.mean()  # an eye closes
+    assert motion_score(chip, shut) > LivenessLimits().motion
+
+
+def test_one_jump_is_not_enough_and_too_few_frames_are_undecided(live_engine, d18) -> None:
+    face = live_engine.detect(d18[0])[0]
+    pts = live_engine.landmarks5(d18[0], face)
+    check = LivenessCheck()
+    check.add(d18[0], face.box, pts)
+    check.add(d18[0], face.box, pts)
+    assert check.verdict().reason == "too_few_frames"
+    check.add(d18[0], face.box, pts)
+    assert check.verdict().state == "undecided" and check.verdict().reason == "no_motion"
+    check.motion.append(50.0)  # one landmark slip
+    assert check.verdict().state == "undecided"
+    check.motion.append(50.0)
+    assert check.verdict().state == "live"
+
+
+def test_a_face_cut_by_the_frame_edge_proves_nothing(live_engine, d18) -> None:
+    """What lies beyond the edge of a photo is not the face: its frames add no motion."""
+    face = live_engine.detect(d18[0])[0]
+    top, right, bottom, left = face.box
+    cut = np.ascontiguousarray(d18[0][:, left + (right - left) // 8 :])  # face at the edge
+    f2 = live_engine.detect(cut)[0]
+    check = LivenessCheck()
+    for _ in range(4):
+        check.add(cut, f2.box, live_engine.landmarks5(cut, f2))
+    assert check.cut == 4 and check.motion == []
+    assert check.verdict().state == "undecided"
+
+
+# ---- doorward eval-liveness -------------------------------------------------------------------
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[dict]]:
+    capsys.readouterr()
+    rc = main(list(args))
+    out = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.strip()]
+    return rc, out
+
+
+def test_eval_liveness_reports_bpcer_and_apcer_per_attack_kind(
+    tmp_path: Path, capsys, d18, faces_dir: Path
+) -> None:
+    clips = tmp_path / "clips"
+    (clips / "bona_fide").mkdir(parents=True)
+    (clips / "attack" / "photo").mkdir(parents=True)
+    for name in ("driving_d18.mp4", "driving_d19.mp4"):
+        (clips / "bona_fide" / name).write_bytes((CLIPS / name).read_bytes())
+    photo = clips / "attack" / "photo" / "held_up.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(d18[5], cv2.COLOR_RGB2BGR))
+    rc, out = _run(capsys, "eval-liveness", "--clips", str(clips))
+    assert rc == 0
+    rows, summary = out[:-1], out[-1]
+    assert summary["event"] == "summary"
+    assert summary["bona_fide"] == 2 and summary["bpcer"] == 0.0
+    assert summary["attacks"] == {"photo": {"n": 1, "apcer": 0.0}}
+    by_clip = {r["clip"]: r for r in rows}
+    assert by_clip["attack/photo/held_up.png"]["accepted"] is False
+    assert by_clip["bona_fide/driving_d18.mp4"]["verdict"] == "live"
+
+
+def test_eval_liveness_refuses_an_unsorted_folder(tmp_path: Path, capsys) -> None:
+    clips = tmp_path / "clips"
+    (clips / "misc").mkdir(parents=True)
+    assert main(["eval-liveness", "--clips", str(clips)]) != 0
+    err = capsys.readouterr().err
+    assert "'misc' is neither bona_fide/ (or live/) nor attack/" in err

@@ -28,8 +28,10 @@ def server(admin_config, db, accounts, face_engine, faces_dir) -> Iterator[dict]
     from web_admin import create_app
     from web_admin.serving import AdminServer
 
+    # the door panel shows still photos: liveness (on by default) would refuse every one
     door = Door(admin_config, db, factory=MockFactory(), face_engine=face_engine,
-                camera=ReplayCamera([faces_dir / "people/rose_leslie/rose1.jpg"]))  # fmt: skip
+                camera=ReplayCamera([faces_dir / "people/rose_leslie/rose1.jpg"]),
+                liveness=False)  # fmt: skip
     door.start()
     app = create_app(config=admin_config, db=db, door=door, test_config={"BOOTSTRAP_ADMIN": False})
     srv = AdminServer(app, "127.0.0.1", 0).start()
