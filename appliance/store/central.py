@@ -111,7 +111,8 @@ def replica_problem(path: Path) -> str | None:
     except sqlite3.DatabaseError as exc:
         return f"it is not a readable SQLite database ({exc})"
     if result != ["ok"]:
-        return f"quick_check failed: {'; '.join(str(r) for r in result[:3])}"
+        lines = [" ".join(str(r).split()) for r in result[:3]]  # one line: SQLite's can hold \n
+        return f"quick_check failed: {'; '.join(lines)}"
     return None
 
 

@@ -173,9 +173,10 @@ def test_a_single_door_guest_code_keeps_its_limit_with_no_network(
 
 def test_lockdown_refuses_a_users_right_code_and_an_admin_still_enters(door, capsys) -> None:
     cfg, data, people = door
-    obama = people / "obama"
+    obama, kit = people / "obama", people / "kit_harington"
+    # the administrator is another person (one person per user: #14)
     assert main(["--config", str(cfg), "enroll", "--number", "9", "--name", "Boss", "--pin",
-                 "9753", "--role", "admin", "--photo", str(obama / "obama1.jpg")]) == 0  # fmt: skip
+                 "9753", "--role", "admin", "--photo", str(kit / "kit1.jpg")]) == 0  # fmt: skip
     state = cli(cfg, capsys, "lockdown", "on", "--by", "tester")
     assert state["on"] is True and state["by"] == "tester"
     events, summary = visit(cfg, capsys, "--keys", "7*2468#", "--camera", str(obama / "obama2.jpg"))
@@ -183,7 +184,7 @@ def test_lockdown_refuses_a_users_right_code_and_an_admin_still_enters(door, cap
     assert summary["lockdown"] is True
     refused = next(e for e in events if e["event"] == "lockdown_refused")
     assert refused["user_number"] == 7 and refused["alert_id"]
-    events, summary = visit(cfg, capsys, "--keys", "9*9753#", "--camera", str(obama / "obama2.jpg"))
+    events, summary = visit(cfg, capsys, "--keys", "9*9753#", "--camera", str(kit / "kit2.jpg"))
     assert summary["granted"] is True and summary["relay_pulses"] == 1
     assert cli(cfg, capsys, "lockdown", "status")["on"] is True
     cli(cfg, capsys, "lockdown", "off")

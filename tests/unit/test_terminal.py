@@ -24,7 +24,14 @@ def kit_door(config, db, face_engine, faces_dir: Path):
     people = faces_dir / "people"
     enroll_user(db, face_engine, pin_hasher(config, db), number=1, name="Kit Harington",
                 pin="2468", photos=[people / "kit_harington" / "kit1.jpg"])  # fmt: skip
-    door = Door(config, db, factory=MockFactory(), camera=ReplayCamera([]), face_engine=face_engine)
+    door = Door(
+        config,
+        db,
+        factory=MockFactory(),
+        camera=ReplayCamera([]),
+        face_engine=face_engine,
+        liveness=False,
+    )  # the test shows still photos
     out = io.StringIO()
     door.listeners.append(event_printer(user_names(db), out))
     door.start()
