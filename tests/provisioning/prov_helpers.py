@@ -6,12 +6,11 @@ import contextlib
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from tests.ci_gate import require
-from tests.support.waiting import free_port
+from tests.support.waiting import eventually, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -87,15 +86,16 @@ http {{
         [exe, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")], stderr=subprocess.DEVNULL
     )
     try:
-        deadline = time.monotonic() + 10
-        while True:  # wait for the listening socket (nginx has no readiness signal here)
+
+        def listening() -> bool:  # nginx has no readiness signal here: its socket is one
             try:
                 socket.create_connection(("127.0.0.1", https_port), timeout=0.2).close()
-                break
+                return True
             except OSError:
                 assert proc.poll() is None, (tmp_path / "error.log").read_text()
-                assert time.monotonic() < deadline, "nginx did not listen within 10 s"
-                time.sleep(0.05)
+                return False
+
+        eventually(listening, 10, interval=0.05, what="nginx listening")
         yield http_port, https_port
     finally:
         proc.terminate()
