@@ -49,26 +49,12 @@ class LockRelay:
     def unlock(self, seconds: float) -> None:
         if seconds <= 0:
             raise ValueError(f"unlock pulse must be positive, got {seconds}")
-        with self._mutex:
-            self._cancel_timer()
-            try:
-                self._device.on()
-            except Exception:
-                self._safe_off()
-                raise
-            if not self.pulses or self.pulses[-1][1] is not None:
-                self.pulses.append((self._clock(), None))
-            self._timer = threading.Timer(seconds, self.lock)
-            self._timer.daemon = True
-            self._timer.start()
+        self._energise(seconds, self.lock)
         log.info("event=relay_unlocked seconds=%.1f", seconds)
 
-    def hold(self, lease_s: float) -> None:
-        """Energise with no end of its own, on a lease: unless `hold` is called again within
-        `lease_s`, the relay locks by itself (a stopped loop cannot leave the door unlocked).
-        Replaces a running pulse's timer."""
-        if lease_s <= 0:
-            raise ValueError(f"hold lease must be positive, got {lease_s}")
+    def _energise(self, seconds: float, then: Callable[[], None]) -> bool:
+        """Relay on, with a timer that calls `then` after `seconds` (replacing any running
+        timer); a device fault drives it off and raises. True if it was off before."""
         with self._mutex:
             self._cancel_timer()
             was_on = bool(self._device.value)
@@ -79,10 +65,18 @@ class LockRelay:
                 raise
             if not self.pulses or self.pulses[-1][1] is not None:
                 self.pulses.append((self._clock(), None))
-            self._timer = threading.Timer(lease_s, self._lease_expired)
+            self._timer = threading.Timer(seconds, then)
             self._timer.daemon = True
             self._timer.start()
-        if not was_on:
+        return not was_on
+
+    def hold(self, lease_s: float) -> None:
+        """Energise with no end of its own, on a lease: unless `hold` is called again within
+        `lease_s`, the relay locks by itself (a stopped loop cannot leave the door unlocked).
+        Replaces a running pulse's timer."""
+        if lease_s <= 0:
+            raise ValueError(f"hold lease must be positive, got {lease_s}")
+        if self._energise(lease_s, self._lease_expired):
             log.info("event=relay_held lease_s=%.1f", lease_s)
 
     def _lease_expired(self) -> None:
