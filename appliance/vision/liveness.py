@@ -8,7 +8,8 @@ detector's box and dlib's 5-point landmarks (trained on dlib's own CC0 data set)
   frame 1 seen through a plane-to-plane mapping (a homography). A live face is not: eyes
   move and blink, the mouth and cheeks move, the head turns in 3D (the nose moves against the
   cheeks). Each frame's face is aligned on the 5 landmarks, then registered on the first
-  frame by a homography (OpenCV's ECC, photometrically invariant); what the homography cannot
+  frame by a homography (the ECC algorithm of Evangelidis and Psarakis, photometrically
+  invariant, as OpenCV's findTransformECC implements it); what the homography cannot
   explain, smoothed so that sensor noise cancels, is the non-rigid motion. A live face shows
   it within a few frames; a still shows none; a moving print shows only noise.
 - **Screen cues.** A clip replayed on a phone or a monitor does move like a face, so the face
@@ -21,6 +22,11 @@ The verdict for a visit is `live` once enough motion was seen over at least `min
 frames and the screen cues stayed below their limits in most frames; `spoof` when the screen
 cues fired; otherwise `undecided` (the door reads more frames, up to its budget, and then
 denies for liveness). Figures and the way they were set: docs/BENCHMARKS.md "Liveness".
+
+Pixels are handled with numpy and Pillow only: the door process does not load OpenCV (its
+import alone costs the door ~16 MB). The few image operations the check needs (grey, blur,
+box and median filters, bilinear affine and perspective warps, ECC) are written here on
+96 x 96 chips and 128 x 128 spectra, where numpy is fast enough.
 """
 
 from __future__ import annotations
@@ -28,8 +34,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import cv2
 import numpy as np
+
+from .image import to_gray
 
 CHIP = 96  # aligned face chip side (px) used for the motion cue
 SPECTRUM_SIZE = 128  # the face crop is tiled/cut to this square for the spectrum (no resampling)
@@ -48,8 +55,189 @@ class LivenessLimits:
     min_frames: int = MIN_FRAMES
 
 
-def _gray(rgb: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+# ---- pixel operations (numpy; OpenCV's conventions: pixel centres at integer coordinates,
+# BORDER_REFLECT_101 for filters, zero outside the source for warps) ----------------------
+def _gauss_kernel(sigma: float) -> np.ndarray:
+    """A normalised Gaussian of radius 4 sigma (OpenCV's size for float images)."""
+    r = max(1, int(np.ceil(4.0 * sigma)))
+    x = np.arange(-r, r + 1, dtype=np.float64)
+    k = np.exp(-(x * x) / (2.0 * sigma * sigma))
+    return (k / k.sum()).astype(np.float32)
+
+
+def _separable(img: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """`img` convolved with the 1-D kernel `k` along both axes (reflect-101 borders)."""
+    r = len(k) // 2
+    h, w = img.shape
+    p = np.pad(img.astype(np.float32, copy=False), ((r, r), (0, 0)), mode="reflect")
+    rows = k[0] * p[0:h]
+    for i in range(1, len(k)):
+        rows += k[i] * p[i : i + h]
+    p = np.pad(rows, ((0, 0), (r, r)), mode="reflect")
+    out = k[0] * p[:, 0:w]
+    for i in range(1, len(k)):
+        out += k[i] * p[:, i : i + w]
+    return out
+
+
+def _gaussian(img: np.ndarray, sigma: float) -> np.ndarray:
+    return _separable(img, _gauss_kernel(sigma))
+
+
+_BINOMIAL5 = np.array([1, 4, 6, 4, 1], dtype=np.float32) / 16.0  # OpenCV's 5x5 Gaussian
+
+
+def _box(img: np.ndarray, size: int) -> np.ndarray:
+    return _separable(img, np.full(size, 1.0 / size, dtype=np.float32))
+
+
+def _median(img: np.ndarray, size: int) -> np.ndarray:
+    """size x size median filter (replicated borders)."""
+    r = size // 2
+    win = np.lib.stride_tricks.sliding_window_view(np.pad(img, r, mode="edge"), (size, size))
+    flat = win.reshape(img.shape[0], img.shape[1], size * size)
+    mid = size * size // 2
+    return np.partition(flat, mid, axis=-1)[..., mid]
+
+
+def _sample(src: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bilinear samples of `src` (h, w) or (h, w, k) at (x, y), and the share of each sample
+    that came from inside `src` (neighbours outside count as 0, as OpenCV's BORDER_CONSTANT
+    does). Several images stacked on the last axis share one index computation."""
+    h, w = src.shape[:2]
+    x0 = np.floor(x).astype(np.intp)
+    y0 = np.floor(y).astype(np.intp)
+    fx = (x - x0).astype(np.float32)
+    fy = (y - y0).astype(np.float32)
+    out = np.zeros(x.shape + src.shape[2:], np.float32)
+    inside = np.zeros(x.shape, np.float32)
+    for dy, wy in ((0, 1.0 - fy), (1, fy)):
+        for dx, wx in ((0, 1.0 - fx), (1, fx)):
+            xi, yi = x0 + dx, y0 + dy
+            ok = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
+            wgt = wx * wy * ok
+            val = src[np.clip(yi, 0, h - 1), np.clip(xi, 0, w - 1)]
+            out += wgt[..., None] * val if src.ndim == 3 else wgt * val
+            inside += wgt
+    return out, inside
+
+
+_GRID: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _grid(n: int) -> tuple[np.ndarray, np.ndarray]:
+    if n not in _GRID:
+        yy, xx = np.mgrid[:n, :n].astype(np.float32)
+        _GRID[n] = (xx, yy)
+    return _GRID[n]
+
+
+def _warp_affine(src: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
+    """dst(x, y) = src(M^-1 (x, y)) for a 2x3 `m` mapping src to dst (cv2.warpAffine)."""
+    a = np.vstack([m, [0.0, 0.0, 1.0]])
+    inv = np.linalg.inv(a)
+    xx, yy = _grid(size)
+    sx = inv[0, 0] * xx + inv[0, 1] * yy + inv[0, 2]
+    sy = inv[1, 0] * xx + inv[1, 1] * yy + inv[1, 2]
+    return _sample(src, sx, sy)[0]
+
+
+def _warp_inverse(src: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """dst(x, y) = src(H (x, y)) for a 3x3 homography `h` mapping dst into src
+    (cv2.warpPerspective with WARP_INVERSE_MAP), and where dst saw inside `src`."""
+    n = src.shape[0]
+    xx, yy = _grid(n)
+    den = h[2, 0] * xx + h[2, 1] * yy + h[2, 2]
+    den = np.where(np.abs(den) < 1e-9, 1e-9, den)
+    sx = (h[0, 0] * xx + h[0, 1] * yy + h[0, 2]) / den
+    sy = (h[1, 0] * xx + h[1, 1] * yy + h[1, 2]) / den
+    return _sample(src, sx, sy)
+
+
+def _ecc_homography(
+    template: np.ndarray,
+    image: np.ndarray,
+    mask: np.ndarray,
+    iterations: int = 50,
+    eps: float = 1e-4,
+) -> np.ndarray | None:
+    """The homography H (image = template seen through H) maximising the enhanced
+    correlation coefficient over `mask`: Evangelidis and Psarakis's forward-additive ECC, as
+    cv2.findTransformECC(..., MOTION_HOMOGRAPHY, gaussFiltSize=5) runs it. None when the
+    iteration turns away from a maximum (the images do not correlate)."""
+    tmpl = _separable(template, _BINOMIAL5)
+    img = _separable(image, _BINOMIAL5)
+    pre = _separable(mask.astype(np.float32), _BINOMIAL5) * (0.5 / 0.95)
+    pre = np.rint(pre).clip(0, 1).astype(np.float32)  # OpenCV's mask threshold after blur
+    gx = np.zeros_like(img)
+    gy = np.zeros_like(img)
+    gx[:, 1:-1] = 0.5 * (img[:, 2:] - img[:, :-2])
+    gy[1:-1, :] = 0.5 * (img[2:, :] - img[:-2, :])
+    gx *= pre
+    gy *= pre
+    planes = np.stack([img, gx, gy, pre], axis=-1)  # warped together, one gather per step
+    n = template.shape[0]
+    xx, yy = _grid(n)
+    warp = np.eye(3, dtype=np.float64)
+    rho, last = -1.0, -eps
+    for _ in range(iterations):
+        if abs(rho - last) < eps:
+            break
+        stack = _warp_inverse(planes, warp)[0]
+        warped, wgx, wgy, wmask = (stack[..., i] for i in range(4))
+        sel = wmask > 0.5
+        count = int(sel.sum())
+        if count < 16:
+            return None
+        iv, tv = warped[sel], tmpl[sel]
+        iv = iv - iv.mean()
+        tv = tv - tv.mean()
+        img_norm = float(np.sqrt(iv @ iv))
+        tmp_norm = float(np.sqrt(tv @ tv))
+        # Jacobian of the warped image in the 8 homography parameters, per masked pixel
+        x, y = xx[sel], yy[sel]
+        den = warp[2, 0] * x + warp[2, 1] * y + 1.0
+        px = (warp[0, 0] * x + warp[0, 1] * y + warp[0, 2]) / den
+        py = (warp[1, 0] * x + warp[1, 1] * y + warp[1, 2]) / den
+        ggx, ggy = wgx[sel] / den, wgy[sel] / den
+        jac = np.stack(
+            [
+                ggx * x,
+                ggx * y,
+                ggx,
+                ggy * x,
+                ggy * y,
+                ggy,
+                -(ggx * px + ggy * py) * x,
+                -(ggx * px + ggy * py) * y,
+            ],
+            axis=1,
+        ).astype(np.float64)
+        hess = jac.T @ jac
+        try:
+            hinv = np.linalg.inv(hess)
+        except np.linalg.LinAlgError:
+            return None
+        corr = float(tv @ iv)
+        last, rho = rho, corr / (img_norm * tmp_norm + 1e-12)
+        ip = jac.T @ iv
+        tp = jac.T @ tv
+        iph = hinv @ ip
+        lam_n = img_norm * img_norm - float(ip @ iph)
+        lam_d = corr - float(tp @ iph)
+        if lam_d <= 0.0:
+            return None
+        err = (lam_n / lam_d) * tv - iv
+        dp = hinv @ (jac.T @ err)
+        warp[0, 0] += dp[0]
+        warp[0, 1] += dp[1]
+        warp[0, 2] += dp[2]
+        warp[1, 0] += dp[3]
+        warp[1, 1] += dp[4]
+        warp[1, 2] += dp[5]
+        warp[2, 0] += dp[6]
+        warp[2, 1] += dp[7]
+    return warp
 
 
 def _chip_transform(points: np.ndarray) -> np.ndarray:
@@ -60,9 +248,11 @@ def _chip_transform(points: np.ndarray) -> np.ndarray:
     mid = (right + left) / 2.0
     vec = right - left
     dist = float(np.hypot(*vec)) or 1.0
-    angle = float(np.degrees(np.arctan2(vec[1], vec[0])))
+    angle = np.arctan2(vec[1], vec[0])  # rotate by this (counter-clockwise on screen)
     scale = 0.3 * CHIP / dist
-    m = cv2.getRotationMatrix2D((float(mid[0]), float(mid[1])), angle, scale)
+    a, b = scale * np.cos(angle), scale * np.sin(angle)
+    cx, cy = float(mid[0]), float(mid[1])
+    m = np.array([[a, b, (1 - a) * cx - b * cy], [-b, a, b * cx + (1 - a) * cy]])
     m[0, 2] += CHIP / 2.0 - mid[0]
     m[1, 2] += 0.38 * CHIP - mid[1]
     return m
@@ -84,12 +274,17 @@ def face_chip(frame: np.ndarray, points: np.ndarray) -> np.ndarray:
     h, w = frame.shape[:2]
     x0, y0 = max(0, int(mid[0]) - half), max(0, int(mid[1]) - half)
     x1, y1 = min(w, int(mid[0]) + half), min(h, int(mid[1]) + half)
-    gray = _gray(frame[y0:y1, x0:x1])
+    crop = np.ascontiguousarray(frame[y0:y1, x0:x1])
     if sigma:  # pre-blur against aliasing when the chip is much smaller than the face
-        gray = cv2.GaussianBlur(gray, (0, 0), sigma)
+        from PIL import Image, ImageFilter
+
+        gray = np.asarray(
+            Image.fromarray(crop).convert("L").filter(ImageFilter.GaussianBlur(sigma))
+        )
+    else:
+        gray = to_gray(crop)  # uint8: a float copy of a large face's square would be 4x it
     m = _chip_transform(points - np.array([x0, y0], dtype=np.float64))
-    chip = cv2.warpAffine(gray, m, (CHIP, CHIP), flags=cv2.INTER_LINEAR, borderValue=0)
-    return chip.astype(np.float32)
+    return np.rint(_warp_affine(gray, m, CHIP))
 
 
 _MASKS: dict[str, np.ndarray] = {}
@@ -97,10 +292,11 @@ _MASKS: dict[str, np.ndarray] = {}
 
 def _ellipse_mask(parts: list[tuple[float, float, float, float]]) -> np.ndarray:
     m = np.zeros((CHIP, CHIP), np.uint8)
+    xx, yy = _grid(CHIP)
     for cx, cy, ax, ay in parts:
-        centre = (round(cx * CHIP), round(cy * CHIP))
-        axes = (round(ax * CHIP), round(ay * CHIP))
-        cv2.ellipse(m, centre, axes, 0, 0, 360, 1, -1)
+        ccx, ccy = round(cx * CHIP), round(cy * CHIP)
+        aax, aay = round(ax * CHIP) + 0.5, round(ay * CHIP) + 0.5  # the outline's pixels too
+        m[((xx - ccx) / aax) ** 2 + ((yy - ccy) / aay) ** 2 <= 1.0] = 1
     return m
 
 
@@ -140,20 +336,10 @@ def motion_score(ref: np.ndarray, chip: np.ndarray) -> float:
     identical chips."""
     a = _normalise(ref)
     b = _normalise(chip)
-    warp = np.eye(3, dtype=np.float32)
-    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-4)
-    try:
-        _, found = cv2.findTransformECC(a, b, warp, cv2.MOTION_HOMOGRAPHY, criteria, _mask(), 5)
-        warp = np.asarray(found, dtype=np.float32)
-        b = np.asarray(
-            cv2.warpPerspective(
-                b, warp, (CHIP, CHIP), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-            ),
-            dtype=np.float32,
-        )
-    except cv2.error:
-        pass  # no convergence: compare as aligned by the landmarks
-    diff = cv2.GaussianBlur(np.abs(a - b), (0, 0), 2.0)
+    warp = _ecc_homography(a, b, _mask())
+    if warp is not None:  # else no convergence: compare as aligned by the landmarks
+        b = _warp_inverse(b, warp)[0]
+    diff = _gaussian(np.abs(a - b), 2.0)
     return float(np.percentile(diff[_mask("live").astype(bool)], 90)) * 25.0
 
 
@@ -174,17 +360,16 @@ def peak_ratio(region: np.ndarray) -> float:
     median of a 9x9 neighbourhood of the spectrum. Periodic patterns (moiré from a screen's
     pixel grid, refresh bands) make isolated peaks far above it; a face, its edges and sensor
     noise do not. The band starts above the slow shading of a face."""
-    g = _gray(region).astype(np.float32) if region.ndim == 3 else region.astype(np.float32)
+    g = to_gray(region).astype(np.float32) if region.ndim == 3 else region.astype(np.float32)
     n = min(g.shape[0], g.shape[1], SPECTRUM_SIZE)
     if n < 32:
         return 0.0
     cy, cx = g.shape[0] // 2, g.shape[1] // 2
     g = g[cy - n // 2 : cy - n // 2 + n, cx - n // 2 : cx - n // 2 + n]
-    g = g - cv2.GaussianBlur(g, (0, 0), 6.0)
+    g = g - _gaussian(g, 6.0)
     win = np.outer(np.hanning(n), np.hanning(n)).astype(np.float32)
     spec = np.abs(np.fft.fftshift(np.fft.fft2(g * win))).astype(np.float32)
-    local = cv2.blur(spec, (9, 9))  # mean first (fast), then a median of means
-    local = cv2.medianBlur(local, 5)
+    local = _median(_box(spec, 9), 5)  # mean first (fast), then a median of means
     yy, xx = np.mgrid[:n, :n]
     r = np.hypot(yy - n // 2, xx - n // 2) / n  # cycles per pixel
     band = (r >= 1.0 / 32.0) & (r <= 0.5)

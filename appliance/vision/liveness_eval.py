@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import cv2
 import numpy as np
 
 from .image import load_image
@@ -78,6 +77,8 @@ def frames_of(path: Path, fps: float, limit: int) -> Iterator[np.ndarray]:
         for _ in range(limit):
             yield img
         return
+    import cv2  # only to decode recordings; the door itself never loads OpenCV
+
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         raise ValueError(f"{path}: cannot open the video")

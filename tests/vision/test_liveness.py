@@ -4,6 +4,8 @@ refused, real recordings of people pass; the cues one by one; `doorward eval-liv
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 
 from appliance.cli import main
 from appliance.config import VisionConfig
-from appliance.vision import FaceEngine
+from appliance.vision import FaceEngine, liveness
 from appliance.vision.liveness import (
     CHIP,
     LivenessCheck,
@@ -175,3 +177,69 @@ def test_eval_liveness_refuses_an_unsorted_folder(tmp_path: Path, capsys) -> Non
     assert main(["eval-liveness", "--clips", str(clips)]) != 0
     err = capsys.readouterr().err
     assert "'misc' is neither bona_fide/ (or live/) nor attack/" in err
+
+
+# ---- the check's own pixel operations (numpy; the door does not load OpenCV) -----------------
+def _textured_chip(seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return cv2.GaussianBlur(rng.uniform(0, 255, (CHIP, CHIP)).astype(np.float32), (0, 0), 2.5)
+
+
+def test_ecc_recovers_a_known_homography() -> None:
+    """A chip seen through a known plane-to-plane mapping (as a tilted photo is): the fitted
+    homography is that mapping, within 0.1 px over the face."""
+    a = _textured_chip(1)
+    h_true = np.array([[1.03, 0.02, -1.5], [-0.015, 0.98, 1.2], [2e-4, -1e-4, 1.0]])
+    b = cv2.warpPerspective(a, h_true, (CHIP, CHIP), flags=cv2.INTER_LINEAR)  # b(H x) = a(x)
+    mask = liveness._mask()
+    found = liveness._ecc_homography(a, b, mask)
+    assert found is not None
+    yy, xx = np.nonzero(mask)
+    pts = np.stack([xx, yy, np.ones_like(xx)]).astype(np.float64)
+
+    def mapped(h: np.ndarray) -> np.ndarray:
+        q = h @ pts
+        return q[:2] / q[2]
+
+    assert np.abs(mapped(found) - mapped(h_true)).max() < 0.1
+    # what the homography explains is not motion: the planar change scores as noise
+    assert motion_score(a, b) < LivenessLimits().motion / 4
+
+
+def test_ecc_gives_up_on_images_that_do_not_correlate() -> None:
+    a = _textured_chip(2)
+    assert liveness._ecc_homography(a, -a, liveness._mask()) is None
+
+
+def test_numpy_filters_match_opencv() -> None:
+    img = np.random.default_rng(3).uniform(0, 255, (128, 128)).astype(np.float32)
+    gauss = cv2.GaussianBlur(img, (0, 0), 6.0)
+    assert np.abs(liveness._gaussian(img, 6.0) - gauss).max() < 0.05
+    box = cv2.blur(img, (9, 9))
+    assert np.abs(liveness._box(img, 9) - box).max() < 1e-3
+    assert np.array_equal(liveness._median(box, 5), cv2.medianBlur(box, 5))
+
+
+def test_the_door_judges_liveness_without_loading_opencv(faces_dir: Path, tmp_path: Path) -> None:
+    """A visit with liveness on (a still: the whole frame budget is judged) in a fresh
+    process: OpenCV is never imported, so the door does not pay its ~16 MB."""
+    script = (
+        "import sys\n"
+        "from appliance.config import VisionConfig\n"
+        "from appliance.vision.engine import FaceEngine\n"
+        "from appliance.vision.image import load_image\n"
+        "e = FaceEngine(VisionConfig())\n"
+        f"t = e.enroll(load_image({str(faces_dir / 'people/obama/obama1.jpg')!r})).encoding\n"
+        f"frame = load_image({str(faces_dir / 'people/obama/obama2.jpg')!r})\n"
+        "class Cam:\n"
+        "    def read(self):\n"
+        "        return frame\n"
+        "d = e.verify(Cam(), t.reshape(1, 128), liveness=True)\n"
+        "assert d.reason == 'liveness_failed', d\n"
+        "assert d.detail['frames'] >= 3, d.detail\n"
+        "print(sorted(m for m in sys.modules if m == 'cv2' or m.startswith('cv2.')))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True
+    )
+    assert out.stdout.strip() == "[]", out.stdout
