@@ -305,13 +305,24 @@ class FaceEngine:
                     fallback_frame = frame
                 continue
             matched = best_d is not None and best_d <= cfg.threshold
+            d: float | None = None
             if not matched:
                 d = float(face_distances(tmpl, self.encode(frame, face)).min())
                 if best_d is None or d < best_d:
                     best_d, best_frame = d, frame
                     fallback_frame = None  # only needed while no face was encoded
             if check is not None:
-                check.add(frame, face.box, self.landmarks5(frame, face))
+
+                def is_user(
+                    d: float | None = d, frame: np.ndarray = frame, face: FaceFound = face
+                ) -> bool:
+                    # this frame's face against the user's templates (encoded only if the
+                    # match above did not already)
+                    if d is None:
+                        d = float(face_distances(tmpl, self.encode(frame, face)).min())
+                    return d <= cfg.threshold
+
+                check.add(frame, face.box, self.landmarks5(frame, face), is_user)
                 verdict = check.verdict()
                 if verdict.state == "spoof":
                     break

@@ -31,6 +31,7 @@ box and median filters, bilinear affine and perspective warps, ECC) are written 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -392,21 +393,37 @@ class LivenessVerdict:
 
 
 class LivenessCheck:
-    """Collects one visit's frames (frame + face box + 5 landmarks) and judges them."""
+    """Collects one visit's frames (frame + face box + 5 landmarks) and judges them.
+
+    The evidence must be the user's own face: the reference frame and every frame whose
+    motion counts are confirmed by `person` (the face check's own encoder and threshold),
+    asked only for those frames. Otherwise a visitor could show their own live face first
+    and then the user's photo (or the other way round): the change of face would look like
+    motion, and the photo would match."""
 
     def __init__(self, limits: LivenessLimits | None = None) -> None:
         self.limits = limits or LivenessLimits()
         self._ref: np.ndarray | None = None
-        self.motion: list[float] = []
+        self.motion: list[float] = []  # the user's frames against the reference
         self.peaks: list[float] = []
         self.clipped: list[float] = []
         self.cut = 0  # frames whose face touched the frame's edge
+        self.strangers = 0  # frames that would have counted but were not the user's face
 
     @property
     def frames(self) -> int:
         return len(self.peaks)
 
-    def add(self, frame: np.ndarray, box: tuple[int, int, int, int], points: np.ndarray) -> None:
+    def add(
+        self,
+        frame: np.ndarray,
+        box: tuple[int, int, int, int],
+        points: np.ndarray,
+        person: Callable[[], bool] = lambda: True,
+    ) -> None:
+        """Judge one frame. `person()` says whether this frame's face is the user's; it is
+        called (at most once) for the frame that would become the reference and for a frame
+        whose motion reaches the limit."""
         region = _face_region(frame, box)
         self.peaks.append(peak_ratio(region))
         self.clipped.append(clipped_share(region))
@@ -417,9 +434,16 @@ class LivenessCheck:
             return
         chip = face_chip(frame, np.asarray(points, dtype=np.float64))
         if self._ref is None:
-            self._ref = chip
-        else:
-            self.motion.append(motion_score(self._ref, chip))
+            if person():
+                self._ref = chip
+            else:
+                self.strangers += 1
+            return
+        score = motion_score(self._ref, chip)
+        if score >= self.limits.motion and not person():
+            self.strangers += 1  # another face, not the user's moving
+            return
+        self.motion.append(score)
 
     def in_view(self, frame: np.ndarray, box: tuple[int, int, int, int]) -> bool:
         top, right, bottom, left = box
@@ -432,6 +456,7 @@ class LivenessCheck:
         detail = {
             "frames": self.frames,
             "cut": self.cut,
+            "strangers": self.strangers,
             "motion_max": round(max(self.motion), 2) if self.motion else 0.0,
             "peak_median": round(float(np.median(self.peaks)), 2) if self.peaks else 0.0,
             "clipped_median": round(float(np.median(self.clipped)), 3) if self.clipped else 0.0,

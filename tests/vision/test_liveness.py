@@ -84,6 +84,22 @@ def test_a_moving_print_is_refused(frame_camera, live_engine, photo) -> None:
     assert d.detail["motion_max"] < LivenessLimits().motion
 
 
+@pytest.mark.parametrize("order", ["own face first", "photo first"])
+def test_a_live_stranger_swapped_with_the_users_photo_is_refused(
+    frame_camera, live_engine, d18, d19, order
+) -> None:
+    """The visitor's own live face (d19's person) and a still of the user (d18's person) in
+    one presentation: the change of face is not the user moving, so nothing counts."""
+    tmpl = template_of(live_engine, d18[0])
+    assert float(np.linalg.norm(template_of(live_engine, d19[0]) - tmpl)) > 0.6  # two people
+    own, photo = d19[5:20], [d18[12]] * 15
+    frames = own + photo if order == "own face first" else photo + own
+    d = live_engine.verify(frame_camera(frames), tmpl, clock=FakeClock(0.0, step=0.1))
+    assert d.reason == "liveness_failed" and not d.matched, d.detail
+    assert d.distance is not None and d.distance <= live_engine.config.threshold  # the photo
+    assert d.detail["strangers"] > 0
+
+
 def test_a_clip_replayed_on_a_screen_is_refused(frame_camera, live_engine, d19) -> None:
     tmpl = template_of(live_engine, d19[0])
     assert live_engine.verify(frame_camera(d19[:30]), tmpl, clock=FakeClock(0.0, step=0.1)).matched
