@@ -23,10 +23,12 @@ MANIFEST = REPO / "bench" / "liveness_clips.csv"
 
 
 def clips_dir() -> Path:
-    """The bona-fide clips: $CLIPS_DIR, else ../shared-clips/liveportrait beside the repo,
-    else the two clips in tests/fixtures/clips."""
+    """The bona-fide clips: $CLIPS_DIR, else ../shared-clips/liveness beside the repo (the whole
+    set, rebuilt by bench/fetch_clips.sh), else the older ../shared-clips/liveportrait, else the
+    two clips in tests/fixtures/clips."""
     for cand in (
         os.environ.get("CLIPS_DIR"),
+        REPO.parent / "shared-clips" / "liveness",
         REPO.parent / "shared-clips" / "liveportrait",
         REPO / "tests" / "fixtures" / "clips",
     ):
