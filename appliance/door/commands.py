@@ -52,7 +52,10 @@ class CommandRunner:
                     self.faces.camera.start()
                 except CameraError as exc:
                     log.warning("event=camera_wake_failed error=%r", str(exc))
+                else:
+                    self.faces.watch()  # liveness from the frames of the person typing
             case SleepCamera():
+                self.faces.stop_watching()
                 try:
                     self.faces.camera.stop()
                 except CameraError as exc:

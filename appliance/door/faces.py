@@ -3,12 +3,19 @@
 A job reads frames, asks the engine, saves the snapshot, and posts its result back to the loop
 as an event (FaceChecked, FaceIdentified); the state machine decides what follows. One job at a
 time holds the camera. Any exception denies: a broken camera never unlocks.
+
+While the camera is awake and no job runs, a watcher judges liveness on the frames of the
+person typing their code (`FaceEngine.observe`: no encoder pass, so the keypad's scan thread
+is not held up). The face check then starts from that evidence, bound to the user once the
+code names them (`FaceEngine.verify(watched=...)`), instead of waiting at the door for
+frames that show a live face.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +25,57 @@ from appliance.store.repository import TemplateCache
 from appliance.store.snapshots import SnapshotStore
 
 log = logging.getLogger(__name__)
+
+WATCH_MAX_AGE_S = 10.0  # evidence older than this is started afresh (a slow or second visitor)
+WATCH_JOIN_S = 2.0  # a check waits at most this long for the watcher's frame in hand
+
+
+class Watcher:
+    """One watching thread: frames at the camera's rate into a LivenessCheck, until stopped."""
+
+    def __init__(self, camera: Camera, face: Any, read_lock: threading.Lock, fps: float) -> None:
+        self.camera = camera
+        self.face = face
+        self.read_lock = read_lock
+        self.interval = 1.0 / fps
+        self.stopped = threading.Event()
+        self.check = face.liveness_check()
+        self.frames = 0
+        self._since = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name="face-watch", daemon=True)
+
+    def start(self) -> Watcher:
+        self._thread.start()
+        return self
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def take(self) -> Any:
+        """Stop watching and hand over the evidence (None if the watcher could not finish
+        its frame in time: the check then starts from nothing)."""
+        self.stopped.set()
+        self._thread.join(WATCH_JOIN_S)
+        return None if self._thread.is_alive() else self.check
+
+    def _run(self) -> None:
+        due = time.monotonic()
+        while not self.stopped.is_set():
+            try:
+                with self.read_lock:
+                    if self.stopped.is_set():  # never restart a camera put to sleep
+                        return
+                    frame = self.camera.read()
+                now = time.monotonic()
+                if now - self._since > WATCH_MAX_AGE_S:
+                    self.check, self._since = self.face.liveness_check(), now
+                self.face.observe(self.check, frame)
+                self.frames += 1
+            except Exception as exc:  # the check that follows reports a camera fault itself
+                log.warning("event=face_watch_stopped error=%r", str(exc))
+                return
+            due = max(due + self.interval, time.monotonic() - self.interval)
+            self.stopped.wait(max(0.0, due - time.monotonic()))
 
 
 class FaceJobs:
@@ -31,6 +89,7 @@ class FaceJobs:
         *,
         liveness: bool | None = None,
         inline: bool = False,
+        fps: float = 10.0,
     ) -> None:
         self.camera = camera
         self.face = face
@@ -39,7 +98,59 @@ class FaceJobs:
         self.post = post
         self.liveness = liveness
         self.inline = inline  # scripted simulations run jobs on the caller's thread
+        self.fps = fps
         self._lock = threading.Lock()
+        self._read_lock = threading.Lock()  # a watcher's camera read; held only for one read
+        self._watch_mutex = threading.Lock()
+        self._watcher: Watcher | None = None
+        self._awake = False
+
+    # ---- watching while the code is typed ---------------------------------------------------
+    def _watches(self) -> bool:
+        live = self.liveness
+        if live is None:
+            live = bool(getattr(getattr(self.face, "config", None), "liveness", False))
+        return live and not self.inline and hasattr(self.face, "observe")
+
+    def watch(self) -> None:
+        """The camera is awake (motion, a key): judge liveness until a job needs the camera."""
+        with self._watch_mutex:
+            self._awake = True
+            if not self._watches() or (self._watcher is not None and self._watcher.is_alive()):
+                return
+            self._watcher = Watcher(self.camera, self.face, self._read_lock, self.fps).start()
+
+    @property
+    def watching(self) -> Watcher | None:
+        """The running watcher, if any (for the status page and tests)."""
+        with self._watch_mutex:
+            w = self._watcher
+        return w if w is not None and w.is_alive() else None
+
+    def stop_watching(self) -> None:
+        """The camera goes to sleep: stop without waiting for more than the frame being read."""
+        with self._watch_mutex:
+            self._awake = False
+            watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            with self._read_lock:
+                watcher.stopped.set()
+
+    def _take_watched(self) -> Any:
+        with self._watch_mutex:
+            watcher, self._watcher = self._watcher, None
+        if watcher is None:
+            return None
+        check = watcher.take()
+        log.debug("event=face_watched frames=%d", watcher.frames)
+        return check
+
+    def _rewatch(self) -> None:
+        """After a job: watch again if the camera is still awake (a second try)."""
+        with self._watch_mutex:
+            awake = self._awake
+        if awake:
+            self.watch()
 
     def warm_up(self) -> None:
         """Load the models now, not while the first visitor waits."""
@@ -48,10 +159,18 @@ class FaceJobs:
             warm_up(liveness=self.liveness)
 
     def start_check(self, cmd: CheckFace) -> None:
-        self._run(lambda: self.post(self.check(cmd)), "face-check")
+        self._run(lambda: self._then_rewatch(lambda: self.post(self.check(cmd))), "face-check")
 
     def start_identify(self, cmd: IdentifyFace) -> None:
-        self._run(lambda: self.post(self.identify(cmd)), "face-identify")
+        self._run(
+            lambda: self._then_rewatch(lambda: self.post(self.identify(cmd))), "face-identify"
+        )
+
+    def _then_rewatch(self, job: Callable[[], None]) -> None:
+        try:
+            job()
+        finally:
+            self._rewatch()
 
     def _run(self, job: Callable[[], None], name: str) -> None:
         if self.inline:
@@ -63,6 +182,7 @@ class FaceJobs:
         """1:N over every template: is the person lingering at the door anyone we know?"""
         from appliance.vision import nearest
 
+        self._take_watched()  # the camera is this job's now
         with self._lock:
             try:
                 frame = self.camera.read()
@@ -95,11 +215,14 @@ class FaceJobs:
         return FaceIdentified(cmd.attempt, True, user_id, distance, snapshot)
 
     def check(self, cmd: CheckFace) -> FaceChecked:
-        """1:1 against the user's templates (with liveness when configured)."""
+        """1:1 against the user's templates (with liveness when configured), starting from
+        what the watcher saw while the code was typed."""
+        watched = self._take_watched()
         with self._lock:
             try:
                 templates = self.templates.for_user(cmd.user_id)
-                decision = self.face.verify(self.camera, templates, liveness=self.liveness)
+                extra = {} if watched is None else {"watched": watched}
+                decision = self.face.verify(self.camera, templates, liveness=self.liveness, **extra)
             except Exception as exc:  # a broken camera denies, it never unlocks
                 log.exception("event=face_check_failed user=%s", cmd.user_number)
                 return FaceChecked(cmd.attempt, False, None, f"error:{type(exc).__name__}")

@@ -124,7 +124,7 @@ class Door:
         self._budget_saved = self.controller.budget_changes
         self.faces = FaceJobs(
             self.camera, self.face, self.templates, self.snapshots, self.post,
-            liveness=liveness, inline=inline_face,
+            liveness=liveness, inline=inline_face, fps=config.camera.fps,
         )  # fmt: skip
         self.recorder = Recorder(config, db, capture_snapshot=self.faces.capture_snapshot)
         self.execute = CommandRunner(self.board, self.faces, self.recorder)
@@ -329,6 +329,7 @@ class Door:
             if left:
                 log.error("event=held_lost_at_stop count=%d", left)
             self.recorder.close()
+            self.faces.stop_watching()
             self.camera.close()
         finally:
             self.board.close()  # relay locked first inside

@@ -233,6 +233,36 @@ class FaceEngine:
         pts = [(shape.part(i).x + x0, shape.part(i).y + y0) for i in range(5)]
         return np.array(pts, dtype=np.float64)
 
+    def probe(self, image: np.ndarray, face: FaceFound) -> np.ndarray:
+        """The encoder's own aligned 150 x 150 face chip: what `encode_probe` turns into the
+        same encoding as `encode` (kept while a code is typed, encoded once it is known)."""
+        import dlib
+
+        crop, rect = self.encoder_input(image, face)
+        with self._encode_lock:
+            shape = self.models.shape5(crop, rect)
+        return np.asarray(dlib.get_face_chip(crop, shape, size=150, padding=0.25))
+
+    def encode_probe(self, chip: np.ndarray) -> np.ndarray:
+        with self._encode_lock:
+            desc = self.models.encoder.compute_face_descriptor(chip, 0)
+        return np.asarray(desc, dtype=np.float64)
+
+    def liveness_check(self) -> LivenessCheck:
+        return LivenessCheck(self.liveness_limits())
+
+    def observe(self, check: LivenessCheck, image: np.ndarray) -> bool:
+        """Judge a frame for liveness before the user is known (the door watches while the
+        code is typed; no encoder pass here). True when a usable face was seen."""
+        image = check_frame(image, "camera frame")
+        faces = self.detect(image)
+        if not faces or self.quality_problem(faces[0]):
+            return False
+        face = faces[0]
+        points = self.landmarks5(image, face)
+        check.watch(image, face.box, points, lambda: self.probe(image, face))
+        return True
+
     # ---- public API -------------------------------------------------------------------------
     def enroll(self, image: np.ndarray, *, name: str = "image", num_jitters: int = 1) -> Enrollment:
         """Exactly one adequate face, else NoFaceError / MultipleFacesError / PoorQualityError."""
@@ -260,6 +290,7 @@ class FaceEngine:
         *,
         liveness: bool | None = None,
         clock: Callable[[], float] = time.monotonic,
+        watched: LivenessCheck | None = None,
     ) -> FaceDecision:
         """1:1 check of the person in front of `camera` against ONE user's templates (n, 128).
 
@@ -286,7 +317,14 @@ class FaceEngine:
         best_frame: np.ndarray | None = None
         fallback_frame: np.ndarray | None = None
         poor: str | None = None
-        check = LivenessCheck(self.liveness_limits()) if live else None
+        check: LivenessCheck | None = None
+        if live:
+            check = watched if watched is not None else self.liveness_check()
+            check.bind(
+                lambda chip: (
+                    float(face_distances(tmpl, self.encode_probe(chip)).min()) <= cfg.threshold
+                )
+            )
         verdict: LivenessVerdict | None = None
         seen = 0
         while seen < budget and (seen == 0 or clock() - start < cfg.window_s):

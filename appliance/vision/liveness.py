@@ -399,20 +399,46 @@ class LivenessCheck:
     motion counts are confirmed by `person` (the face check's own encoder and threshold),
     asked only for those frames. Otherwise a visitor could show their own live face first
     and then the user's photo (or the other way round): the change of face would look like
-    motion, and the photo would match."""
+    motion, and the photo would match.
+
+    Frames seen before the user is known (while the code is typed) go to `watch`, which
+    keeps a probe of the reference and of each frame whose motion reaches the limit; `bind`
+    then asks about those probes, and drops all of it when the reference is not the user."""
+
+    PENDING_MAX = 4  # moving frames kept for `bind` (it needs `moving` of them to be the user)
 
     def __init__(self, limits: LivenessLimits | None = None) -> None:
         self.limits = limits or LivenessLimits()
+        self._reset()
+
+    def _reset(self) -> None:
         self._ref: np.ndarray | None = None
         self.motion: list[float] = []  # the user's frames against the reference
         self.peaks: list[float] = []
         self.clipped: list[float] = []
         self.cut = 0  # frames whose face touched the frame's edge
         self.strangers = 0  # frames that would have counted but were not the user's face
+        self.watched = 0  # frames judged before the user was known and kept by `bind`
+        self._ref_probe: Any = None  # set while the reference awaits `bind`
+        self._pending: list[tuple[float, Any]] = []  # (motion, probe) awaiting `bind`
 
     @property
     def frames(self) -> int:
         return len(self.peaks)
+
+    def _chip(
+        self, frame: np.ndarray, box: tuple[int, int, int, int], points: np.ndarray
+    ) -> np.ndarray | None:
+        """Screen cues of the frame; its aligned chip, or None when the face is cut."""
+        region = _face_region(frame, box)
+        self.peaks.append(peak_ratio(region))
+        self.clipped.append(clipped_share(region))
+        if not self.in_view(frame, box):
+            # a face cut by the frame's edge (or a photo's): what lies beyond it is not the
+            # face, and its motion proves nothing
+            self.cut += 1
+            return None
+        return face_chip(frame, np.asarray(points, dtype=np.float64))
 
     def add(
         self,
@@ -424,15 +450,9 @@ class LivenessCheck:
         """Judge one frame. `person()` says whether this frame's face is the user's; it is
         called (at most once) for the frame that would become the reference and for a frame
         whose motion reaches the limit."""
-        region = _face_region(frame, box)
-        self.peaks.append(peak_ratio(region))
-        self.clipped.append(clipped_share(region))
-        if not self.in_view(frame, box):
-            # a face cut by the frame's edge (or a photo's): what lies beyond it is not the
-            # face, and its motion proves nothing
-            self.cut += 1
+        chip = self._chip(frame, box, points)
+        if chip is None:
             return
-        chip = face_chip(frame, np.asarray(points, dtype=np.float64))
         if self._ref is None:
             if person():
                 self._ref = chip
@@ -444,6 +464,50 @@ class LivenessCheck:
             self.strangers += 1  # another face, not the user's moving
             return
         self.motion.append(score)
+
+    def watch(
+        self,
+        frame: np.ndarray,
+        box: tuple[int, int, int, int],
+        points: np.ndarray,
+        probe: Callable[[], Any],
+    ) -> None:
+        """Judge a frame seen before the user is known. `probe()` makes what `bind` will
+        ask about (the face check's aligned face chip); it is called only for the reference
+        and for frames whose motion reaches the limit."""
+        chip = self._chip(frame, box, points)
+        if chip is None:
+            return
+        if self._ref is None:
+            self._ref, self._ref_probe = chip, probe()
+            return
+        score = motion_score(self._ref, chip)
+        if score < self.limits.motion:
+            self.motion.append(score)
+        elif len(self._pending) < self.PENDING_MAX:
+            self._pending.append((score, probe()))
+
+    def bind(self, is_user: Callable[[Any], bool]) -> None:
+        """The user is known: keep the watched evidence only if its reference is the user's
+        face, and only the moving frames that are (asked until `moving` of them are)."""
+        ref_probe, pending = self._ref_probe, self._pending
+        self._ref_probe, self._pending = None, []
+        if ref_probe is None:
+            return
+        if not is_user(ref_probe):
+            self._reset()  # someone else's face: start afresh
+            self.strangers = 1
+            return
+        confirmed = 0
+        for score, probe in pending:
+            if confirmed >= self.limits.moving:
+                break  # enough: the rest is not needed (and would cost an encoder pass each)
+            if is_user(probe):
+                self.motion.append(score)
+                confirmed += 1
+            else:
+                self.strangers += 1
+        self.watched = self.frames
 
     def in_view(self, frame: np.ndarray, box: tuple[int, int, int, int]) -> bool:
         top, right, bottom, left = box
@@ -457,6 +521,7 @@ class LivenessCheck:
             "frames": self.frames,
             "cut": self.cut,
             "strangers": self.strangers,
+            "watched": self.watched,
             "motion_max": round(max(self.motion), 2) if self.motion else 0.0,
             "peak_median": round(float(np.median(self.peaks)), 2) if self.peaks else 0.0,
             "clipped_median": round(float(np.median(self.clipped)), 3) if self.clipped else 0.0,

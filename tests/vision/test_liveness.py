@@ -100,6 +100,49 @@ def test_a_live_stranger_swapped_with_the_users_photo_is_refused(
     assert d.detail["strangers"] > 0
 
 
+def test_the_frames_seen_while_the_code_is_typed_count(frame_camera, live_engine, d18) -> None:
+    """Liveness judged on the frames of the person typing: at the end of the code one frame
+    (the match) decides, where the same frames without that evidence need several."""
+    tmpl = template_of(live_engine, d18[0])
+    watched = live_engine.liveness_check()
+    for fr in d18[10:25]:  # 1.5 s of typing at 10 fps
+        assert live_engine.observe(watched, fr)
+    d = live_engine.verify(
+        frame_camera(d18[25:55]), tmpl, clock=FakeClock(0.0, step=0.1), watched=watched
+    )
+    assert d.matched and d.reason == "match", d.detail
+    assert d.frames_seen == 1 and d.detail["watched"] == 15
+    cold = live_engine.verify(frame_camera(d18[25:55]), tmpl, clock=FakeClock(0.0, step=0.1))
+    assert cold.matched and cold.frames_seen >= 3
+
+
+def test_watched_frames_of_someone_else_are_dropped(frame_camera, live_engine, d18, d19) -> None:
+    """A stranger's live face while the code is typed, then the user's photo: the watched
+    evidence is not the user's and is dropped; the photo alone does not pass."""
+    tmpl = template_of(live_engine, d18[0])
+    watched = live_engine.liveness_check()
+    for fr in d19[5:20]:
+        live_engine.observe(watched, fr)
+    d = live_engine.verify(
+        frame_camera([d18[12]]), tmpl, clock=FakeClock(0.0, step=0.1), watched=watched
+    )
+    assert d.reason == "liveness_failed" and not d.matched, d.detail
+    assert d.detail["watched"] == 0 and d.detail["strangers"] >= 1
+
+
+def test_a_photo_while_typing_then_a_live_stranger_is_refused(
+    frame_camera, live_engine, d18, d19
+) -> None:
+    tmpl = template_of(live_engine, d18[0])
+    watched = live_engine.liveness_check()
+    for _ in range(15):
+        live_engine.observe(watched, d18[12])  # the user's photo held up while typing
+    d = live_engine.verify(
+        frame_camera(d19[5:35]), tmpl, clock=FakeClock(0.0, step=0.1), watched=watched
+    )
+    assert not d.matched, d.detail  # the live face is not the user; the photo never moved
+
+
 def test_a_clip_replayed_on_a_screen_is_refused(frame_camera, live_engine, d19) -> None:
     tmpl = template_of(live_engine, d19[0])
     assert live_engine.verify(frame_camera(d19[:30]), tmpl, clock=FakeClock(0.0, step=0.1)).matched
