@@ -20,6 +20,7 @@ from .image import (
     reduce_rgb,
     shrink,
     to_gray,
+    tone_gray,
 )
 from .liveness import LivenessCheck, LivenessLimits, LivenessVerdict
 from .models import Models, shared_models
@@ -85,13 +86,19 @@ def _rect(box: Box, dx: int = 0, dy: int = 0) -> Any:
     return dlib.rectangle(left - dx, top - dy, right - dx, bottom - dy)
 
 
-def sharpness(gray: np.ndarray, box: Box) -> float:
-    """Variance of the Laplacian of the face, resized to a fixed square (size-independent)."""
+def sharpness(gray: np.ndarray, box: Box, *, toned: bool = False) -> float:
+    """Variance of the Laplacian of the face, resized to a fixed square (size-independent).
+    `toned` (dark frames): measured after the dark-frame tone curve of the face itself, so a
+    dark face is judged on its detail, not on its low contrast (a large dark face, its noise
+    averaged out by the resize, otherwise measured as blurred)."""
     top, right, bottom, left = box
     face = gray[max(top, 0) : bottom, max(left, 0) : right]
     if face.size == 0:
         return 0.0
-    f = shrink(face, SHARPNESS_SIZE, SHARPNESS_SIZE).astype(np.float64)
+    small = shrink(face, SHARPNESS_SIZE, SHARPNESS_SIZE)
+    if toned:
+        small = tone_gray(small)
+    f = small.astype(np.float64)
     p = np.pad(f, 1, mode="reflect")
     lap = p[:-2, 1:-1] + p[2:, 1:-1] + p[1:-1, :-2] + p[1:-1, 2:] - 4.0 * f
     return float(lap.var())
@@ -168,7 +175,7 @@ class FaceEngine:
             size = min(box[1] - box[3], box[2] - box[0])
             if size <= 0:
                 continue
-            faces.append(FaceFound(box, size, sharpness(full_gray, box), enhanced))
+            faces.append(FaceFound(box, size, sharpness(full_gray, box, toned=enhanced), enhanced))
         faces.sort(key=lambda f: f.size_px, reverse=True)
         return faces
 

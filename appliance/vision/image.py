@@ -172,6 +172,11 @@ def enhance_gray(gray: np.ndarray) -> np.ndarray:
     return _lift_lut(smooth)[smooth]
 
 
+def tone_gray(gray: np.ndarray) -> np.ndarray:
+    """The dark-frame tone curve alone (no blur), from the grey image's own levels."""
+    return _lift_lut(gray)[gray]
+
+
 def enhance_rgb(rgb: np.ndarray) -> np.ndarray:
     """The same tone curve on all three channels (from the crop's own luma): hues stay, the
     face gets the brightness the encoder was trained on."""
