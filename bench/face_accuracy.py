@@ -15,7 +15,9 @@ probe is encoded once per condition and compared with every template it is paire
 the same decision `FaceEngine.verify` makes on that single frame (detect, quality gates, one
 encoder pass, distance to the template), at a fraction of the time.
 
-`python -m bench.face_accuracy [--set heldout] [--no-seed]` prints the figures as JSON.
+`python -m bench.face_accuracy [--set heldout] [--no-seed]` prints the figures as JSON;
+`--enlarge 2500` first scales the tune photos up to a long side of 2500 px (the held-out set's
+large photos, whose large dark faces issue #14 lost, reproduced on photos one may tune on).
 """
 
 from __future__ import annotations
@@ -70,10 +72,12 @@ def _darkener(cond: str, root: Path) -> Callable[[Any, Path], Any] | None:
 SMALL_SIDE = 300  # a photo smaller than this is a tight crop of a face (face-api.js's 150 px)
 
 
-def load_photo(path: Path) -> Any:
+def load_photo(path: Path, enlarge: int = 0) -> Any:
     """The photo as the camera would show it: a tight crop (long side < SMALL_SIDE) is centred
     on a mid-grey frame three times its size, as a face seen from further away; the HOG
-    detector needs background around a face and a door camera always has it."""
+    detector needs background around a face and a door camera always has it. With `enlarge`,
+    any other photo whose long side is below it is scaled up (Lanczos) to that long side: the
+    large photos and faces of the held-out set, made from the photos one may tune on."""
     import numpy as np
 
     from appliance.vision.image import load_image
@@ -81,7 +85,13 @@ def load_photo(path: Path) -> Any:
     img = load_image(path)
     h, w = img.shape[:2]
     if max(h, w) >= SMALL_SIDE:
-        return img
+        if enlarge <= max(h, w):
+            return img
+        from PIL import Image
+
+        k = enlarge / max(h, w)
+        size = (round(w * k), round(h * k))
+        return np.asarray(Image.fromarray(img).resize(size, Image.Resampling.LANCZOS))
     frame = np.full((3 * h, 3 * w, 3), 128, np.uint8)
     frame[h : 2 * h, w : 2 * w] = img
     return frame
@@ -130,7 +140,7 @@ def score(
 
 
 def door_encodings(
-    engine: Any, pairs: list[Any], cond: str, root: Path
+    engine: Any, pairs: list[Any], cond: str, root: Path, enlarge: int = 0
 ) -> tuple[dict[Path, Any], dict[Path, Any], float]:
     """Templates (normal light, as enrolled) and probe encodings under `cond`; with the median
     ms of one probe's detect + encode."""
@@ -146,12 +156,12 @@ def door_encodings(
         if p.enrolled not in templates:
             try:
                 templates[p.enrolled] = engine.enroll(
-                    load_photo(p.enrolled), name=str(p.enrolled)
+                    load_photo(p.enrolled, enlarge), name=str(p.enrolled)
                 ).encoding
             except FaceError:
                 templates[p.enrolled] = None
         if p.probe not in probes:
-            img = load_photo(p.probe)
+            img = load_photo(p.probe, enlarge)
             if tf is not None:
                 img = tf(img, p.probe)
             t0 = time.perf_counter()
@@ -161,7 +171,7 @@ def door_encodings(
 
 
 def seed_encodings(
-    pairs: list[Any], cond: str, root: Path
+    pairs: list[Any], cond: str, root: Path, enlarge: int = 0
 ) -> tuple[dict[Path, Any], dict[Path, Any]]:
     """The prototype's encodings: it re-encodes the enrolled photo at every login."""
     from .prototype import seed_encode
@@ -171,9 +181,9 @@ def seed_encodings(
     probes: dict[Path, Any] = {}
     for p in pairs:
         if p.enrolled not in templates:
-            templates[p.enrolled] = seed_encode(load_photo(p.enrolled))
+            templates[p.enrolled] = seed_encode(load_photo(p.enrolled, enlarge))
         if p.probe not in probes:
-            img = load_photo(p.probe)
+            img = load_photo(p.probe, enlarge)
             probes[p.probe] = seed_encode(tf(img, p.probe) if tf is not None else img)
     return templates, probes
 
@@ -185,6 +195,7 @@ def run(
     seed: bool = True,
     conditions: list[str] | None = None,
     no_enhance: bool = True,
+    enlarge: int = 0,
     log: Callable[[str], None] = lambda m: None,
 ) -> dict[str, Any]:
     from appliance.config import VisionConfig
@@ -206,13 +217,13 @@ def run(
         res: dict[str, Any] = {"photos": len(photos), "pairs": len(pairs)}
         for cond in conditions or list(CONDITIONS):
             log(f"{name}: {cond}")
-            t, q, ms = door_encodings(engine, pairs, cond, root)
+            t, q, ms = door_encodings(engine, pairs, cond, root, enlarge)
             row = {"door": {**score(pairs, t, q, cfg.threshold), "probe_ms": round(ms, 1)}}
             if cond != "normal" and no_enhance:
-                t2, q2, _ = door_encodings(plain, pairs, cond, root)
+                t2, q2, _ = door_encodings(plain, pairs, cond, root, enlarge)
                 row["door_no_enhance"] = score(pairs, t2, q2, cfg.threshold)
             if seed:
-                st, sq = seed_encodings(pairs, cond, root)
+                st, sq = seed_encodings(pairs, cond, root, enlarge)
                 row["seed"] = score(pairs, st, sq, SEED_TOLERANCE)
             res[cond] = row
         out[name] = res
@@ -248,7 +259,33 @@ def accuracy_markdown(figs: dict[str, Any]) -> str:
                     f"{v['false_accepts']}/{v['impostor']} | {v['false_rejects']}/{v['genuine']} "
                     f"| {v['no_face']} |"
                 )
+    lines += ["", target_line(figs)]
     return "\n".join(lines)
+
+
+def target_line(figs: dict[str, Any]) -> str:
+    """Issue #14's dark-face target, judged on the held-out set at 12 % exposure: no more false
+    rejects than the prototype (aiming at <= 1 of 38) and no false accept in any row."""
+    held = figs.get("heldout", {}).get("very_poor_light")
+    if not held:
+        return "Target (held-out set at 12 %): not measured in this run."
+    door, seed = held["door"], held.get("seed")
+    fa = sum(
+        v["false_accepts"]
+        for s, res in figs.items()
+        if s != "threshold"
+        for row in res.values()
+        if isinstance(row, dict)
+        for v in row.values()
+    )
+    ok = fa == 0 and (seed is None or door["false_rejects"] <= seed["false_rejects"])
+    vs = f" against the prototype's {seed['false_rejects']}" if seed else " (prototype not run)"
+    return (
+        f"Target (held-out set at 12 %: false rejects no more than the prototype's, aiming at "
+        f"<= 1 of 38, and 0 false accepts everywhere): **{'met' if ok else 'NOT met'}**, "
+        f"{door['false_rejects']}/{door['genuine']} false rejects ({door['no_face']} no face)"
+        f"{vs}; {fa} false accepts over all rows."
+    )
 
 
 def face_accuracy_section(ctx: BenchContext) -> tuple[dict[str, Any], str]:
@@ -263,6 +300,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--vision", default="{}", help="[vision] overrides as JSON")
     ap.add_argument("--cond", action="append", choices=list(CONDITIONS), default=None)
     ap.add_argument("--no-plain", action="store_true", help="skip the enhancement-off rows")
+    ap.add_argument(
+        "--enlarge",
+        type=int,
+        default=0,
+        metavar="PX",
+        help="scale photos (not the tight crops) up to this long side first (tuning aid)",
+    )
     a = ap.parse_args(argv)
     figs = run(
         json.loads(a.vision),
@@ -270,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=not a.no_seed,
         conditions=a.cond,
         no_enhance=not a.no_plain,
+        enlarge=a.enlarge,
         log=lambda m: print(f"face_accuracy: {m}", file=sys.stderr, flush=True),
     )
     print(json.dumps(figs, indent=1))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 import pytest
@@ -15,6 +17,7 @@ from appliance.vision import (
     NoFaceError,
     PoorQualityError,
 )
+from appliance.vision.image import darken
 from tests.support.waiting import FakeClock
 
 pytestmark = pytest.mark.faces
@@ -178,3 +181,71 @@ def test_a_face_frees_the_frame_kept_for_a_faceless_snapshot(
     assert d.matched and d.frame is own
     d = engine.verify(frame_camera([wall, wall]), obama, liveness=False)
     assert d.reason == "no_face" and d.frame is wall
+
+
+def _enlarged(img: np.ndarray, width: int) -> np.ndarray:
+    from PIL import Image
+
+    h, w = img.shape[:2]
+    size = (width, round(h * width / w))
+    return np.asarray(Image.fromarray(img).resize(size, Image.Resampling.LANCZOS))
+
+
+def test_a_large_dark_face_is_found_and_matched(
+    frame_camera, engine: FaceEngine, photo, obama
+) -> None:
+    """A face of about 680 px at 12 % exposure: shrunk to the blur measure's square its sensor
+    noise averages out and its raw contrast is tiny, so the untoned measure (about 9 here,
+    limit 15) dropped it as too blurred; judged after the tone curve it is encoded and matched."""
+    dark = darken(
+        _enlarged(photo("people/obama/obama4.jpg"), 2500), exposure=0.12, noise_sigma=0.03
+    )
+    faces = engine.detect(dark)
+    assert len(faces) == 1 and faces[0].enhanced and faces[0].size_px > 600
+    assert engine.quality_problem(faces[0]) is None
+    d = engine.verify(frame_camera([dark]), obama, liveness=False)
+    assert (d.matched, d.reason) == (True, "match")
+
+
+def test_dark_impostor_stays_a_mismatch(frame_camera, engine: FaceEngine, photo, obama) -> None:
+    dark = darken(
+        _enlarged(photo("people/biden/biden2.jpg"), 2500), exposure=0.12, noise_sigma=0.03
+    )
+    d = engine.verify(frame_camera([dark]), obama, liveness=False)
+    assert d.reason == "mismatch" and d.distance is not None
+    assert d.distance > engine.config.threshold
+
+
+class _CountingModels:
+    """The engine's models with the detector's and the tone curve's calls counted."""
+
+    def __init__(self, models: Any) -> None:
+        self._models = models
+        self.detector_calls: list[tuple[int, int]] = []  # (width of the image, upsample)
+        self.shape5 = models.shape5
+        self.encoder = models.encoder
+
+    def detector(self, gray: np.ndarray, upsample: int) -> Any:
+        self.detector_calls.append((gray.shape[1], upsample))
+        return self._models.detector(gray, upsample)
+
+
+def test_a_normal_frame_takes_one_small_detector_pass_and_no_dark_work(
+    engine: FaceEngine, photo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import appliance.vision.engine as engine_mod
+
+    toned: list[tuple[int, ...]] = []
+    real_tone = engine_mod.tone_gray
+    monkeypatch.setattr(engine_mod, "tone_gray", lambda g: toned.append(g.shape) or real_tone(g))
+    models = _CountingModels(engine.models)
+    eng = FaceEngine(engine.config, models)  # type: ignore[arg-type]
+    frame = photo("people/obama/obama3.jpg")  # 1434 px wide, normal light
+    faces = eng.detect(frame)
+    assert len(faces) == 1 and not faces[0].enhanced
+    assert models.detector_calls == [(engine.config.detect_width, 0)] and toned == []
+    # the same frame at 12 %: the same first pass, then the dark face's toned blur measure
+    models.detector_calls.clear()
+    faces = eng.detect(darken(frame, exposure=0.12, noise_sigma=0.03))
+    assert len(faces) == 1 and faces[0].enhanced
+    assert models.detector_calls[0] == (engine.config.detect_width, 0) and len(toned) == 1
