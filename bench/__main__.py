@@ -32,7 +32,7 @@ def _sections() -> list[tuple[str, str, SectionFunc]]:
     from .alerts import alerts_section
     from .face import face_check_section
     from .face_accuracy import face_accuracy_section
-    from .liveness import liveness_memory_section, liveness_section
+    from .liveness import liveness_memory_section, liveness_section, liveness_swap_section
     from .remote import remote_section
     from .sd_card import sd_card_section
 
@@ -41,6 +41,7 @@ def _sections() -> list[tuple[str, str, SectionFunc]]:
         ("face-check", "Face check", face_check_section),
         ("face-accuracy", "Face accuracy on photos tuned on and held out", face_accuracy_section),
         ("liveness", "Liveness", liveness_section),
+        ("liveness-swap", "Liveness: a live stranger and the user's photo", liveness_swap_section),
         ("liveness-memory", "Liveness: door process memory", liveness_memory_section),
         ("sd_card", "SD card", sd_card_section),
         ("admin-upload", "Admin page: largest accepted upload", admin_upload_section),

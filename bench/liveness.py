@@ -197,7 +197,7 @@ def liveness_section(ctx: BenchContext) -> tuple[dict[str, Any], str]:
     # ---- attacks: each kind both cold (30 frames) and typed (15 watched + 30)
     ctx.log("still photos and hand-held prints")
     photos = sorted(p for person in (faces_dir() / "people").iterdir() for p in person.iterdir())
-    attacks: dict[str, list[dict[str, Any]]] = {k: [] for k in ("still", "print", "screen", "swap")}
+    attacks: dict[str, list[dict[str, Any]]] = {k: [] for k in ("still", "print", "screen")}
 
     def attack(kind: str, what: str, layout: str, d: Any) -> None:
         attacks[kind].append({"what": what, "layout": layout, "reason": d.reason,
@@ -237,39 +237,6 @@ def liveness_section(ctx: BenchContext) -> tuple[dict[str, Any], str]:
             shown = list(screen_replay(win, screen, seed=int(s) + 1 + zlib.crc32(f.name.encode())))
             attack("screen", f"{f.name}@{s / DOOR_FPS:.0f}s", "typed",
                    _verify(engine, shown[TYPED:], templates[f], True, shown[:TYPED]))  # fmt: skip
-    # the visitor's own live face and the user's photo in one visit (either order). The user
-    # is the next clip's person whose template is clearly another face (distance > 0.7): a
-    # pair the face matcher itself confuses would be granted on the visitor's own face alone,
-    # which is the matcher's false accept, not liveness's. That control is run and reported.
-    ctx.log("live stranger swapped with the user's photo")
-    controls: list[dict[str, Any]] = []
-    for i, f in enumerate(files):
-        victim = next(
-            (
-                files[(i + k) % len(files)]
-                for k in range(1, len(files))
-                if float(np.linalg.norm(templates[files[(i + k) % len(files)]] - templates[f]))
-                > 0.7
-            ),
-            None,
-        )
-        if victim is None:
-            continue
-        photo = next(fr for fr in clip_frames_by[victim] if engine.detect(fr))
-        own = clip_frames_by[f][: TYPED + WINDOW]
-        held = [photo] * (TYPED + WINDOW)
-        tmpl = templates[victim]
-        what = f"{f.name} then {victim.name}"
-        ctrl = _verify(engine, own[:WINDOW], tmpl, True)
-        controls.append({"what": what, "reason": ctrl.reason})
-        attack("swap", what, "cold: own face, then photo",
-               _verify(engine, own[:TYPED] + held[:TYPED], tmpl, True))  # fmt: skip
-        attack("swap", what, "cold: photo, then own face",
-               _verify(engine, held[:TYPED] + own[:TYPED], tmpl, True))  # fmt: skip
-        attack("swap", what, "typed: own face typing, photo at the check",
-               _verify(engine, held[:WINDOW], tmpl, True, own[:TYPED]))  # fmt: skip
-        attack("swap", what, "typed: photo typing, own face at the check",
-               _verify(engine, own[:WINDOW], tmpl, True, held[:TYPED]))  # fmt: skip
 
     def apcer(rows: list[dict[str, Any]]) -> float:
         return round(sum(r["reason"] == "match" for r in rows) / len(rows), 3)
@@ -287,11 +254,6 @@ def liveness_section(ctx: BenchContext) -> tuple[dict[str, Any], str]:
             k: sum(r == "match" for r in v) for k, v in ablation.items()
         },
         "liveness_ablation_n": {k: len(v) for k, v in ablation.items()},
-        "liveness_swap_pairs": len(controls),
-        "liveness_swap_control_granted": sum(c["reason"] == "match" for c in controls),
-        "liveness_swap_accepted": sorted(
-            f"{r['what']} ({r['layout']})" for r in attacks["swap"] if r["reason"] == "match"
-        ),
     }
     body = _markdown(figures, attacks, bona, ablation, root, manifest, files)
     return figures, body
@@ -354,15 +316,6 @@ def _markdown(
             "phone-screen replay of a real clip (each bona-fide window, replayed on "
             "a simulated screen: sub-pixel grid sampled by the camera = moiré, gain 1.1-1.35 = "
             "clipping, glare spot, rolling refresh bands, lens blur, noise), cold and typed",
-        ),
-        row(
-            "swap",
-            "the visitor's own live face and the user's photo in one visit, either order, "
-            "cold (1.5 s each) and typed (one while typing, the other at the check); "
-            f"{f['liveness_swap_pairs']} pairs of clips, the user another clip's person at "
-            "template distance > 0.7; control, the visitor's own face alone against the "
-            f"user's template: granted {f['liveness_swap_control_granted']} of "
-            f"{f['liveness_swap_pairs']}",
         ),
         "",
         "Which cue catches what (the cold screen replays of each clip's first window with ONE "
@@ -434,10 +387,98 @@ def _markdown(
         "over a live face, a mask, or a replay on a screen too far for moiré are not covered.",
         f"- Windows of one clip are one person's recording: {cold['people']} people, not "
         f"{cold['windows']}.",
-        "- The door's memory with liveness on is the next section (a Pi-camera door does not "
-        "load the video decoder a replayed clip needs).",
+        "- The door's memory with liveness on is the section after next (a Pi-camera door does "
+        "not load the video decoder a replayed clip needs); the swap attack (a live stranger "
+        "and the user's photo in one visit) is the next section.",
     ]
     return "\n".join(lines)
+
+
+def liveness_swap_section(ctx: BenchContext) -> tuple[dict[str, Any], str]:
+    """The visitor's own live face and the user's photo in one visit, either order, cold and
+    typed. Only pairs the face matcher itself tells apart count: a pair where some frame of the
+    visitor's own face already matches the user's template would be granted without any photo
+    (the matcher's false accept over a visit's frames, not liveness's), and is reported."""
+    from appliance.config import VisionConfig
+    from appliance.vision.engine import FaceEngine, face_distances
+
+    cfg = VisionConfig.convert(ctx.vision)
+    engine = FaceEngine(cfg)
+    engine.warm_up()
+    root = clips_dir()
+    manifest = {r["file"]: r for r in csv.DictReader(MANIFEST.open(encoding="utf-8"))}
+    files = sorted(p for p in root.glob("*.mp4") if p.name in manifest)
+    n = TYPED + WINDOW
+    frames = {f: clip_frames(f, DOOR_FPS, limit=n) for f in files}
+    templates = {
+        f: next(engine.enroll(fr).encoding[None, :] for fr in frames[f] if engine.detect(fr))
+        for f in files
+    }
+    encodings: dict[Path, list[Any]] = {}
+    for f in files:
+        ctx.log(f"swap: encoding the frames of {f.name}")
+        encodings[f] = [
+            engine.encode(fr, faces[0]) for fr in frames[f] if (faces := engine.detect(fr))
+        ]
+    rows: list[dict[str, Any]] = []
+    confused: list[str] = []
+    for i, f in enumerate(files):
+        victim = None
+        for k in range(1, len(files)):
+            cand = files[(i + k) % len(files)]
+            nearest = min(float(face_distances(templates[cand], e).min()) for e in encodings[f])
+            if nearest <= cfg.threshold:
+                confused.append(f"{f.name} as {cand.name} ({nearest:.3f})")
+                continue
+            victim = cand
+            break
+        if victim is None:
+            continue
+        photo = next(fr for fr in frames[victim] if engine.detect(fr))
+        own, held, tmpl = frames[f], [photo] * n, templates[victim]
+        for layout, typed, checked in (
+            ("cold: own face, then photo", [], own[:TYPED] + held[:TYPED]),
+            ("cold: photo, then own face", [], held[:TYPED] + own[:TYPED]),
+            ("typed: own face typing, photo at the check", own[:TYPED], held[:WINDOW]),
+            ("typed: photo typing, own face at the check", held[:TYPED], own[:WINDOW]),
+        ):
+            d = _verify(engine, checked, tmpl, True, typed)
+            rows.append({"what": f"{f.name} then {victim.name}", "layout": layout,
+                         "reason": d.reason})  # fmt: skip
+    accepted = [r for r in rows if r["reason"] == "match"]
+    figures = {
+        "swap_presentations": len(rows),
+        "swap_pairs": len(rows) // 4,
+        "swap_accepted": len(accepted),
+        "swap_apcer": round(len(accepted) / len(rows), 3) if rows else None,
+        "swap_matcher_confused": confused,
+    }
+    body = "\n".join(
+        [
+            "Command: `make bench` (or `.venv/bin/python -m bench --only liveness-swap`), on "
+            f"{time.strftime('%Y-%m-%d')}. The visitor shows their own live face (a bona-fide "
+            "clip) and the user's photo (another clip's person, its first frame with a face, "
+            "held still) in one visit, with the user's template: cold (1.5 s of each within the "
+            "check, either order) and typed (one while the code is typed, the other at the "
+            "check, either order). The user for each visitor is the next clip's person whose "
+            "template no frame of the visitor's first 4.5 s matches (≤ threshold): such a pair "
+            "would open without any photo, a false accept of the face matcher, not of liveness.",
+            "",
+            "| attack | pairs | presentations | accepted | APCER | door's reasons |",
+            "|---|---|---|---|---|---|",
+            f"| live stranger + the user's photo | {figures['swap_pairs']} "
+            f"| {len(rows)} | {len(accepted)} | **{figures['swap_apcer']:.3f}** "
+            f"| {_count(rows)} |",
+            "",
+            f"Pairs skipped because the matcher alone confuses the visitor with that user (some "
+            f"frame of the visitor within the threshold of the user's template): "
+            f"{len(confused)}" + (": " + "; ".join(confused) if confused else "") + ". "
+            "The door's liveness binding does not let such a visitor in on their own face "
+            "(the reference and the moving frames must all match), but the photo can supply "
+            "the reference; these are the matcher's limits, reported in the notes of issue 14.",
+        ]
+    )
+    return figures, body
 
 
 def liveness_memory_section(ctx: BenchContext) -> tuple[dict[str, Any], str]:

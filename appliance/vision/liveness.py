@@ -420,6 +420,7 @@ class LivenessCheck:
         self.strangers = 0  # frames that would have counted but were not the user's face
         self.watched = 0  # frames judged before the user was known and kept by `bind`
         self._ref_probe: Any = None  # set while the reference awaits `bind`
+        self._is_user: Callable[[Any], bool] | None = None  # from `bind`
         self._pending: list[tuple[float, Any]] = []  # (motion, probe) awaiting `bind`
 
     @property
@@ -489,25 +490,31 @@ class LivenessCheck:
 
     def bind(self, is_user: Callable[[Any], bool]) -> None:
         """The user is known: keep the watched evidence only if its reference is the user's
-        face, and only the moving frames that are (asked until `moving` of them are)."""
-        ref_probe, pending = self._ref_probe, self._pending
-        self._ref_probe, self._pending = None, []
+        face. The watched moving frames are asked about later, one at a time and only while
+        `verdict` still needs them: a frame the check reads is often moving too, and its
+        match is known already (each probe asked costs an encoder pass)."""
+        ref_probe = self._ref_probe
+        self._ref_probe = None
         if ref_probe is None:
+            self._pending = []
             return
         if not is_user(ref_probe):
             self._reset()  # someone else's face: start afresh
             self.strangers = 1
             return
-        confirmed = 0
-        for score, probe in pending:
-            if confirmed >= self.limits.moving:
-                break  # enough: the rest is not needed (and would cost an encoder pass each)
-            if is_user(probe):
+        self._is_user = is_user
+        self.watched = self.frames
+
+    def _confirm_pending(self) -> None:
+        """Ask about watched moving frames until enough moving frames are the user's."""
+        while self._pending and self._is_user is not None:
+            if sum(m >= self.limits.motion for m in self.motion) >= self.limits.moving:
+                return
+            score, probe = self._pending.pop(0)
+            if self._is_user(probe):
                 self.motion.append(score)
-                confirmed += 1
             else:
                 self.strangers += 1
-        self.watched = self.frames
 
     def in_view(self, frame: np.ndarray, box: tuple[int, int, int, int]) -> bool:
         top, right, bottom, left = box
@@ -517,6 +524,7 @@ class LivenessCheck:
 
     def verdict(self) -> LivenessVerdict:
         lim = self.limits
+        self._confirm_pending()
         detail = {
             "frames": self.frames,
             "cut": self.cut,

@@ -116,6 +116,28 @@ def test_the_frames_seen_while_the_code_is_typed_count(frame_camera, live_engine
     assert cold.matched and cold.frames_seen >= 3
 
 
+def test_watched_moving_frames_are_encoded_only_while_needed(
+    frame_camera, live_engine, d18, monkeypatch
+) -> None:
+    """Binding asks the encoder about the reference and then one watched moving frame at a
+    time, only while the verdict still needs one."""
+    tmpl = template_of(live_engine, d18[0])
+    watched = live_engine.liveness_check()
+    for fr in d18[10:25]:
+        live_engine.observe(watched, fr)
+    assert len(watched._pending) >= 2  # more moving frames were kept than are needed
+    calls: list[int] = []
+    real = live_engine.encode_probe
+    monkeypatch.setattr(live_engine, "encode_probe", lambda c: calls.append(1) or real(c))
+    d = live_engine.verify(
+        frame_camera(d18[25:55]), tmpl, clock=FakeClock(0.0, step=0.1), watched=watched
+    )
+    assert d.matched, d.detail
+    # the reference and one watched moving frame: the check's first frame (matched, so its
+    # identity is known) moves too and is the other one (binding them all eagerly asked 3)
+    assert len(calls) == 2, calls
+
+
 def test_watched_frames_of_someone_else_are_dropped(frame_camera, live_engine, d18, d19) -> None:
     """A stranger's live face while the code is typed, then the user's photo: the watched
     evidence is not the user's and is dropped; the photo alone does not pass."""
