@@ -324,14 +324,14 @@ class FaceEngine:
         best_frame: np.ndarray | None = None
         fallback_frame: np.ndarray | None = None
         poor: str | None = None
+
+        def distance(encoding: np.ndarray) -> float:
+            return float(face_distances(tmpl, encoding).min())
+
         check: LivenessCheck | None = None
         if live:
             check = watched if watched is not None else self.liveness_check()
-            check.bind(
-                lambda chip: (
-                    float(face_distances(tmpl, self.encode_probe(chip)).min()) <= cfg.threshold
-                )
-            )
+            check.bind(lambda chip: distance(self.encode_probe(chip)) <= cfg.threshold)
         verdict: LivenessVerdict | None = None
         seen = 0
         while seen < budget and (seen == 0 or clock() - start < cfg.window_s):
@@ -352,7 +352,7 @@ class FaceEngine:
             matched = best_d is not None and best_d <= cfg.threshold
             d: float | None = None
             if not matched:
-                d = float(face_distances(tmpl, self.encode(frame, face)).min())
+                d = distance(self.encode(frame, face))
                 if best_d is None or d < best_d:
                     best_d, best_frame = d, frame
                     fallback_frame = None  # only needed while no face was encoded
@@ -364,7 +364,7 @@ class FaceEngine:
                     # this frame's face against the user's templates (encoded only if the
                     # match above did not already)
                     if d is None:
-                        d = float(face_distances(tmpl, self.encode(frame, face)).min())
+                        d = distance(self.encode(frame, face))
                     return d <= cfg.threshold
 
                 check.add(frame, face.box, self.landmarks5(frame, face), is_user)
