@@ -65,7 +65,7 @@ class CameraConfig(Section, frozen=True, kw_only=True):
     sources: list[Path] = []
     device: Annotated[int, Meta(ge=0)] = 0
     # 1080p: full field of view from the binned sensor modes of the Pi cameras, and 2.25x the
-    # pixels of 720p on a face for the encoder crop; detection runs on a 320 px copy, so the
+    # pixels of 720p on a face for the encoder crop; detection runs on a 480 px copy, so the
     # face check costs about the same (docs/BENCHMARKS.md "Face check").
     width: Annotated[int, Meta(ge=160)] = 1920
     height: Annotated[int, Meta(ge=120)] = 1080

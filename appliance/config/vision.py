@@ -12,7 +12,11 @@ from appliance.config.base import Seconds, Section
 class VisionConfig(Section, frozen=True, kw_only=True):
     # calibrated on tests/fixtures/faces/pairs.csv, see docs/BENCHMARKS.md "Face check"
     threshold: Annotated[float, Meta(gt=0, lt=1.5)] = 0.59
-    detect_width: Annotated[int, Meta(ge=80, le=4096)] = 320
+    # HOG finds faces of 80 px and up at this width: on a 1080p frame from a Pi camera (62-66
+    # degrees across) that is a face within about 0.75 m, where a person typing on the panel
+    # stands; nearer and larger faces are found in the same pass, farther ones in a second
+    # pass at twice the width. 1920 / 480 is an integer factor (the fast block reduce).
+    detect_width: Annotated[int, Meta(ge=80, le=4096)] = 480
     max_frames: Annotated[int, Meta(ge=1, le=100)] = 5
     window_s: Seconds = 3.0
     min_face_px: Annotated[int, Meta(ge=16)] = 60

