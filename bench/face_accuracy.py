@@ -244,7 +244,6 @@ PIPELINES = {
 
 
 def accuracy_markdown(figs: dict[str, Any]) -> str:
-    names = PIPELINES
     sets = {
         "fixtures": "tests/fixtures/faces (tuned on before #14)",
         "tune": "faces_eval/tune (tuned on in #14)",
@@ -264,7 +263,7 @@ def accuracy_markdown(figs: dict[str, Any]) -> str:
         for cond in CONDITIONS:
             for k, v in res.get(cond, {}).items():
                 lines.append(
-                    f"| {sets[s]} | {LABELS[cond]} | {names[k]} | "
+                    f"| {sets[s]} | {LABELS[cond]} | {PIPELINES[k]} | "
                     f"{v['false_accepts']}/{v['impostor']} | {v['false_rejects']}/{v['genuine']} "
                     f"| {v['no_face']} |"
                 )

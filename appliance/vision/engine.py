@@ -131,8 +131,9 @@ class FaceEngine:
         self, image: np.ndarray, *, width: int | None = None, thorough: bool = False
     ) -> list[FaceFound]:
         """Faces in `image`, largest first. Detection runs on a copy downscaled to `width`
-        (default config.detect_width) with upsample 0; only when nothing is found a finer pass
-        (upsample 1) runs. Dark or flat frames are enhanced first when enhance_low_light is on.
+        (default config.detect_width) with upsample 0; only when nothing is found do the finer
+        passes of `_passes` run (twice that width, then upsampled once). Dark or flat frames
+        are enhanced first when enhance_low_light is on.
         `thorough` runs both passes and keeps the one that found more faces (enrollment).
         """
         image = check_frame(image)
