@@ -146,7 +146,7 @@ def liveness_section(ctx: BenchContext) -> tuple[dict[str, Any], str]:
             clock = SteppedClock()
             d = engine.verify(
                 FrameCamera(win, clock), templates[f], liveness=True, clock=clock,
-                **({"watched": watch} if typed else {}),
+                watched=watch if typed else None,
             )  # fmt: skip
             cpu = time.process_time() - t0
             t0 = time.process_time()

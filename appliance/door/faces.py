@@ -4,11 +4,13 @@ A job reads frames, asks the engine, saves the snapshot, and posts its result ba
 as an event (FaceChecked, FaceIdentified); the state machine decides what follows. One job at a
 time holds the camera. Any exception denies: a broken camera never unlocks.
 
-While the camera is awake and no job runs, a watcher judges liveness on the frames of the
-person typing their code (`FaceEngine.observe`: no encoder pass, so the keypad's scan thread
-is not held up). The face check then starts from that evidence, bound to the user once the
-code names them (`FaceEngine.verify(watched=...)`), instead of waiting at the door for
-frames that show a live face.
+While the camera is awake and no job runs, a watcher follows the face of the person typing
+their code (`FaceEngine.observe`: no encoder pass, so the keypad's scan thread is not held
+up) and, with liveness on, judges liveness on those frames. The face check then starts from
+that evidence, bound to the user once the code names them (`FaceEngine.verify(watched=...)`),
+instead of waiting at the door for frames that show a live face; and it looks for the face
+first where the watcher last saw it (`verify(near=...)`). The check still decides on frames
+it reads itself, after the code was entered.
 """
 
 from __future__ import annotations
@@ -28,18 +30,29 @@ log = logging.getLogger(__name__)
 
 WATCH_MAX_AGE_S = 10.0  # evidence older than this is started afresh (a slow or second visitor)
 WATCH_JOIN_S = 2.0  # a check waits at most this long for the watcher's frame in hand
+SIGHTING_MAX_AGE_S = 2.0  # where a face was longer ago than this is no hint where it is now
 
 
 class Watcher:
-    """One watching thread: frames at the camera's rate into a LivenessCheck, until stopped."""
+    """One watching thread: frames at the camera's rate, until stopped. Keeps where the face
+    was last seen (`sighting`) and, with liveness, feeds the frames to a LivenessCheck."""
 
-    def __init__(self, camera: Camera, face: Any, read_lock: threading.Lock, fps: float) -> None:
+    def __init__(
+        self,
+        camera: Camera,
+        face: Any,
+        read_lock: threading.Lock,
+        fps: float,
+        live: bool = True,
+    ) -> None:
         self.camera = camera
         self.face = face
         self.read_lock = read_lock
         self.interval = 1.0 / fps
         self.stopped = threading.Event()
-        self.check = face.liveness_check()
+        self.live = live
+        self.check = face.liveness_check() if live else None
+        self.sighting: Any = None  # vision.Sighting of the last usable face seen
         self.frames = 0
         self._since = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="face-watch", daemon=True)
@@ -51,12 +64,22 @@ class Watcher:
     def is_alive(self) -> bool:
         return self._thread.is_alive()
 
-    def take(self) -> Any:
-        """Stop watching and hand over the evidence (None if the watcher could not finish
-        its frame in time: the check then starts from nothing)."""
+    def take(self) -> dict[str, Any]:
+        """Stop watching and hand over the evidence as `verify` keyword arguments: the
+        liveness check (`watched`) and where the face was last seen (`near`, if recently).
+        Nothing if the watcher could not finish its frame in time: the check then starts
+        from nothing."""
         self.stopped.set()
         self._thread.join(WATCH_JOIN_S)
-        return None if self._thread.is_alive() else self.check
+        if self._thread.is_alive():
+            return {}
+        evidence: dict[str, Any] = {}
+        if self.check is not None:
+            evidence["watched"] = self.check
+        seen = self.sighting
+        if seen is not None and time.monotonic() - seen.at <= SIGHTING_MAX_AGE_S:
+            evidence["near"] = seen
+        return evidence
 
     def _run(self) -> None:
         due = time.monotonic()
@@ -67,9 +90,11 @@ class Watcher:
                         return
                     frame = self.camera.read()
                 now = time.monotonic()
-                if now - self._since > WATCH_MAX_AGE_S:
+                if self.live and now - self._since > WATCH_MAX_AGE_S:
                     self.check, self._since = self.face.liveness_check(), now
-                self.face.observe(self.check, frame)
+                seen = self.face.observe(self.check, frame)
+                if seen is not None:
+                    self.sighting = seen
                 self.frames += 1
             except Exception as exc:  # the check that follows reports a camera fault itself
                 log.warning("event=face_watch_stopped error=%r", str(exc))
@@ -106,19 +131,25 @@ class FaceJobs:
         self._awake = False
 
     # ---- watching while the code is typed ---------------------------------------------------
-    def _watches(self) -> bool:
+    def _live(self) -> bool:
         live = self.liveness
         if live is None:
             live = bool(getattr(getattr(self.face, "config", None), "liveness", False))
-        return live and not self.inline and hasattr(self.face, "observe")
+        return live
+
+    def _watches(self) -> bool:
+        return not self.inline and hasattr(self.face, "observe")
 
     def watch(self) -> None:
-        """The camera is awake (motion, a key): judge liveness until a job needs the camera."""
+        """The camera is awake (motion, a key): follow the face (and judge liveness) until a
+        job needs the camera."""
         with self._watch_mutex:
             self._awake = True
             if not self._watches() or (self._watcher is not None and self._watcher.is_alive()):
                 return
-            self._watcher = Watcher(self.camera, self.face, self._read_lock, self.fps).start()
+            self._watcher = Watcher(
+                self.camera, self.face, self._read_lock, self.fps, self._live()
+            ).start()
 
     @property
     def watching(self) -> Watcher | None:
@@ -136,14 +167,14 @@ class FaceJobs:
             with self._read_lock:
                 watcher.stopped.set()
 
-    def _take_watched(self) -> Any:
+    def _take_watched(self) -> dict[str, Any]:
         with self._watch_mutex:
             watcher, self._watcher = self._watcher, None
         if watcher is None:
-            return None
-        check = watcher.take()
-        log.debug("event=face_watched frames=%d", watcher.frames)
-        return check
+            return {}
+        evidence = watcher.take()
+        log.debug("event=face_watched frames=%d near=%s", watcher.frames, "near" in evidence)
+        return evidence
 
     def _rewatch(self) -> None:
         """After a job: watch again if the camera is still awake (a second try)."""
@@ -217,12 +248,13 @@ class FaceJobs:
     def check(self, cmd: CheckFace) -> FaceChecked:
         """1:1 against the user's templates (with liveness when configured), starting from
         what the watcher saw while the code was typed."""
-        watched = self._take_watched()
+        evidence = self._take_watched()
         with self._lock:
             try:
                 templates = self.templates.for_user(cmd.user_id)
-                extra = {} if watched is None else {"watched": watched}
-                decision = self.face.verify(self.camera, templates, liveness=self.liveness, **extra)
+                decision = self.face.verify(
+                    self.camera, templates, liveness=self.liveness, **evidence
+                )
             except Exception as exc:  # a broken camera denies, it never unlocks
                 log.exception("event=face_check_failed user=%s", cmd.user_number)
                 return FaceChecked(cmd.attempt, False, None, f"error:{type(exc).__name__}")

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from .engine import Enrollment, FaceDecision, FaceEngine, FaceFound, face_distances, nearest
+from .engine import (
+    Enrollment,
+    FaceDecision,
+    FaceEngine,
+    FaceFound,
+    Sighting,
+    face_distances,
+    nearest,
+)
 from .errors import FaceError, MultipleFacesError, NoFaceError, PoorQualityError
 from .image import decode_image, load_image
 
@@ -15,6 +23,7 @@ __all__ = [
     "MultipleFacesError",
     "NoFaceError",
     "PoorQualityError",
+    "Sighting",
     "decode_image",
     "face_distances",
     "load_image",

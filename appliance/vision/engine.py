@@ -39,6 +39,13 @@ SHARPNESS_SIZE = 96  # faces are resized to this square before the blur measure
 # (whose chip is 150 px for about 1.5 face widths): its sensor noise averages out instead of
 # being sampled point by point into the chip.
 DARK_FACE_PX = 160
+# A face seen a moment ago (by the watcher while the code was typed, or in the check's own
+# previous frame) is looked for first in a window around where it was: NEAR_MARGIN face
+# widths on each side, scaled so the face is about NEAR_FACE_PX there (HOG finds faces from
+# 80 px; this leaves room for the face to move back a little). Found nowhere near it (or cut
+# by the window's edge), the whole frame is searched as before.
+NEAR_FACE_PX = 100
+NEAR_MARGIN = 0.25
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,15 @@ class FaceDecision:
     frames_seen: int
     ms: float
     detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """Where a face was a moment ago, and whether its frame was dark (enhanced)."""
+
+    box: Box
+    enhanced: bool
+    at: float  # time.monotonic() of its frame
 
 
 @dataclass(frozen=True)
@@ -180,6 +196,55 @@ class FaceEngine:
         faces.sort(key=lambda f: f.size_px, reverse=True)
         return faces
 
+    def detect_near(self, image: np.ndarray, near: Sighting) -> FaceFound | None:
+        """The face of `near` in this frame, looked for only in a window around its box
+        (NEAR_MARGIN face widths each side, scaled so the face is about NEAR_FACE_PX): a
+        fraction of a whole-frame search. None when no face lies wholly inside the window
+        (the face moved or changed size too much, or someone left): search the whole frame.
+        The frame's darkness is the sighting's (judged on its whole frame), so a dark face is
+        enhanced as the whole-frame search would enhance it."""
+        h, w = image.shape[:2]
+        top, right, bottom, left = near.box
+        size = max(bottom - top, right - left)
+        if size <= 0:
+            return None
+        m = int(round(NEAR_MARGIN * size))
+        y0, y1 = max(0, top - m), min(h, bottom + m)
+        x0, x1 = max(0, left - m), min(w, right + m)
+        if y1 - y0 < 16 or x1 - x0 < 16:
+            return None
+        gray = to_gray(image[y0:y1, x0:x1])
+        scale = min(1.0, NEAR_FACE_PX / size)
+        sw, sh = max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale))
+        small = gray if scale >= 1.0 else shrink(gray, sw, sh)
+        enhanced = near.enhanced and self.config.enhance_low_light
+        if enhanced:
+            small = enhance_gray(small)
+        sy, sx = (y1 - y0) / small.shape[0], (x1 - x0) / small.shape[1]
+        edge = 1  # px of the detection copy: a box touching the window's edge may be cut
+        best: FaceFound | None = None
+        for r in self.models.detector(small, 0):
+            cut = (
+                (r.left() < edge and x0 > 0)
+                or (r.top() < edge and y0 > 0)
+                or (r.right() >= small.shape[1] - edge and x1 < w)
+                or (r.bottom() >= small.shape[0] - edge and y1 < h)
+            )
+            if cut:
+                continue
+            box = (
+                max(0, y0 + int(round(r.top() * sy))),
+                min(w, x0 + int(round((r.right() + 1) * sx))),
+                min(h, y0 + int(round((r.bottom() + 1) * sy))),
+                max(0, x0 + int(round(r.left() * sx))),
+            )
+            face_px = min(box[1] - box[3], box[2] - box[0])
+            if face_px <= 0 or (best is not None and face_px <= best.size_px):
+                continue
+            local = (box[0] - y0, box[1] - x0, box[2] - y0, box[3] - x0)
+            best = FaceFound(box, face_px, sharpness(gray, local, toned=enhanced), enhanced)
+        return best
+
     @staticmethod
     def _passes(w: int, target: int) -> list[tuple[float, int]]:
         """(scale, upsample) detection passes, cheapest first: the frame at `target` px wide,
@@ -259,17 +324,24 @@ class FaceEngine:
     def liveness_check(self) -> LivenessCheck:
         return LivenessCheck(self.liveness_limits())
 
-    def observe(self, check: LivenessCheck, image: np.ndarray) -> bool:
-        """Judge a frame for liveness before the user is known (the door watches while the
-        code is typed; no encoder pass here). True when a usable face was seen."""
+    def observe(
+        self,
+        check: LivenessCheck | None,
+        image: np.ndarray,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> Sighting | None:
+        """Watch a frame before the user is known (while the code is typed; no encoder pass
+        here): where its usable face is, or None. With a liveness `check`, that face is
+        also judged for liveness."""
         image = check_frame(image, "camera frame")
         faces = self.detect(image)
         if not faces or self.quality_problem(faces[0]):
-            return False
+            return None
         face = faces[0]
-        points = self.landmarks5(image, face)
-        check.watch(image, face.box, points, lambda: self.probe(image, face))
-        return True
+        if check is not None:
+            points = self.landmarks5(image, face)
+            check.watch(image, face.box, points, lambda: self.probe(image, face))
+        return Sighting(face.box, face.enhanced, clock())
 
     # ---- public API -------------------------------------------------------------------------
     def enroll(self, image: np.ndarray, *, name: str = "image", num_jitters: int = 1) -> Enrollment:
@@ -299,6 +371,7 @@ class FaceEngine:
         liveness: bool | None = None,
         clock: Callable[[], float] = time.monotonic,
         watched: LivenessCheck | None = None,
+        near: Sighting | None = None,
     ) -> FaceDecision:
         """1:1 check of the person in front of `camera` against ONE user's templates (n, 128).
 
@@ -306,6 +379,11 @@ class FaceEngine:
         LivenessCheck; a `spoof` verdict ends the check at once) or until the frame budget
         (max_frames, or liveness_max_frames with liveness) or window_s runs out. Keeps the
         best (closest) face; the decision's frame is that face's frame (the event snapshot).
+        Every frame is read after the call and decides on its own face. Without liveness,
+        `near` (where the watcher last saw a face while the code was typed) and each frame's
+        face for the next frame say where to look first (`detect_near`). With liveness every
+        frame is searched whole, as the watched frames were: the liveness cues compare
+        landmarks from frame to frame, and a box found the other way would shift them.
         """
         cfg = self.config
         live = cfg.liveness if liveness is None else liveness
@@ -329,21 +407,28 @@ class FaceEngine:
         def distance(encoding: np.ndarray) -> float:
             return float(face_distances(tmpl, encoding).min())
 
+        if live:
+            near = None
         check: LivenessCheck | None = None
         if live:
             check = watched if watched is not None else self.liveness_check()
             check.bind(lambda chip: distance(self.encode_probe(chip)) <= cfg.threshold)
         verdict: LivenessVerdict | None = None
-        seen = 0
+        seen = tracked = 0
         while seen < budget and (seen == 0 or clock() - start < cfg.window_s):
             frame = check_frame(camera.read(), "camera frame")
             seen += 1
             if fallback_frame is None and best_frame is None:
                 fallback_frame = frame
-            faces = self.detect(frame)
+            found = self.detect_near(frame, near) if near is not None else None
+            tracked += found is not None
+            faces = [found] if found is not None else self.detect(frame)
             if not faces:
+                near = None
                 continue
             face = faces[0]
+            if not live:
+                near = Sighting(face.box, face.enhanced, clock())
             problem = self.quality_problem(face)
             if problem:
                 poor = problem
@@ -377,7 +462,7 @@ class FaceEngine:
                 break
 
         ms = (clock() - start) * 1000.0
-        detail: dict[str, Any] = {"liveness": live}
+        detail: dict[str, Any] = {"liveness": live, "tracked": tracked}
         if verdict is not None:
             detail["liveness_verdict"] = verdict.reason
             detail.update(verdict.detail)

@@ -53,11 +53,15 @@ class ClipCamera:
 
 
 class Engine(FaceEngine):
-    """The real engine, keeping its last decision."""
+    """The real engine, keeping its last decision and what the check was handed."""
 
     last: Any = None
+    handed: dict[str, Any] | None = None
+    reads_before: int = -1  # the camera's reads when the check began
 
     def verify(self, *a: Any, **k: Any) -> Any:
+        self.handed = k
+        self.reads_before = a[0].reads
         self.last = super().verify(*a, **k)
         return self.last
 
@@ -120,11 +124,48 @@ def test_a_camera_put_to_sleep_is_not_read_again(d18) -> None:
     assert cam.read_while_stopped == 0 and not cam.running
 
 
-def test_no_watching_without_liveness_or_in_scripted_simulations(d18) -> None:
-    jobs, _ = _jobs(d18, d18[0])
+def test_without_liveness_the_watcher_only_follows_the_face(d18) -> None:
+    """No liveness evidence is gathered, but the check is told where the face was and looks
+    there first; it still decides on the frame it reads itself, after the code."""
+    jobs, cam = _jobs(d18[10:], d18[0])
     jobs.liveness = False
     jobs.watch()
-    assert jobs.watching is None
+    watcher = jobs.watching
+    assert watcher is not None and watcher.check is None
+    eventually(lambda: watcher.frames >= 3 and watcher.sighting is not None, timeout=60)
+    posted: list[Any] = []
+    jobs.post = posted.append
+    jobs.start_check(CheckFace(attempt=1, user_id=1, user_number=1))
+    (result,) = eventually(lambda: posted, timeout=60)
+    assert result.matched and result.reason == "match"
+    assert jobs.face.handed is not None and "watched" not in jobs.face.handed
+    assert jobs.face.handed["near"].box == watcher.sighting.box
+    decision = jobs.face.last
+    assert decision.detail["tracked"] == 1 and decision.frames_seen == 1
+    assert decision.frame is cam.frames[min(jobs.face.reads_before, len(cam.frames) - 1)]
+    jobs.stop_watching()
+
+
+def test_an_old_sighting_is_no_hint(d18) -> None:
+    from appliance.door import faces as faces_mod
+    from appliance.vision import Sighting
+
+    jobs, _ = _jobs(d18[10:], d18[0])
+    jobs.liveness = False
+    jobs.watch()
+    watcher = jobs.watching
+    assert watcher is not None
+    eventually(lambda: watcher.sighting is not None, timeout=60)
+    watcher.stopped.set()
+    watcher._thread.join(10)
+    assert "near" in watcher.take()
+    seen = watcher.sighting
+    watcher.sighting = Sighting(seen.box, seen.enhanced, seen.at - faces_mod.SIGHTING_MAX_AGE_S)
+    assert watcher.take() == {}
+
+
+def test_no_watching_in_scripted_simulations(d18) -> None:
+    jobs, _ = _jobs(d18, d18[0])
     jobs.liveness, jobs.inline = None, True
     jobs.watch()
     assert jobs.watching is None
