@@ -115,3 +115,32 @@ def test_shrink_averages_the_pixels_each_output_pixel_covers(
     else:  # any other: the same as Pillow's area-average resize
         box = np.asarray(Image.fromarray(gray).resize(size, Image.Resampling.BOX))
         assert np.array_equal(small, box)
+
+
+@pytest.mark.parametrize("shape", [(1080, 1920, 3), (1081, 1919, 3), (7, 5000, 3), (30, 40, 3)])
+def test_grey_in_strips_is_the_whole_frames_luma(shape: tuple[int, int, int]) -> None:
+    rgb = np.random.default_rng(3).integers(0, 256, shape, dtype=np.uint8)
+    expected = np.asarray(Image.fromarray(rgb).convert("L"))
+    assert np.array_equal(to_gray(rgb), expected)
+    window = rgb[2:-2, 3:-3]  # a view, as the check's window around a face is
+    assert np.array_equal(to_gray(window), np.asarray(Image.fromarray(window.copy()).convert("L")))
+
+
+def test_grey_of_a_1080p_frame_takes_little_more_memory_than_its_result() -> None:
+    """Pillow holds RGB at 4 bytes per pixel: converted whole, a 1080p frame's grey copy
+    raised the peak by ~10 MB; in strips by its own 2 MB and one strip."""
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy as np\n"
+        "from appliance.vision.image import to_gray\n"
+        "def hwm():\n"
+        "    s = open('/proc/self/status').read()\n"
+        "    return int(s.split('VmHWM:')[1].split()[0]) / 1024\n"
+        "rgb = np.empty((1080, 1920, 3), np.uint8); rgb[...] = 77\n"
+        "to_gray(np.zeros((40, 40, 3), np.uint8))\n"
+        "before = hwm(); g = to_gray(rgb); print(hwm() - before)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert float(out.stdout) < 5.0, out.stdout
