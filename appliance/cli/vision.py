@@ -106,9 +106,11 @@ def cmd_eval_liveness(args: argparse.Namespace) -> int:
     engine = FaceEngine(cfg.vision)
     engine.warm_up()
     n_bona = sum(c.bona_fide for c in clips)
+    watched = f", the first {args.typed:g} s watched as while typing" if args.typed else ""
     print(
         f"eval-liveness: {len(clips)} clips ({n_bona} bona fide, {len(clips) - n_bona} attacks)"
-        f" at {cfg.camera.fps:g} fps, at most {cfg.vision.liveness_max_frames} frames each",
+        f" at {cfg.camera.fps:g} fps, at most {cfg.vision.liveness_max_frames} frames each"
+        f"{watched}",
         file=sys.stderr,
         flush=True,
     )
@@ -119,6 +121,7 @@ def cmd_eval_liveness(args: argparse.Namespace) -> int:
             fps=cfg.camera.fps,
             max_frames=cfg.vision.liveness_max_frames,
             progress=lambda m: print(f"eval-liveness: {m}", file=sys.stderr, flush=True),
+            typed_s=args.typed,
         )
     except ValueError as exc:
         raise CliError(str(exc)) from None
@@ -137,6 +140,16 @@ def cmd_eval_liveness(args: argparse.Namespace) -> int:
         )
     _emit({"event": "summary", **summary})
     return 0
+
+
+def _typed_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value <= 30:
+        raise argparse.ArgumentTypeError(f"{text} s is outside 0..30 s")
+    return value
 
 
 def _threshold(text: str) -> float:
@@ -172,4 +185,12 @@ def register(subparsers: Any) -> None:
         "BPCER (bona fide refused) and APCER per attack kind (attacks accepted).",
     )
     p.add_argument("--clips", type=Path, required=True, metavar="DIR", help="folder of clips")
+    p.add_argument(
+        "--typed",
+        type=_typed_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="watch the first SECONDS of each clip as the door watches while a code is typed "
+        "(default 0: a cold check, nothing watched)",
+    )
     p.set_defaults(func=cmd_eval_liveness)

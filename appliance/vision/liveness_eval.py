@@ -103,11 +103,20 @@ def judge(
     *,
     max_frames: int,
     limits: LivenessLimits | None = None,
+    typed: int = 0,
 ) -> tuple[LivenessVerdict, int]:
     """The door's liveness decision on a stream of frames, as FaceEngine.verify makes it:
     frames with an adequate face are added until the verdict is live or spoof, or the budget
-    ends (undecided = refused). Returns the verdict and the frames read."""
+    ends (undecided = refused). With `typed`, the first `typed` frames are watched as the
+    door watches while a code is typed (`FaceEngine.observe`), then bound (the recordings
+    name no user: every face counts as the person's) before the check's own frames.
+    Returns the verdict and the frames read after the watched ones."""
     check = LivenessCheck(limits or engine.liveness_limits())
+    frames = iter(frames)
+    if typed:
+        for _, frame in zip(range(typed), frames, strict=False):
+            engine.observe(check, frame)
+        check.bind(lambda _probe: True)
     verdict = check.verdict()
     seen = 0
     for frame in frames:
@@ -121,6 +130,8 @@ def judge(
         verdict = check.verdict()
         if verdict.state != "undecided" or seen >= max_frames:
             break
+    if seen == 0:  # the clip ended while "typing": the door decides on a frame after the code
+        verdict = LivenessVerdict("undecided", "too_few_frames", verdict.detail)
     return verdict, seen
 
 
@@ -131,17 +142,26 @@ def evaluate(
     fps: float,
     max_frames: int,
     progress: Callable[[str], None] | None = None,
+    typed_s: float = 0.0,
 ) -> tuple[dict[str, Any], list[ClipResult]]:
     """APCER per attack kind and BPCER over the bona-fide clips (ISO/IEC 30107-3 terms:
-    APCER = attacks accepted as live / attacks; BPCER = bona fide refused / bona fide)."""
+    APCER = attacks accepted as live / attacks; BPCER = bona fide refused / bona fide).
+    `typed_s`: the first seconds of each clip are watched as while a code is typed."""
+    typed = round(typed_s * fps)
     results = []
     for clip in clips:
-        verdict, seen = judge(engine, frames_of(clip.path, fps, max_frames), max_frames=max_frames)
+        verdict, seen = judge(
+            engine,
+            frames_of(clip.path, fps, typed + max_frames),
+            max_frames=max_frames,
+            typed=typed,
+        )
         results.append(ClipResult(clip, verdict, seen, round(seen / fps, 2)))
         if progress:
             progress(f"{clip.path.name}: {verdict.state} ({verdict.reason}, {seen} frames)")
     bona = [r for r in results if r.clip.bona_fide]
     summary: dict[str, Any] = {
+        "typed_s": typed_s,
         "bona_fide": len(bona),
         "bpcer": round(sum(not r.accepted for r in bona) / len(bona), 3) if bona else None,
         "bona_fide_seconds_median": (

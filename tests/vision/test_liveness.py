@@ -252,6 +252,37 @@ def test_eval_liveness_reports_bpcer_and_apcer_per_attack_kind(
     assert by_clip["bona_fide/driving_d18.mp4"]["verdict"] == "live"
 
 
+def test_eval_liveness_typed_watches_the_first_seconds(tmp_path: Path, capsys, d18) -> None:
+    """--typed S: the first S seconds of each clip are watched as while a code is typed; the
+    check's own frames follow (a clip that ends before them is refused)."""
+    clips = tmp_path / "clips"
+    (clips / "bona_fide").mkdir(parents=True)
+    (clips / "attack" / "photo").mkdir(parents=True)
+    (clips / "bona_fide" / "d18.mp4").write_bytes((CLIPS / "driving_d18.mp4").read_bytes())
+    cv2.imwrite(str(clips / "attack" / "photo" / "p.png"), cv2.cvtColor(d18[5], cv2.COLOR_RGB2BGR))
+    rc, out = _run(capsys, "eval-liveness", "--clips", str(clips), "--typed", "1.5")
+    assert rc == 0
+    rows, summary = {r["clip"]: r for r in out[:-1]}, out[-1]
+    assert summary["typed_s"] == 1.5 and summary["bpcer"] == 0.0
+    assert summary["attacks"] == {"photo": {"n": 1, "apcer": 0.0}}
+    live = rows["bona_fide/d18.mp4"]
+    assert live["verdict"] == "live" and live["watched"] > 0 and live["frames"] >= 1
+    cold = _run(capsys, "eval-liveness", "--clips", str(clips))[1][0]
+    assert cold["watched"] == 0 and cold["frames"] > live["frames"]
+    (clips / "attack" / "photo" / "p.png").unlink()
+    (clips / "attack" / "photo").rmdir()
+    (clips / "attack").rmdir()
+    rc, out = _run(capsys, "eval-liveness", "--clips", str(clips), "--typed", "8")  # 7.2 s clip
+    assert out[0]["verdict"] == "undecided" and out[0]["reason"] == "too_few_frames"
+
+
+def test_eval_liveness_refuses_a_bad_typed_value(tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["eval-liveness", "--clips", str(tmp_path), "--typed", "-1"])
+    assert exc.value.code != 0
+    assert "--typed" in capsys.readouterr().err
+
+
 def test_eval_liveness_refuses_an_unsorted_folder(tmp_path: Path, capsys) -> None:
     clips = tmp_path / "clips"
     (clips / "misc").mkdir(parents=True)
