@@ -56,6 +56,13 @@ class _Counting:
         return self._models.detector(gray, upsample)
 
 
+def _check(frame_camera, engine, frame, tmpl, box, *, liveness: bool = False) -> Any:
+    """One check of `frame` handed a sighting at `box`, with a clock that stands still."""
+    near = Sighting(box, False, 0.0)
+    cam = frame_camera([frame])
+    return engine.verify(cam, tmpl, liveness=liveness, near=near, clock=lambda: 0.0)
+
+
 def test_a_face_that_moved_a_little_is_found_near_where_it_was(engine, frame) -> None:
     (whole,) = engine.detect(frame)
     for dx, dy, scale in ((0, 0, 1), (0.1, 0, 1), (0, -0.1, 1), (0, 0, 0.9), (-0.1, 0.1, 1.1)):
@@ -108,13 +115,7 @@ def test_someone_else_where_the_user_was_is_a_mismatch(frame_camera, engine, pho
     user = camera_frame(photo("people/obama/obama2.jpg"), W, H)
     other = camera_frame(photo("people/biden/biden1.jpg"), W, H)
     (seen,) = engine.detect(user)
-    d = engine.verify(
-        frame_camera([other]),
-        obama,
-        liveness=False,
-        near=Sighting(seen.box, False, 0.0),
-        clock=lambda: 0.0,
-    )
+    d = _check(frame_camera, engine, other, obama, seen.box)
     assert d.reason == "mismatch" and d.distance is not None
     assert d.distance > engine.config.threshold and d.frame is other
 
@@ -135,13 +136,7 @@ def test_a_dark_face_near_the_hint_is_enhanced_as_the_whole_frame_would_be(
 
 def test_with_liveness_every_frame_is_searched_whole(frame_camera, engine, frame, obama):
     (whole,) = engine.detect(frame)
-    d = engine.verify(
-        frame_camera([frame]),
-        obama,
-        liveness=True,
-        near=Sighting(whole.box, False, 0.0),
-        clock=lambda: 0.0,
-    )
+    d = _check(frame_camera, engine, frame, obama, whole.box, liveness=True)
     assert d.detail["tracked"] == 0 and d.reason == "liveness_failed"
 
 
