@@ -324,12 +324,7 @@ class FaceEngine:
     def liveness_check(self) -> LivenessCheck:
         return LivenessCheck(self.liveness_limits())
 
-    def observe(
-        self,
-        check: LivenessCheck | None,
-        image: np.ndarray,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> Sighting | None:
+    def observe(self, check: LivenessCheck | None, image: np.ndarray) -> Sighting | None:
         """Watch a frame before the user is known (while the code is typed; no encoder pass
         here): where its usable face is, or None. With a liveness `check`, that face is
         also judged for liveness."""
@@ -341,7 +336,7 @@ class FaceEngine:
         if check is not None:
             points = self.landmarks5(image, face)
             check.watch(image, face.box, points, lambda: self.probe(image, face))
-        return Sighting(face.box, face.enhanced, clock())
+        return Sighting(face.box, face.enhanced, time.monotonic())
 
     # ---- public API -------------------------------------------------------------------------
     def enroll(self, image: np.ndarray, *, name: str = "image", num_jitters: int = 1) -> Enrollment:
@@ -407,10 +402,9 @@ class FaceEngine:
         def distance(encoding: np.ndarray) -> float:
             return float(face_distances(tmpl, encoding).min())
 
-        if live:
-            near = None
         check: LivenessCheck | None = None
         if live:
+            near = None  # every frame searched whole (see above)
             check = watched if watched is not None else self.liveness_check()
             check.bind(lambda chip: distance(self.encode_probe(chip)) <= cfg.threshold)
         verdict: LivenessVerdict | None = None
