@@ -249,3 +249,29 @@ def test_a_normal_frame_takes_one_small_detector_pass_and_no_dark_work(
     faces = eng.detect(darken(frame, exposure=0.12, noise_sigma=0.03))
     assert len(faces) == 1 and faces[0].enhanced
     assert models.detector_calls[0] == (engine.config.detect_width, 0) and len(toned) == 1
+
+
+def test_two_threads_detecting_at_once_get_their_own_faces(engine: FaceEngine, photo) -> None:
+    """The door's watcher and the admin page's enrollment share the process's one detector;
+    dlib's scans it with the GIL released, and unserialised the two got each other's boxes."""
+    import threading
+
+    frames = [
+        photo(p)
+        for p in ("people/obama/obama2.jpg", "people/biden/biden1.jpg", "scenes/two_people.jpg")
+    ]
+    expected = [[f.box for f in engine.detect(fr)] for fr in frames]
+    wrong: list[int] = []
+
+    def run(k: int) -> None:
+        for i in range(40):
+            j = (i + k) % len(frames)
+            if [f.box for f in engine.detect(frames[j])] != expected[j]:
+                wrong.append(j)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wrong == []
