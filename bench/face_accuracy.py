@@ -99,6 +99,35 @@ def load_photo(path: Path, enlarge: int = 0) -> Any:
     return frame
 
 
+def distances(
+    pairs: list[Any], templates: dict[Path, Any], probes: dict[Path, Any]
+) -> list[tuple[bool, float | None]]:
+    """(genuine?, distance) of every pair; None where the template or the probe has no face."""
+    import numpy as np
+
+    out: list[tuple[bool, float | None]] = []
+    for p in pairs:
+        t, q = templates.get(p.enrolled), probes.get(p.probe)
+        out.append((p.same, None if t is None or q is None else float(np.linalg.norm(t - q))))
+    return out
+
+
+def threshold_table(
+    rows: list[tuple[bool, float | None]], thresholds: list[float]
+) -> list[dict[str, Any]]:
+    """False accepts and rejects of `rows` at each threshold (accept: distance <= threshold;
+    a pair without a distance is a false reject when genuine, never an accept)."""
+    genuine = sum(1 for same, _ in rows if same)
+    impostor = len(rows) - genuine
+    table = []
+    for thr in thresholds:
+        fa = sum(1 for same, d in rows if not same and d is not None and d <= thr)
+        fr = sum(1 for same, d in rows if same and (d is None or d > thr))
+        table.append({"threshold": thr, "false_accepts": f"{fa}/{impostor}",
+                      "false_rejects": f"{fr}/{genuine}"})  # fmt: skip
+    return table
+
+
 def score(
     pairs: list[Any],
     templates: dict[Path, Any],
@@ -236,6 +265,50 @@ def run(
     return out
 
 
+def sweep(
+    vision: dict[str, Any],
+    sets: list[str],
+    *,
+    draws: int,
+    thresholds: list[float],
+    conditions: list[str] | None = None,
+    seed: bool = True,
+    log: Callable[[str], None] = lambda m: None,
+) -> dict[str, Any]:
+    """Doorward's false accepts and rejects at each of `thresholds`, summed over noise draws
+    0..draws-1 of each dark condition (the normal row has no noise: one draw): the trade-off
+    a dark-face threshold would make. With `seed`, the prototype's own at its 0.6."""
+    from appliance.config import VisionConfig
+    from appliance.vision.engine import FaceEngine
+    from appliance.vision.evaluate import read_pairs
+
+    from .prototype import SEED_TOLERANCE
+
+    cfg = VisionConfig.convert(vision)
+    engine = FaceEngine(cfg.replace(max_frames=1))
+    out: dict[str, Any] = {"threshold": cfg.threshold, "draws": draws}
+    for name in sets:
+        csv_path = set_paths()[name]
+        root = csv_path.parent
+        pairs = read_pairs(csv_path)
+        res: dict[str, Any] = {}
+        for cond in conditions or list(CONDITIONS):
+            rows: list[tuple[bool, float | None]] = []
+            seed_rows: list[tuple[bool, float | None]] = []
+            for noise in range(draws if CONDITIONS[cond] else 1):
+                log(f"{name}: {cond}, draw {noise}")
+                t, q, _ = door_encodings(engine, pairs, cond, root, noise=noise)
+                rows += distances(pairs, t, q)
+                if seed:
+                    st, sq = seed_encodings(pairs, cond, root, noise=noise)
+                    seed_rows += distances(pairs, st, sq)
+            res[cond] = {"door": threshold_table(rows, thresholds)}
+            if seed:
+                res[cond]["seed"] = threshold_table(seed_rows, [SEED_TOLERANCE])[0]
+        out[name] = res
+    return out
+
+
 PIPELINES = {
     "door": "Doorward",
     "door_no_enhance": "Doorward, enhancement off",
@@ -334,7 +407,34 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="the N-th variant of the dark probes' noise (0: the one make bench uses)",
     )
+    ap.add_argument(
+        "--sweep",
+        default=None,
+        metavar="LO:HI:STEP",
+        help="instead: false accepts/rejects at each threshold from LO to HI, over --draws",
+    )
+    ap.add_argument("--draws", type=int, default=4, help="noise draws a --sweep sums over")
     a = ap.parse_args(argv)
+    log = lambda m: print(f"face_accuracy: {m}", file=sys.stderr, flush=True)  # noqa: E731
+    if a.sweep is not None:
+        try:
+            lo, hi, step = (float(x) for x in a.sweep.split(":"))
+        except ValueError:
+            ap.error(f"--sweep wants LO:HI:STEP (three numbers), got {a.sweep!r}")
+        if not (step > 0 and lo <= hi) or a.draws < 1:
+            ap.error("--sweep needs LO <= HI and STEP > 0, and --draws at least 1")
+        n = int(round((hi - lo) / step)) + 1
+        figs = sweep(
+            json.loads(a.vision),
+            a.set or ["tune", "heldout"],
+            draws=a.draws,
+            thresholds=[round(lo + i * step, 4) for i in range(n)],
+            conditions=a.cond,
+            seed=not a.no_seed,
+            log=log,
+        )
+        print(json.dumps(figs, indent=1))
+        return 0
     figs = run(
         json.loads(a.vision),
         a.set or ["fixtures", "tune", "heldout"],
@@ -343,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
         no_enhance=not a.no_plain,
         enlarge=a.enlarge,
         noise=a.noise,
-        log=lambda m: print(f"face_accuracy: {m}", file=sys.stderr, flush=True),
+        log=log,
     )
     print(json.dumps(figs, indent=1))
     return 0
