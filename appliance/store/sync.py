@@ -398,33 +398,8 @@ class SyncWorker:
 
     def _push_guest_uses(self, report: SyncReport) -> None:
         """This door's guest-code uses up to the central database, by UUID (idempotent)."""
-        while True:
-            with self.replica.engine.connect() as r:
-                rows = [
-                    dict(m)
-                    for m in r.execute(
-                        select(USES)
-                        .where(USES.c.synced_at.is_(None))
-                        .order_by(USES.c.ts, USES.c.id)
-                        .limit(self.batch_size)
-                    ).mappings()
-                ]
-            if not rows:
-                return
-            ids = [row["id"] for row in rows]
-            now = self.clock()
-            with self.central.engine.begin() as c:
-                present = set(c.execute(select(USES.c.id).where(USES.c.id.in_(ids))).scalars())
-                fresh = [
-                    {**row, "synced_at": now, "confirmed_at": None}
-                    for row in rows
-                    if row["id"] not in present
-                ]
-                if fresh:
-                    _insert_ignoring_duplicates(c, USES, fresh)
-            with self.replica.engine.begin() as r:
-                r.execute(update(USES).where(USES.c.id.in_(ids)).values(synced_at=now))
-            report.guest_uses_pushed += len(fresh)
+        pushed, _ = self._push_rows(USES, {"confirmed_at": None})
+        report.guest_uses_pushed += pushed
 
     def _refresh_guest_totals(self) -> None:
         """Other doors' uses of every use-limited guest code, as the central database has them
@@ -470,33 +445,43 @@ class SyncWorker:
                 r.execute(update(USES).where(USES.c.id.in_(pushed_before)).values(confirmed_at=now))
 
     def _push_events(self, report: SyncReport) -> None:
+        pushed, already = self._push_rows(EVENTS, {})
+        report.pushed += pushed
+        report.duplicates += already
+
+    def _push_rows(self, table: Table, extra: dict[str, Any]) -> tuple[int, int]:
+        """The replica's rows of `table` not yet pushed, batch by batch, up to the central
+        database by UUID (with `extra` set on the central copy); returns (rows inserted, rows
+        the central database already had)."""
+        pushed = already = 0
         while True:
             with self.replica.engine.connect() as r:
                 rows = [
                     dict(m)
                     for m in r.execute(
-                        select(EVENTS)
-                        .where(EVENTS.c.synced_at.is_(None))
-                        .order_by(EVENTS.c.ts, EVENTS.c.id)
+                        select(table)
+                        .where(table.c.synced_at.is_(None))
+                        .order_by(table.c.ts, table.c.id)
                         .limit(self.batch_size)
                     ).mappings()
                 ]
             if not rows:
-                return
+                return pushed, already
             ids = [row["id"] for row in rows]
             now = self.clock()
-            fresh = self._insert_central(rows, ids, now)
+            fresh = self._insert_central(table, rows, ids, {**extra, "synced_at": now})
             # only now, after the central commit: a crash before this line repeats the batch,
             # and the repeat finds every UUID present
             with self.replica.engine.begin() as r:
-                r.execute(update(EVENTS).where(EVENTS.c.id.in_(ids)).values(synced_at=now))
-            report.pushed += len(fresh)
-            report.duplicates += len(rows) - len(fresh)
+                r.execute(update(table).where(table.c.id.in_(ids)).values(synced_at=now))
+            pushed += len(fresh)
+            already += len(rows) - len(fresh)
 
     def _insert_central(
-        self, rows: list[dict[str, Any]], ids: list[str], now: datetime
+        self, table: Table, rows: list[dict[str, Any]], ids: list[str], values: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        """Insert the rows whose UUID is not there yet, in one central transaction.
+        """Insert the rows whose UUID is not there yet (with `values` set), in one central
+        transaction.
 
         Two pushers racing on the same UUIDs can deadlock in InnoDB; the loser is retried.
         """
@@ -504,17 +489,19 @@ class SyncWorker:
             try:
                 with self.central.engine.begin() as c:
                     present = set(
-                        c.execute(select(EVENTS.c.id).where(EVENTS.c.id.in_(ids))).scalars()
+                        c.execute(select(table.c.id).where(table.c.id.in_(ids))).scalars()
                     )
-                    fresh = [{**row, "synced_at": now} for row in rows if row["id"] not in present]
+                    fresh = [{**row, **values} for row in rows if row["id"] not in present]
                     if fresh:
-                        _insert_ignoring_duplicates(c, EVENTS, fresh)
+                        _insert_ignoring_duplicates(c, table, fresh)
                 return fresh
             except OperationalError as exc:
                 code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
                 if code not in RETRYABLE or attempt == RETRIES:
                     raise
-                log.info("event=sync_push_retry code=%s attempt=%d", code, attempt)
+                log.info(
+                    "event=sync_push_retry table=%s code=%s attempt=%d", table.name, code, attempt
+                )
                 time.sleep(0.05 * attempt)
         raise AssertionError("unreachable")
 

@@ -381,3 +381,71 @@ def test_start_sync_worker_for_run(make_config, central_url, hasher) -> None:
     finally:
         central.close()
         replica.close()
+
+
+def _fail_inserts_into(engine, table: str, codes: list[int]) -> list[int]:
+    """Make the next len(codes) INSERTs into `table` on `engine` fail on the real server's
+    connection with those MySQL error codes (as InnoDB fails a deadlock victim: 1213, or a
+    lock wait that timed out: 1205); returns the codes raised so far."""
+    import pymysql
+    from sqlalchemy import event
+
+    raised: list[int] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def fail(conn, cursor, statement, parameters, context, executemany) -> None:
+        words = statement.split(None, 3)
+        if codes and words[:2] == ["INSERT", "INTO"] and words[2].strip("`") == table:
+            code = codes.pop(0)
+            raised.append(code)
+            raise pymysql.err.OperationalError(code, f"injected MySQL error {code}")
+
+    return raised
+
+
+def test_a_push_picked_as_deadlock_victim_is_retried_and_lands_once(site) -> None:
+    """Two pushers racing on the same UUIDs can deadlock in InnoDB; the one picked as victim
+    (or whose lock wait timed out) retries the batch: events and guest-code uses alike arrive
+    exactly once and are marked pushed."""
+    from appliance.store.models import new_uuid, utcnow
+    from appliance.store.models_policies import GuestUse
+
+    assert site.worker.run_once().ok
+    ids = queue_events(site.replica, "door-1", 40)
+    uses = [new_uuid() for _ in range(5)]
+    with site.replica.session() as s:
+        s.add_all(GuestUse(id=u, device_id="door-1", ts=utcnow()) for u in uses)
+    raised_events = _fail_inserts_into(site.central.engine, "access_events", [1213, 1205])
+    raised_uses = _fail_inserts_into(site.central.engine, "guest_uses", [1213])
+
+    report = site.worker.run_once()
+
+    assert report.ok, report.error
+    assert raised_events == [1213, 1205] and raised_uses == [1213]  # the faults did happen
+    assert report.pushed == 40 and report.duplicates == 0 and report.pending == 0
+    assert report.guest_uses_pushed == 5
+    with site.central.session() as s:
+        assert sorted(s.scalars(select(AccessEvent.id))) == sorted(ids)
+        assert sorted(s.scalars(select(GuestUse.id))) == sorted(uses)
+    with site.replica.session() as s:
+        assert s.scalar(select(func.count()).where(GuestUse.synced_at.is_(None))) == 0
+
+
+def test_a_push_failing_for_good_marks_nothing_pushed(site) -> None:
+    """An error that is not a lock conflict (here: the server refusing the insert for a
+    full table, 1114), or a deadlock every retry: the round fails, names the error, and every
+    event is still queued for the next round, which delivers it once."""
+    from appliance.store.sync import RETRIES
+
+    assert site.worker.run_once().ok
+    ids = queue_events(site.replica, "door-1", 10)
+    for codes in ([1114], [1213] * RETRIES):
+        raised = _fail_inserts_into(site.central.engine, "access_events", list(codes))
+        report = site.worker.run_once()
+        assert not report.ok and str(codes[0]) in report.error
+        assert raised == codes and report.pending == 10
+        assert count_events(site.central) == 0
+    report = site.worker.run_once()
+    assert report.ok and report.pushed == 10 and report.pending == 0
+    with site.central.session() as s:
+        assert sorted(s.scalars(select(AccessEvent.id))) == sorted(ids)
