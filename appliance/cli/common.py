@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,21 @@ def open_central_db(args: argparse.Namespace) -> Any:
     if url is None:
         return open_door_db(args)
     return open_central(args.config, url, migrate=True)
+
+
+@contextmanager
+def command_db(
+    args: argparse.Namespace, *errors: type[Exception], door: bool = False, prefix: str = ""
+) -> Iterator[Any]:
+    """The central database (`door`: the door's own) for one command, closed after it; the
+    domain `errors` raised inside become a CliError with their message (after `prefix`)."""
+    db = open_door_db(args) if door else open_central_db(args)
+    try:
+        yield db
+    except errors as exc:
+        raise CliError(f"{prefix}{exc}") from None
+    finally:
+        db.close()
 
 
 def positive_int(text: str) -> int:

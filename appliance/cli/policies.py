@@ -11,7 +11,7 @@ from typing import Any
 
 from appliance.config import Config
 
-from .common import CliError, existing_file, open_central_db, open_door_db, positive_int
+from .common import CliError, command_db, existing_file, positive_int
 
 
 def register(subparsers: Any) -> None:
@@ -126,8 +126,7 @@ def cmd_guest_add(args: argparse.Namespace) -> int:
     valid_until = parse_when(args.valid_until, "--until", end=True)
     windows = _windows(args)
     by = f"cli:{getpass.getuser()}"
-    db = open_central_db(args)
-    try:
+    with command_db(args, GuestError) as db:
         hasher = pin_hasher(config, db)
         if args.offline:
             if args.uses is not None:
@@ -152,10 +151,6 @@ def cmd_guest_add(args: argparse.Namespace) -> int:
                 db, hasher, name=args.name, doors=args.door, valid_from=valid_from,
                 valid_until=valid_until, windows=windows, max_uses=args.uses, by=by,
             )  # fmt: skip
-    except GuestError as exc:
-        raise CliError(str(exc)) from None
-    finally:
-        db.close()
     _print(issued.as_dict())
     return 0
 
@@ -163,13 +158,8 @@ def cmd_guest_add(args: argparse.Namespace) -> int:
 def cmd_guest_revoke(args: argparse.Namespace) -> int:
     from appliance.store.guests import GuestError, revoke
 
-    db = open_central_db(args)
-    try:
+    with command_db(args, GuestError) as db:
         row = revoke(db, args.id, by=f"cli:{getpass.getuser()}")
-    except GuestError as exc:
-        raise CliError(str(exc)) from None
-    finally:
-        db.close()
     _print({"id": row.id, "name": row.name, "revoked_at": row.revoked_at})
     return 0
 
@@ -177,11 +167,8 @@ def cmd_guest_revoke(args: argparse.Namespace) -> int:
 def cmd_guest_list(args: argparse.Namespace) -> int:
     from appliance.store.guests import list_codes
 
-    db = open_central_db(args)
-    try:
+    with command_db(args) as db:
         _print(list_codes(db))
-    finally:
-        db.close()
     return 0
 
 
@@ -190,13 +177,10 @@ def cmd_lockdown(args: argparse.Namespace) -> int:
     """On the door's own database: the running door picks it up within a second."""
     from appliance.store.lockdown import read_lockdown, write_lockdown
 
-    db = open_door_db(args)
-    try:
+    with command_db(args, door=True) as db:
         if args.state != "status":
             write_lockdown(db, args.state == "on", by=args.by or getpass.getuser(), source="cli")
         state = read_lockdown(db)
-    finally:
-        db.close()
     _print({"device": args.config.device.id, **state})
     return 0
 
@@ -209,16 +193,13 @@ def cmd_schedule_add(args: argparse.Namespace) -> int:
         weekdays = parse_weekdays(args.days)
         start = parse_minute(args.start, "--start")
         end = parse_minute(args.end, "--end")
-        db = open_central_db(args)
-        try:
-            row = add_window(
-                db, device_id=args.door, weekdays=weekdays, start_minute=start,
-                end_minute=end, first_person_in=args.first_person_in, label=args.label,
-            )  # fmt: skip
-        finally:
-            db.close()
     except ScheduleError as exc:
         raise CliError(str(exc)) from None
+    with command_db(args, ScheduleError) as db:
+        row = add_window(
+            db, device_id=args.door, weekdays=weekdays, start_minute=start,
+            end_minute=end, first_person_in=args.first_person_in, label=args.label,
+        )  # fmt: skip
     _print({"id": row.id, "door": row.device_id, "weekdays": row.weekdays,
             "start": args.start, "end": args.end,
             "first_person_in": row.first_person_in})  # fmt: skip
@@ -228,13 +209,8 @@ def cmd_schedule_add(args: argparse.Namespace) -> int:
 def cmd_schedule_remove(args: argparse.Namespace) -> int:
     from appliance.store.schedules import ScheduleError, delete_window
 
-    db = open_central_db(args)
-    try:
+    with command_db(args, ScheduleError) as db:
         delete_window(db, args.id)
-    except ScheduleError as exc:
-        raise CliError(str(exc)) from None
-    finally:
-        db.close()
     _print({"removed": args.id})
     return 0
 
@@ -242,11 +218,8 @@ def cmd_schedule_remove(args: argparse.Namespace) -> int:
 def cmd_schedule_list(args: argparse.Namespace) -> int:
     from appliance.store.schedules import list_schedule
 
-    db = open_central_db(args)
-    try:
+    with command_db(args) as db:
         _print(list_schedule(db))
-    finally:
-        db.close()
     return 0
 
 
@@ -257,11 +230,8 @@ def cmd_holiday_add(args: argparse.Namespace) -> int:
         day = date.fromisoformat(args.day)
     except ValueError:
         raise CliError(f"DAY: {args.day!r} is not a date YYYY-MM-DD") from None
-    db = open_central_db(args)
-    try:
+    with command_db(args) as db:
         added = add_holiday(db, day, args.name, args.door)
-    finally:
-        db.close()
     _print({"day": day.isoformat(), "added": added})
     return 0
 
@@ -269,12 +239,7 @@ def cmd_holiday_add(args: argparse.Namespace) -> int:
 def cmd_holiday_import(args: argparse.Namespace) -> int:
     from appliance.store.schedules import ScheduleError, import_ics
 
-    db = open_central_db(args)
-    try:
+    with command_db(args, ScheduleError, prefix=f"{args.file}: ") as db:
         added = import_ics(db, args.file, args.door)
-    except ScheduleError as exc:
-        raise CliError(f"{args.file}: {exc}") from None
-    finally:
-        db.close()
     _print({"file": str(args.file), "added": added})
     return 0

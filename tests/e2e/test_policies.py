@@ -101,6 +101,28 @@ def test_guest_add_refuses_bad_values_naming_the_option(door, capsys) -> None:
         assert option in capsys.readouterr().err, args
 
 
+def test_schedule_and_guest_commands_name_what_was_wrong_and_store_nothing(
+    door, capsys, tmp_path: Path
+) -> None:
+    """The domain's refusals reach the owner as `doorward: error: ...` (exit 2) naming the
+    argument, and the schedule is as it was."""
+    cfg, _data, _people = door
+    before = cli(cfg, capsys, "schedule", "list")
+    not_ics = tmp_path / "holidays.ics"
+    not_ics.write_text("this is not a calendar\n", encoding="utf-8")
+    for args, named in (
+        (["guest", "revoke", "999"], "999"),
+        (["schedule", "remove", "999"], "999"),
+        (["schedule", "add", "--days", "mon-fri", "--start", "25:00", "--end", "18:00"], "--start"),
+        (["schedule", "import-ics", str(not_ics)], f"{not_ics}: .ics: not an iCalendar file"),
+    ):
+        capsys.readouterr()
+        assert main(["--config", str(cfg), *args]) == 2, args
+        err = capsys.readouterr().err
+        assert err.startswith("doorward: error: ") and named in err, (args, err)
+    assert cli(cfg, capsys, "schedule", "list") == before
+
+
 def test_an_offline_code_works_on_a_door_that_never_synced_since_and_stops_after_revocation(
     tmp_path: Path, faces_dir: Path, capsys
 ) -> None:
