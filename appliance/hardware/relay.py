@@ -12,6 +12,11 @@ from gpiozero.pins import Factory
 
 log = logging.getLogger(__name__)
 
+# How much longer than the work's own bound `wait_for_pulse_end` waits for a timer that is
+# late (it is not expected: the timer thread only needs the GIL, which the waiter does not
+# hold).
+PULSE_WAIT_SLACK_S = 1.0
+
 
 class LockRelay:
     """The relay that drives the lock.
@@ -36,6 +41,8 @@ class LockRelay:
         self._clock = clock
         self._timer: threading.Timer | None = None
         self._mutex = threading.Lock()
+        self._changed = threading.Condition(self._mutex)
+        self._pulse_end: float | None = None  # time.monotonic() the running pulse ends at
         self.pulses: list[tuple[float, float | None]] = []  # (on_at, off_at) on the clock
 
     @property
@@ -49,12 +56,27 @@ class LockRelay:
     def unlock(self, seconds: float) -> None:
         if seconds <= 0:
             raise ValueError(f"unlock pulse must be positive, got {seconds}")
-        self._energise(seconds, self.lock)
+        self._energise(seconds, self.lock, pulse=True)
         log.info("event=relay_unlocked seconds=%.1f", seconds)
 
-    def _energise(self, seconds: float, then: Callable[[], None]) -> bool:
+    def wait_for_pulse_end(self, within_s: float) -> float:
+        """Called before work that holds the GIL for up to `within_s` (dlib's encoder pass):
+        a pulse due to end within that time is waited out, until its timer has locked the
+        relay, so that the work cannot stretch the pulse (the timer's thread needs the GIL
+        to switch the relay off). Returns the seconds waited (0.0: no pulse ends that soon).
+        A pulse further off, or a hold, is not waited for."""
+        start = time.monotonic()
+        with self._changed:
+            self._changed.wait_for(
+                lambda: self._pulse_end is None or self._pulse_end - time.monotonic() > within_s,
+                timeout=within_s + PULSE_WAIT_SLACK_S,
+            )
+        return time.monotonic() - start
+
+    def _energise(self, seconds: float, then: Callable[[], None], *, pulse: bool) -> bool:
         """Relay on, with a timer that calls `then` after `seconds` (replacing any running
-        timer); a device fault drives it off and raises. True if it was off before."""
+        timer); a device fault drives it off and raises. True if it was off before. `pulse`:
+        the timer ends an unlock pulse (waited for by `wait_for_pulse_end`), not a lease."""
         with self._mutex:
             self._cancel_timer()
             was_on = bool(self._device.value)
@@ -67,7 +89,9 @@ class LockRelay:
                 self.pulses.append((self._clock(), None))
             self._timer = threading.Timer(seconds, then)
             self._timer.daemon = True
+            self._pulse_end = time.monotonic() + seconds if pulse else None
             self._timer.start()
+            self._changed.notify_all()
         return not was_on
 
     def hold(self, lease_s: float) -> None:
@@ -76,7 +100,7 @@ class LockRelay:
         Replaces a running pulse's timer."""
         if lease_s <= 0:
             raise ValueError(f"hold lease must be positive, got {lease_s}")
-        if self._energise(lease_s, self._lease_expired):
+        if self._energise(lease_s, self._lease_expired, pulse=False):
             log.info("event=relay_held lease_s=%.1f", lease_s)
 
     def _lease_expired(self) -> None:
@@ -90,6 +114,8 @@ class LockRelay:
             self._safe_off()
             if was_on and self.pulses and self.pulses[-1][1] is None:
                 self.pulses[-1] = (self.pulses[-1][0], self._clock())
+            self._pulse_end = None
+            self._changed.notify_all()
         if was_on:
             log.info("event=relay_locked")
 
