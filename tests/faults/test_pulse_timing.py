@@ -43,19 +43,23 @@ def one_call_s(engine, image: np.ndarray) -> float:
 
 def pulse_with_a_pass_at_its_end(relay: LockRelay, engine, image: np.ndarray, call_s: float):
     """Unlock for PULSE_S and start an encoder call a third of its length before the pulse's
-    end;
-    (the pulse's length as the relay switched it, when the call began, when it returned)."""
+    end; (the pulse's length as the relay switched it, when the call began, when it
+    returned). A start the shared machine delayed past the pulse's end is tried again (up to
+    three pulses): the scenario needs the call to span the end."""
     face = engine.detect(image)[0]
-    relay.unlock(PULSE_S)
-    on_at = relay.pulses[-1][0]
-    # not a stand-in for an event: the test places the call so that it spans the pulse's end
-    threading.Event().wait(max(0.0, on_at + PULSE_S - call_s / 3 - time.monotonic()))
-    began = time.monotonic()
-    engine.encode(image, face, num_jitters=JITTERS)
-    returned = time.monotonic()
-    assert relay.locked
-    off_at = relay.pulses[-1][1]
-    assert off_at is not None
+    for _ in range(3):
+        relay.unlock(PULSE_S)
+        on_at = relay.pulses[-1][0]
+        # not a stand-in for an event: the test places the call so that it spans the end
+        threading.Event().wait(max(0.0, on_at + PULSE_S - call_s / 3 - time.monotonic()))
+        began = time.monotonic()
+        engine.encode(image, face, num_jitters=JITTERS)
+        returned = time.monotonic()
+        assert relay.locked
+        off_at = relay.pulses[-1][1]
+        assert off_at is not None
+        if began - on_at < PULSE_S - 0.01:
+            break
     return off_at - on_at, began - on_at, returned - on_at
 
 
