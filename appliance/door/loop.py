@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 
 TICK_S = 0.1
 POLICY_POLL_S = 1.0  # how often the loop looks at the schedule and the stored lockdown
+PUMP_LIMIT = 64  # events one loop turn handles before its polls (a flood cannot starve them)
 
 
 class Door:
@@ -269,8 +270,9 @@ class Door:
         if self.controller.relay_held:
             self.board.relay.hold(HOLD_LEASE_S)  # renew the lease while the machine holds it
 
-    def pump(self, timeout: float = 0.0) -> int:
-        """Handle every queued event (waiting up to `timeout` for the first); returns count."""
+    def pump(self, timeout: float = 0.0, limit: int | None = None) -> int:
+        """Handle every queued event, or the first `limit` (waiting up to `timeout` for the
+        first); returns the count."""
         n = 0
         try:
             event = self._queue.get(timeout=timeout) if timeout > 0 else self._queue.get_nowait()
@@ -279,6 +281,8 @@ class Door:
         while True:
             self.handle(event)
             n += 1
+            if limit is not None and n >= limit:
+                return n
             try:
                 event = self._queue.get_nowait()
             except queue.Empty:
@@ -299,10 +303,13 @@ class Door:
         while not self._stop.is_set():
             self.last_loop_at = time.monotonic()
             try:
-                if self.pump(timeout=TICK_S) == 0:
+                if self.pump(timeout=TICK_S, limit=PUMP_LIMIT) == 0:
                     self.handle(Tick())
-                    self._poll_policies()
-                    self.recorder.housekeeping()
+                # every turn, not only idle ones (both pace themselves): a stream of events
+                # (keys, a chattering sensor) must not keep the stored lockdown or a
+                # schedule window's end from the door, nor held records from the disk
+                self._poll_policies()
+                self.recorder.housekeeping()
             except Exception:
                 # A bug: lock and carry on. A pulse the state machine granted is left to its own
                 # timer (it ends by itself): a fault elsewhere never shortens a granted pulse.

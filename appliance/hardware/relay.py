@@ -56,7 +56,7 @@ class LockRelay:
     def unlock(self, seconds: float) -> None:
         if seconds <= 0:
             raise ValueError(f"unlock pulse must be positive, got {seconds}")
-        self._energise(seconds, self.lock, pulse=True)
+        self._energise(seconds, pulse=True)
         log.info("event=relay_unlocked seconds=%.1f", seconds)
 
     def wait_for_pulse_end(self, within_s: float) -> float:
@@ -73,10 +73,10 @@ class LockRelay:
             )
         return time.monotonic() - start
 
-    def _energise(self, seconds: float, then: Callable[[], None], *, pulse: bool) -> bool:
-        """Relay on, with a timer that calls `then` after `seconds` (replacing any running
+    def _energise(self, seconds: float, *, pulse: bool) -> bool:
+        """Relay on, with a timer that locks it after `seconds` (replacing any running
         timer); a device fault drives it off and raises. True if it was off before. `pulse`:
-        the timer ends an unlock pulse (waited for by `wait_for_pulse_end`), not a lease."""
+        the timer ends an unlock pulse (waited for by `wait_for_pulse_end`), else a lease."""
         with self._mutex:
             self._cancel_timer()
             was_on = bool(self._device.value)
@@ -87,7 +87,7 @@ class LockRelay:
                 raise
             if not self.pulses or self.pulses[-1][1] is not None:
                 self.pulses.append((self._clock(), None))
-            self._timer = threading.Timer(seconds, then)
+            self._timer = threading.Timer(seconds, self._expire, args=(not pulse,))
             self._timer.daemon = True
             self._pulse_end = time.monotonic() + seconds if pulse else None
             self._timer.start()
@@ -100,24 +100,40 @@ class LockRelay:
         Replaces a running pulse's timer."""
         if lease_s <= 0:
             raise ValueError(f"hold lease must be positive, got {lease_s}")
-        if self._energise(lease_s, self._lease_expired, pulse=False):
+        if self._energise(lease_s, pulse=False):
             log.info("event=relay_held lease_s=%.1f", lease_s)
 
-    def _lease_expired(self) -> None:
-        log.error("event=relay_hold_lease_expired action=lock")
-        self.lock()
+    def _expire(self, lease: bool) -> None:
+        """A timer's end (on its own thread): lock, unless this timer was cancelled or
+        replaced after it fired and before it got the mutex. A timer that fired as the loop
+        ended its pulse and started the next one (the exit button at the pulse's end) must
+        not end the new pulse."""
+        with self._mutex:
+            if self._timer is not threading.current_thread():
+                return
+            self._timer = None
+            was_on = self._off()
+        if lease:
+            log.error("event=relay_hold_lease_expired action=lock")
+        if was_on:
+            log.info("event=relay_locked")
 
     def lock(self) -> None:
         with self._mutex:
             self._cancel_timer()
-            was_on = bool(self._device.value)
-            self._safe_off()
-            if was_on and self.pulses and self.pulses[-1][1] is None:
-                self.pulses[-1] = (self.pulses[-1][0], self._clock())
-            self._pulse_end = None
-            self._changed.notify_all()
+            was_on = self._off()
         if was_on:
             log.info("event=relay_locked")
+
+    def _off(self) -> bool:
+        """Relay off (the mutex held); True if it was on."""
+        was_on = bool(self._device.value)
+        self._safe_off()
+        if was_on and self.pulses and self.pulses[-1][1] is None:
+            self.pulses[-1] = (self.pulses[-1][0], self._clock())
+        self._pulse_end = None
+        self._changed.notify_all()
+        return was_on
 
     def _safe_off(self) -> None:
         try:

@@ -94,3 +94,53 @@ def test_set_lockdown_from_another_thread_is_enforced_and_stored(fire_door: Door
     eventually(lambda: any(e.kind == "code_wrong" for e in door.recent), 10.0)
     door.set_lockdown(False, by="mqtt-user", source="mqtt")
     eventually(lambda: not door.controller.lockdown, 5.0)
+
+
+@pytest.fixture
+def event_stream(fire_door: Door):
+    """Someone tapping an ignored key about 20 times a second (a chattering sensor does the
+    same): the loop always finds an event waiting, never an idle turn."""
+    import threading
+
+    from appliance.core import KeyPressed
+
+    stop = threading.Event()
+
+    def tap() -> None:
+        while not stop.wait(0.05):  # the stream's own pace, not a wait for the door
+            fire_door.post(KeyPressed("A"))
+
+    thread = threading.Thread(target=tap, daemon=True)
+    yield thread
+    stop.set()
+    thread.join(5)
+
+
+def test_a_stream_of_events_does_not_keep_a_schedule_window_open_after_its_end(
+    fire_door: Door, event_stream
+) -> None:
+    from appliance.core.schedule import Active
+
+    door = fire_door
+    window = {"open": True}
+    door.schedule.active = lambda now: (  # type: ignore[method-assign]
+        Active("mon-9to17@2026-12-07", False) if window["open"] else None
+    )
+    door.start()
+    eventually(lambda: not door.board.relay.locked, 5.0, what="the schedule window's hold")
+    event_stream.start()
+    window["open"] = False  # 17:00: the window ends
+    eventually(lambda: door.board.relay.locked, 5.0, what="the relay locked at the window's end")
+    assert not door.controller.relay_held
+
+
+def test_a_stream_of_events_does_not_keep_a_stored_lockdown_from_the_door(
+    fire_door: Door, event_stream
+) -> None:
+    from appliance.store.lockdown import write_lockdown
+
+    door = fire_door
+    door.start()
+    event_stream.start()
+    write_lockdown(door.db, True, by="admin", source="web")  # the admin service's process
+    eventually(lambda: door.controller.lockdown, 5.0, what="the stored lockdown enforced")

@@ -119,3 +119,33 @@ def test_the_door_guards_its_pulses_against_its_face_engine(
         assert pulse > PULSE_S + call_s / 4
     finally:
         relay.close()
+
+
+def test_a_timer_that_fired_as_the_next_pulse_began_does_not_end_that_pulse() -> None:
+    """The first pulse's timer fires, but the loop gets the relay first: it ends that pulse
+    and starts the next (the exit button handled at the pulse's very end). The fired timer
+    then gets the relay: it must not switch off the new pulse."""
+    relay = LockRelay(17, pin_factory=MockFactory())
+    real_expire = relay._expire
+    fired, go = threading.Event(), threading.Event()
+
+    def late_expire(lease: bool) -> None:  # the timer thread, held up before the mutex
+        fired.set()
+        go.wait(5)
+        real_expire(lease)
+
+    relay._expire = late_expire  # type: ignore[method-assign]
+    try:
+        relay.unlock(0.05)
+        first = relay._timer
+        assert first is not None and fired.wait(5)  # the first pulse's timer has fired
+        relay._expire = real_expire  # type: ignore[method-assign]
+        relay.lock()  # the loop: the machine's Lock at the pulse's end
+        relay.unlock(5.0)  # the loop: the exit button's pulse
+        go.set()
+        first.join(5)
+        assert not first.is_alive()
+        assert not relay.locked, f"the 5 s pulse was ended by the old timer: {relay.pulses}"
+        assert len(relay.pulses) == 2 and relay.pulses[-1][1] is None
+    finally:
+        relay.close()
