@@ -47,6 +47,7 @@ def pulse_with_a_pass_at_its_end(relay: LockRelay, engine, image: np.ndarray, ca
     returned). A start the shared machine delayed past the pulse's end is tried again (up to
     three pulses): the scenario needs the call to span the end."""
     face = engine.detect(image)[0]
+    off_at: float | None = None
     for _ in range(3):
         relay.unlock(PULSE_S)
         on_at = relay.pulses[-1][0]
@@ -60,6 +61,7 @@ def pulse_with_a_pass_at_its_end(relay: LockRelay, engine, image: np.ndarray, ca
         assert off_at is not None
         if began - on_at < PULSE_S - 0.01:
             break
+    assert off_at is not None
     return off_at - on_at, began - on_at, returned - on_at
 
 
