@@ -23,7 +23,10 @@ class MotionDetected:
 
 @dataclass(frozen=True)
 class DoorOpened:
-    pass
+    """The contact went open; `at_start`: it already read open when the door started (after a
+    power cut or a restart): how it came open is unknown, so it is not taken for forced."""
+
+    at_start: bool = False
 
 
 @dataclass(frozen=True)

@@ -312,8 +312,8 @@ class AccessController:
                 self._on_key(key, now, out)
             case FaceChecked():
                 self._on_face(event, now, out)
-            case DoorOpened():
-                self._on_door_opened(now, out)
+            case DoorOpened(at_start=at_start):
+                self._on_door_opened(now, out, at_start=at_start)
             case DoorClosed():
                 self._on_door_closed(now, out)
             case ExitPressed():
@@ -769,14 +769,16 @@ class AccessController:
         out.append(Record("exit"))
         self._unlock(self.policy.exit_pulse_s, now, out)
 
-    def _on_door_opened(self, now: float, out: list[Command]) -> None:
+    def _on_door_opened(self, now: float, out: list[Command], *, at_start: bool = False) -> None:
         if self._door_open:
             return
         self._door_open = True
-        self._door_opened_at = now
+        self._door_opened_at = now  # at start: held open counts from now
         self._held_alerted = False
         self._relock_at = None
-        if self._mode != "off" or now < self._grace_until:
+        if at_start:
+            out.append(Record("door_opened", reason="open_at_start"))
+        elif self._mode != "off" or now < self._grace_until:
             out.append(Record("door_opened"))
         else:
             out.append(Record("forced", snapshot=CAPTURE, alert=True))

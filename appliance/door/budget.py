@@ -27,9 +27,12 @@ class BudgetFile:
     def __init__(self, data_dir: Path, wall_clock: Callable[[], float]) -> None:
         self.path = data_dir / BUDGET_FILE
         self.wall_clock = wall_clock
+        self.failing = False  # the last save was refused (logged once, until one succeeds)
 
-    def save(self, b: Budget) -> None:
-        """Write `b`; a disk that refuses is logged (the budget still holds in this process)."""
+    def save(self, b: Budget) -> bool:
+        """Write `b` (file, then its directory, synced); False when the disk refuses, which is
+        logged once until a save succeeds again (the budget still holds in this process, and
+        the door tries again)."""
         wall = self.wall_clock()
         data = {
             "version": 1,
@@ -50,8 +53,21 @@ class BudgetFile:
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, self.path)
+            # the rename itself must survive a power cut, or the previous budget comes back
+            fd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         except OSError as exc:  # e.g. a full card
-            log.error("event=budget_save_failed path=%s error=%r", self.path, str(exc))
+            if not self.failing:
+                log.error("event=budget_save_failed path=%s error=%r", self.path, str(exc))
+            self.failing = True
+            return False
+        if self.failing:
+            log.warning("event=budget_saved_again path=%s", self.path)
+        self.failing = False
+        return True
 
     def load(self, lockout_s: float) -> Budget | None:
         """The budget an earlier process saved. None when there is no file (first start). An

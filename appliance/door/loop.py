@@ -57,6 +57,10 @@ log = logging.getLogger(__name__)
 TICK_S = 0.1
 POLICY_POLL_S = 1.0  # how often the loop looks at the schedule and the stored lockdown
 PUMP_LIMIT = 64  # events one loop turn handles before its polls (a flood cannot starve them)
+BUDGET_RETRY_S = 1.0  # how often a budget save the disk refused is tried again
+# a wall clock that moved this far against the monotonic one since the last budget save (NTP
+# stepping a Pi without a clock battery) has the budget saved again in the new wall time
+CLOCK_STEP_S = 1.0
 
 
 class Door:
@@ -129,7 +133,9 @@ class Door:
             getattr(self, "_unguard", lambda: None)()
             self.board.close()
             raise
-        self._budget_saved = self.controller.budget_changes
+        self._budget_saved = self._budget_tried = self.controller.budget_changes
+        self._budget_offset = wall_clock() - clock()
+        self._budget_retry_at = float("-inf")
         self.faces = FaceJobs(
             self.camera, self.face, self.templates, self.snapshots, self.post,
             liveness=liveness, inline=inline_face, fps=config.camera.fps,
@@ -154,8 +160,14 @@ class Door:
                 fire=lambda active: self.post(FireAlarm(active)),
             )
         )
-        if self.board.fire_alarm:  # the alarm was already on when the door started
+        # inputs already at their alarm level when the door started (after a power cut, a
+        # watchdog restart): their edges happened before anyone was listening
+        if self.board.fire_alarm:
             self.post(FireAlarm(True))
+        if self.board.door_is_open:
+            self.post(DoorOpened(at_start=True))
+        if self.board.tamper_alarm:
+            self.post(TamperTriggered())
 
     def now(self) -> datetime:
         """Wall-clock time for validity dates, schedules and guest codes (injectable)."""
@@ -260,15 +272,37 @@ class Door:
             self.recorder.record(event.record)
             return
         commands = self.controller.handle(event)
-        if self.controller.budget_changes != self._budget_saved:
-            # before the feedback: a wrong code the person saw refused is on disk, so a crash,
-            # a watchdog restart or a power cut cannot hand out a fresh budget
-            self._budget_saved = self.controller.budget_changes
-            self.budget_file.save(self.controller.budget())
+        # before the feedback: a wrong code the person saw refused is on disk, so a crash, a
+        # watchdog restart or a power cut cannot hand out a fresh budget
+        self._keep_budget()
         for command in commands:
             self.execute(command)
         if self.controller.relay_held:
             self.board.relay.hold(HOLD_LEASE_S)  # renew the lease while the machine holds it
+
+    def _keep_budget(self) -> None:
+        """Save the brute-force budget when it changed since the last save that succeeded
+        (a change is tried at once; one the disk refused again every BUDGET_RETRY_S, on every
+        event and idle tick), and when the wall clock stepped since (the file holds wall
+        times: saved before an NTP step, a lockout would read as over after a restart)."""
+        changes = self.controller.budget_changes
+        offset = self.wall_clock() - self.clock()
+        stepped = abs(offset - self._budget_offset) > CLOCK_STEP_S
+        if changes == self._budget_saved and not stepped:
+            return
+        if changes == self._budget_tried and self.clock() < self._budget_retry_at:
+            return
+        self._budget_tried = changes
+        if self.budget_file.save(self.controller.budget()):
+            self._budget_saved = changes
+            self._budget_offset = offset
+        else:
+            self._budget_retry_at = self.clock() + BUDGET_RETRY_S
+
+    def _retry_budget_now(self) -> None:
+        """At close: one more try at a budget save that is still owed (no retry pacing)."""
+        self._budget_retry_at = float("-inf")
+        self._keep_budget()
 
     def pump(self, timeout: float = 0.0, limit: int | None = None) -> int:
         """Handle every queued event, or the first `limit` (waiting up to `timeout` for the
@@ -346,8 +380,11 @@ class Door:
             self.faces.stop_watching()
             self.camera.close()
         finally:
-            self._unguard()
-            self.board.close()  # relay locked first inside
+            try:
+                self._retry_budget_now()
+            finally:
+                self._unguard()
+                self.board.close()  # relay locked first inside
 
     # ---- the simulated door and the admin panel -------------------------------------------
     def press_keys(self, keys: str) -> None:

@@ -258,3 +258,71 @@ def test_the_offline_code_suspension_survives_a_restart(tmp_path: Path) -> None:
     finally:
         door.close()
         db.close()
+
+
+def test_a_budget_save_the_full_disk_refused_is_made_once_space_returns(tmp_path: Path) -> None:
+    """Promise 1's fault under promise 3: the lockout is written when the card has room
+    again (retried on the loop's turns), so a restart after that still finds it."""
+    from .doubles import fill, free_bytes, small_tmpfs
+
+    with small_tmpfs(tmp_path / "mnt", "4m") as mnt:
+        config = make_config(mnt / "var", health={"storage_reserve_mb": 0, "storage_floor_mb": 0})
+        db = open_local_replica(config)
+        add_user(db, pin_hasher(config), 1, "1234")
+        wall, mono = FakeClock(1_700_000_000.0), FakeClock(100.0)
+        door = _door(config, db, wall, mono)
+        budget = config.data_dir / "budget.json"
+        try:
+            fill(mnt / "filler")
+            assert free_bytes(mnt) == 0
+            for _ in range(5):
+                _type(door, "1*0000#")
+            assert door.controller.state is State.LOCKED_OUT
+            assert not budget.exists()  # the disk refused it
+            os.remove(mnt / "filler")  # space returns
+            for _ in range(20):  # 2 s of idle loop turns inside the lockout
+                mono.t += 0.1
+                wall.t += 0.1
+                door.handle(Tick())
+            assert budget.exists()
+            assert json.loads(budget.read_text())["lockout_until"] > wall.t
+        finally:
+            door.close()
+        door = _door(config, db, wall, FakeClock(3.0))  # the watchdog's restart
+        try:
+            assert door.controller.state is State.LOCKED_OUT
+            assert door.controller.lockout_remaining > door.controller.policy.lockout_s - 5
+        finally:
+            door.close()
+            db.close()
+
+
+def test_a_wall_clock_step_while_the_door_runs_is_saved_before_a_restart(tmp_path: Path) -> None:
+    """A Pi without a clock battery boots with a stale wall clock; NTP steps it forward while
+    the door runs. The budget saved before the step is saved again in the new wall time, so a
+    restart after the step still counts the lockout from when it began."""
+    config = _config(tmp_path / "var")
+    db = open_local_replica(config)
+    add_user(db, pin_hasher(config), 1, "1234")
+    wall, mono = FakeClock(1_700_000_000.0), FakeClock(100.0)  # the stale boot clock
+    door = _door(config, db, wall, mono)
+    lockout_s = door.controller.policy.lockout_s
+    try:
+        for _ in range(5):
+            _type(door, "1*0000#")
+        assert door.controller.state is State.LOCKED_OUT
+        mono.t += 10
+        wall.t += 10 + 3600  # NTP: one hour forward
+        door.handle(Tick())
+        assert door.controller.state is State.LOCKED_OUT
+        mono.t += 5
+        wall.t += 5
+    finally:
+        door.close()
+    door = _door(config, db, wall, FakeClock(3.0))  # power cut, restart 15 s into the lockout
+    try:
+        assert door.controller.state is State.LOCKED_OUT
+        assert abs(door.controller.lockout_remaining - (lockout_s - 15)) < 1.0
+    finally:
+        door.close()
+        db.close()
