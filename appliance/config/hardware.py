@@ -9,6 +9,9 @@ from msgspec import Meta, field
 
 from appliance.config.base import BcmPin, Section
 
+# the keys a 4x4 keypad has (the same as the state machine's, appliance/core/machine.py KEYS)
+KEYPAD_KEYS = "0123456789*#ABCD"
+
 
 class PinsConfig(Section, frozen=True, kw_only=True):
     """BCM pin numbers. Defaults follow the wiring table in the README."""
@@ -57,6 +60,18 @@ class HardwareConfig(Section, frozen=True, kw_only=True):
     # the fire input's level while the fire alarm is active: "high" suits a normally closed
     # contact to GND (a cut wire also releases the lock), "low" a normally open one
     fire_active_when: Literal["low", "high"] = "high"
+
+    def __post_init__(self) -> None:
+        keys = [k for row in self.keypad_layout for k in row]
+        if any(len(row) != 4 for row in self.keypad_layout):
+            raise ValueError(f"keypad_layout: 4 rows of 4 keys, got {self.keypad_layout!r}")
+        unknown = sorted(set(keys) - set(KEYPAD_KEYS))
+        if unknown:
+            raise ValueError(
+                f"keypad_layout: keys {''.join(unknown)!r} are not keypad keys (0-9 * # A-D)"
+            )
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"keypad_layout: a key appears twice in {self.keypad_layout!r}")
 
 
 class CameraConfig(Section, frozen=True, kw_only=True):

@@ -43,6 +43,16 @@ CODE_RE = re.compile(r"^(\d{1,9})\*(\d+)$")
 KEYS = frozenset("0123456789*#ABCD")
 
 
+class HandleError(Exception):
+    """An event's handler failed. `commands`: what the same `handle` call had already
+    decided (deadlines that fired first); the caller carries them out, then deals with the
+    error (its __cause__)."""
+
+    def __init__(self, commands: list[Command]) -> None:
+        super().__init__(f"event handler failed after {len(commands)} command(s)")
+        self.commands = commands
+
+
 class Verdict(Enum):
     OK = "ok"
     DURESS = "duress"
@@ -307,6 +317,16 @@ class AccessController:
         now = self._clock()
         out: list[Command] = []
         self._fire_deadlines(now, out)
+        try:
+            self._dispatch(event, now, out)
+        except Exception as exc:
+            # what the deadlines decided (a held-open alert, a face timeout's refusal) is
+            # state already changed: its commands travel with the error, never lost with it
+            raise HandleError(out) from exc
+        self._relay_update(now, out)
+        return out
+
+    def _dispatch(self, event: Event, now: float, out: list[Command]) -> None:
         match event:
             case KeyPressed(key=key):
                 self._on_key(key, now, out)
@@ -346,8 +366,6 @@ class AccessController:
                 pass
             case _:
                 raise TypeError(f"unknown event {event!r}")
-        self._relay_update(now, out)
-        return out
 
     # ---- deadlines ------------------------------------------------------------------------
     def _fire_deadlines(self, now: float, out: list[Command]) -> None:
@@ -455,7 +473,12 @@ class AccessController:
             self._submit_guest(m.group(1) == OFFLINE_PREFIX, m.group(2), now, out)
             return
         number = int(m.group(1))
-        result = self._credentials.check(number, m.group(2))
+        try:
+            result = self._credentials.check(number, m.group(2))
+        except Exception:  # the replica cannot answer (I/O error, locked): refused, and
+            # counted, so that a fault cannot hand out guesses the budget does not see
+            self._wrong_code(number, "check_failed", now, out)
+            return
         if result.verdict is Verdict.WRONG or result.user_id is None:
             self._wrong_code(number, "wrong_code", now, out)
             return
@@ -522,7 +545,13 @@ class AccessController:
         if offline and self._offline_until is not None:
             self._wrong_code(None, "offline_suspended", now, out)  # not even checked
             return
-        result = self._guests.check_offline(digits) if offline else self._guests.check_code(digits)
+        try:
+            result = (
+                self._guests.check_offline(digits) if offline else self._guests.check_code(digits)
+            )
+        except Exception:  # as for a user's code: refused and counted
+            self._wrong_code(None, "check_failed", now, out)
+            return
         if not result.ok:
             if offline and result.reason == "wrong":
                 _trim(self._offline_fails, now - p.offline_fail_window_s)
@@ -716,6 +745,16 @@ class AccessController:
         where, a snapshot of who is at the door) and the granted feedback. Like a keypad
         grant, one while the relay is on records the grant and starts no second pulse."""
         detail = {"method": event.method, "by": event.by, "source": event.source}
+        if self._lockdown:
+            # the remote side checks first, but across threads and processes: a lockdown that
+            # landed after its check (or is stored and not yet polled) still wins here
+            out.append(
+                Record(
+                    "lockdown_refused", reason="remote", snapshot=CAPTURE, alert=True, detail=detail
+                )  # fmt: skip
+            )
+            out.append(Signal(Feedback.DENIED))
+            return
         if self._mode != "off":  # a pulse running, or the relay held (fire, schedule, door open)
             detail["pulse"] = "already_running" if self._mode == "pulse" else "held"
         self._unlock(self.policy.relay_pulse_s, now, out)

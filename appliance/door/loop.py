@@ -27,6 +27,7 @@ from appliance.core import (
     Event,
     ExitPressed,
     FireAlarm,
+    HandleError,
     KeyPressed,
     MotionDetected,
     ScheduleChanged,
@@ -271,7 +272,11 @@ class Door:
         if isinstance(event, ServiceRecord):  # heartbeat, device loss: not access decisions
             self.recorder.record(event.record)
             return
-        commands = self.controller.handle(event)
+        failure: HandleError | None = None
+        try:
+            commands = self.controller.handle(event)
+        except HandleError as exc:  # a bug or a fault in the event's handler: what came
+            commands, failure = exc.commands, exc  # before it is still carried out
         # before the feedback: a wrong code the person saw refused is on disk, so a crash, a
         # watchdog restart or a power cut cannot hand out a fresh budget
         self._keep_budget()
@@ -279,6 +284,8 @@ class Door:
             self.execute(command)
         if self.controller.relay_held:
             self.board.relay.hold(HOLD_LEASE_S)  # renew the lease while the machine holds it
+        if failure is not None:
+            raise failure.__cause__ or failure  # to the loop's handler: logged, relay safe
 
     def _keep_budget(self) -> None:
         """Save the brute-force budget when it changed since the last save that succeeded

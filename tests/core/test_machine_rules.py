@@ -282,8 +282,12 @@ def test_malformed_codes_count_as_wrong_or_clear(m: AccessController, code: str)
 
 
 def test_unknown_key_is_rejected(m: AccessController) -> None:
-    with pytest.raises(ValueError, match="unknown key"):
+    from appliance.core import HandleError
+
+    with pytest.raises(HandleError) as err:
         m.handle(KeyPressed("x"))
+    assert isinstance(err.value.__cause__, ValueError)
+    assert "unknown key" in str(err.value.__cause__)
 
 
 def test_camera_streams_from_wake_until_the_door_is_quiet(
@@ -363,3 +367,36 @@ def test_lingering_check_can_be_switched_off(creds: FakeCredentials, clock: Fake
     m.handle(MotionDetected())
     clock.t += 60
     assert not any(isinstance(c, IdentifyFace) for c in m.handle(Tick()))
+
+
+class BrokenStore:
+    """A replica that cannot answer (SD-card I/O error, database locked)."""
+
+    def check(self, user_number: int, pin: str) -> CodeCheck:
+        raise OSError("disk I/O error")
+
+
+def test_a_code_check_the_replica_cannot_answer_is_a_counted_refusal(clock: FakeClock) -> None:
+    m = AccessController(Policy(), BrokenStore(), clock)  # type: ignore[arg-type]
+    out = type_keys(m, "1*1234#")
+    rec = records(out)
+    assert [(r.kind, r.reason) for r in rec] == [("code_wrong", "check_failed")]
+    assert not any(isinstance(c, Unlock) for c in out)
+    assert m.budget().wrong_ages  # counted: a fault hands out no free guesses
+    assert m.state is State.IDLE
+
+
+def test_a_failing_handler_keeps_the_commands_its_deadlines_produced(clock: FakeClock) -> None:
+    """The held-open alert falls due in the same handle() as an event whose handler fails:
+    the alert is not lost with the error (it travels on HandleError), and is not sent again."""
+    from appliance.core import HandleError
+
+    m = AccessController(Policy(held_open_s=30.0, entry_grace_s=0.0), FakeCredentials(), clock)
+    m.handle(DoorOpened())  # forced, and it stays open
+    clock.advance(30.0)
+    with pytest.raises(HandleError) as err:
+        m.handle(KeyPressed("x"))  # not a key of the keypad: the handler raises
+    assert isinstance(err.value.__cause__, ValueError)
+    assert [r.kind for r in records(err.value.commands)] == ["held_open"]
+    clock.advance(60.0)
+    assert "held_open" not in [r.kind for r in records(m.handle(Tick()))]

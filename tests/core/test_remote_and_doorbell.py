@@ -13,6 +13,7 @@ from appliance.core import (
     Policy,
     Record,
     RemoteUnlock,
+    SetLockdown,
     Signal,
     Tick,
     Unlock,
@@ -45,6 +46,21 @@ def test_a_remote_unlock_is_one_keypad_length_pulse_relay_first_then_its_record(
     assert Lock() not in m.handle(Tick())
     clock.advance(0.1)
     assert Lock() in m.handle(Tick())
+
+
+def test_a_remote_unlock_that_arrives_in_lockdown_is_refused_by_the_machine_itself() -> None:
+    """The remote side refuses in lockdown too, but it reads the lockdown from another
+    thread (or process): one set after its check must still keep the relay locked."""
+    m = machine(FakeClock())
+    m.handle(SetLockdown(True, by="admin", source="web"))
+    out = m.handle(RemoteUnlock(by="home-assistant", source="mqtt", method="mqtt"))
+    assert not any(isinstance(c, Unlock) for c in out)
+    rec = next(c for c in out if isinstance(c, Record))
+    assert rec.kind == "lockdown_refused" and rec.reason == "remote" and rec.alert
+    assert rec.detail == {"method": "mqtt", "by": "home-assistant", "source": "mqtt"}
+    assert Signal(Feedback.DENIED) in out
+    m.handle(SetLockdown(False, by="admin", source="web"))
+    assert Unlock(Policy().relay_pulse_s) in m.handle(RemoteUnlock("a", "mqtt", "mqtt"))
 
 
 def test_a_second_remote_unlock_during_the_pulse_neither_extends_nor_repeats_it() -> None:

@@ -46,6 +46,12 @@ def test_env_var_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         ("[alerts.email]\nhost='x'\nfrom='a@b.c'\nto=['a@b.c']\npassword='hunter2'\n",
          "alerts.email.password", "SecretRef"),
         ("[device]\nid = 'front door'\n", "device.id", "pattern"),
+        ("[hardware]\nkeypad_layout = ['123a', '456B', '789C', '*0#D']\n", "hardware",
+         "keys 'a' are not keypad keys"),
+        ("[hardware]\nkeypad_layout = ['123A', '456B', '789C', '*0#']\n", "hardware",
+         "4 rows of 4 keys"),
+        ("[hardware]\nkeypad_layout = ['123A', '456B', '789C', '*0#1']\n", "hardware",
+         "appears twice"),
     ],
 )  # fmt: skip
 def test_bad_values_are_rejected_naming_the_key(
@@ -150,3 +156,10 @@ def test_overrides_keep_every_other_key_through_a_round_trip(tmp_path: Path) -> 
     assert over == cfg.replace(hardware=over.hardware)
     with pytest.raises(ConfigError, match="hardware.pin_factory"):
         cfg.with_overrides(hardware={"pin_factory": "gpio"})
+
+
+def test_the_keypad_keys_config_accepts_are_the_state_machine_s() -> None:
+    from appliance.config.hardware import KEYPAD_KEYS
+    from appliance.core.machine import KEYS
+
+    assert set(KEYPAD_KEYS) == KEYS
