@@ -9,9 +9,10 @@ Two kinds, told apart by the keypad prefix:
   id), verified with no database row at all (core.offline); a revocation (by serial) reaches
   the door with the next sync.
 
-Use counting (stored codes with max_uses): a door counts its own uses exactly (guest_uses
-rows, written with the guest_entry event) and other doors' uses as of its last sync round
-(guest_use_totals). A code that opens several doors may be spent at most once more by a door
+Use counting (stored codes with max_uses): a door counts the uses its replica holds exactly
+(guest_uses rows, written with the guest_entry event) and every other use the central database
+had at its last sync round (guest_use_totals: other doors' uses, and its own from before its
+replica was rebuilt). A code that opens several doors may be spent at most once more by a door
 that has not confirmed its previous use of it with the central database (`unconfirmed`), so
 while doors cannot reach each other the limit is exceeded by at most the number of doors - 1
 (docs/architecture.md has the argument). A code for one door is exact, online or not.

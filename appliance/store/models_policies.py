@@ -2,7 +2,8 @@
 
 Synced down (version-stamped like users, see models_sync): guest_codes, schedule_windows,
 holidays. Pushed up (by UUID, like access events): guest_uses. Door-local only:
-guest_use_totals (other doors' uses of each code, as of the last sync round).
+guest_use_totals (the uses of each code that the replica does not hold, as of the last sync
+round: other doors' uses, and this door's own from before its replica was rebuilt).
 """
 
 from __future__ import annotations
@@ -97,7 +98,9 @@ class GuestUse(Base):
 
 
 class GuestUseTotal(Base):
-    """Door-local: how many times other doors had used a code at the last sync round."""
+    """Door-local: the central database's uses of a code at the last sync round that this
+    replica does not hold (other doors' uses; and this door's own from before a rebuild of its
+    replica). The replica's own guest_uses rows count the rest, so no use counts twice."""
 
     __tablename__ = "guest_use_totals"
 

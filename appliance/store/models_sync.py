@@ -189,6 +189,11 @@ def _stamp_bulk(state: ORMExecuteState) -> Any:
         where = state.statement.whereclause  # type: ignore[attr-defined]
         if where is not None:
             query = query.where(where)
+        if session.connection().dialect.name in ("mysql", "mariadb"):
+            # InnoDB: a plain SELECT reads the transaction's snapshot, but the UPDATE/DELETE
+            # below matches rows as last committed. A locking read sees (and locks) exactly the
+            # rows it will change, gaps included, so the stamped set is the changed set.
+            query = query.with_for_update()
         ids = list(session.execute(query, params or {}).scalars())
     result = state.invoke_statement()
     if ids:

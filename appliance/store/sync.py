@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -54,6 +55,12 @@ def _pull_select(t: Table) -> Any:
 
 
 BY_NAME = {t.name: t for t in PULLED}
+# A replica is compared with the central database as a whole (per table: rows, sum of change
+# numbers and a sum of id * change number modulo this prime) whenever the central head moved,
+# on the worker's first round and at least every VERIFY_EVERY_S: rows the central database no
+# longer has at their version (a restore from a backup followed by new edits) force a reload.
+DIGEST_PRIME = 2_147_483_647
+VERIFY_EVERY_S = 300.0
 # MySQL deadlock / lock wait timeout: the transaction was rolled back and may simply be retried
 RETRYABLE = (1213, 1205)
 RETRIES = 4
@@ -172,6 +179,89 @@ def _upsert(
         )
 
 
+# ---- restore detection ------------------------------------------------------------------------
+def _head(c: Connection) -> int:
+    return int(c.execute(select(SEQ.c.value).where(SEQ.c.id == 1)).scalar() or 0)
+
+
+def _last_change(batch: dict[str, list[dict[str, Any]]], version: int) -> str | None:
+    """The identity of the change numbered `version` in `batch` (the last one it applies),
+    as JSON for sync_state: a row {"table", "id", "version"}, or a tombstone {"table":
+    "sync_tombstones", "of", "id", "version"}."""
+    for t in PULLED:
+        for row in batch.get(t.name) or ():
+            if row["version"] == version:
+                anchor = {"table": t.name, "id": row["id"], "version": version}
+                if "user_id" in row:  # deleted along with its user (ON DELETE CASCADE)
+                    anchor["user"] = row["user_id"]
+                return json.dumps(anchor)
+    for stone in batch.get(TOMBSTONES.name) or ():
+        if stone["version"] == version:
+            return json.dumps(
+                {"table": TOMBSTONES.name, "of": stone["table_name"], "id": stone["row_id"],
+                 "version": version}
+            )  # fmt: skip
+    return None
+
+
+def _load_anchor(text: str | None) -> dict[str, Any] | None:
+    if not text:
+        return None
+    try:
+        anchor = json.loads(text)
+    except ValueError:
+        return None
+    return anchor if isinstance(anchor, dict) else None
+
+
+def _anchor_holds(c: Connection, anchor: dict[str, Any]) -> bool:
+    """Whether the central database still has the last change this replica applied: the row
+    at that version or a later one (the next batch brings it), deleted by a later tombstone
+    (its own, or its user's for a template or access rule, deleted by cascade), or the very
+    tombstone. Not so after a restore from a backup older than that change."""
+    version = int(anchor["version"])
+    if anchor["table"] == TOMBSTONES.name:
+        found = c.execute(
+            select(TOMBSTONES.c.version).where(
+                TOMBSTONES.c.version == version,
+                TOMBSTONES.c.table_name == anchor["of"],
+                TOMBSTONES.c.row_id == anchor["id"],
+            )
+        ).first()
+        return found is not None
+    table = BY_NAME.get(anchor["table"])
+    if table is None:
+        return False
+    now = c.execute(select(table.c.version).where(table.c.id == anchor["id"])).scalar()
+    if now is not None:
+        return int(now) >= version
+    gone = (TOMBSTONES.c.table_name == table.name) & (TOMBSTONES.c.row_id == anchor["id"])
+    if anchor.get("user") is not None:  # a template or access rule: or its user was deleted
+        gone |= (TOMBSTONES.c.table_name == USERS.name) & (TOMBSTONES.c.row_id == anchor["user"])
+    later = c.execute(
+        select(TOMBSTONES.c.version).where(gone, TOMBSTONES.c.version > version).limit(1)
+    ).first()
+    return later is not None
+
+
+def _digest(conn: Connection) -> dict[str, tuple[int, int, int]]:
+    """Per synced table: rows, sum of versions, sum of (id * version mod DIGEST_PRIME) (only
+    columns a door may read). Equal on both sides when the replica holds exactly the central
+    rows at their versions."""
+    out: dict[str, tuple[int, int, int]] = {}
+    p = DIGEST_PRIME  # each factor below p: the product fits in 62 bits
+    for t in PULLED:
+        n, total, mixed = conn.execute(
+            select(
+                func.count(t.c.id),
+                func.coalesce(func.sum(t.c.version), 0),
+                func.coalesce(func.sum(t.c.id % p * (t.c.version % p) % p), 0),
+            )
+        ).one()
+        out[t.name] = (int(n), int(total), int(mixed))
+    return out
+
+
 # ---- the worker --------------------------------------------------------------------------------
 class SyncWorker:
     """Keeps one door's replica in step with the central database.
@@ -182,6 +272,14 @@ class SyncWorker:
     inserted centrally by their UUID (an existing UUID is a no-op), marked locally only after
     the central commit, so a crash anywhere repeats work but never duplicates or loses an event.
     Snapshots travel as references: the event's device_id plus its data-dir-relative path.
+
+    A central database restored from an older backup is noticed, and the replica reloaded
+    whole, when its change counter is behind the cursor, when the last change the replica
+    applied (sync_state `anchor`) is no longer there at that version or a later one, or when
+    the replica, once caught up, does not hold exactly the central rows at their versions
+    (`_digest`, compared on the worker's first round, whenever the central head moved and at
+    least every VERIFY_EVERY_S): edits after the restore may bring the counter back past the
+    cursor, reusing change numbers the replica has already seen.
     """
 
     def __init__(
@@ -212,6 +310,9 @@ class SyncWorker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._was_ok: bool | None = None
+        # the central head at the last whole-replica comparison (None: not yet this process)
+        self._verified_head: int | None = None
+        self._verified_at = 0.0
 
     # -- one round ---------------------------------------------------------------------------
     def run_once(self) -> SyncReport:
@@ -275,37 +376,64 @@ class SyncWorker:
     # -- down ---------------------------------------------------------------------------------
     def _pull(self, report: SyncReport) -> None:
         with self.replica.engine.connect() as r:
-            cursor = int(_state(r).get("cursor") or 0)
-        with self.central.engine.connect() as c:
-            head = c.execute(select(SEQ.c.value).where(SEQ.c.id == 1)).scalar() or 0
-        if head < cursor:
-            # the central database was rebuilt or restored from an older backup: start again
-            log.warning("event=sync_reset cursor=%d central_head=%d", cursor, head)
-            report.reset = True
-            self._full_reload(report)
+            state = _state(r)
+        cursor = int(state.get("cursor") or 0)
+        anchor = _load_anchor(state.get("anchor"))
+        with self.central.engine.begin() as c:
+            head = _head(c)
+            # the central database was restored from an older backup (or rebuilt): its counter
+            # is behind the cursor, or the last change this replica applied is not there
+            why = "behind" if head < cursor else None
+            if why is None and anchor is not None and not _anchor_holds(c, anchor):
+                why = "anchor_gone"
+        if why is not None:
+            self._reset(report, why, cursor=cursor, head=head, anchor=anchor)
             return
+        verify = (
+            self._verified_head != head or time.monotonic() - self._verified_at >= VERIFY_EVERY_S
+        )
+        same, seen_head = True, head
         while True:
             with self.central.engine.begin() as c, self.replica.engine.connect() as r0:
                 # one consistent central snapshot per batch
                 batch, new_cursor = self._fetch(c, cursor, r0)
+                if not batch and verify:
+                    # caught up in this snapshot: the replica must now hold exactly its rows
+                    seen_head = _head(c)
+                    same = _digest(c) == _digest(r0)
             if not batch:
                 break
             with self.replica.engine.begin() as r:
                 self._apply(r, batch, report)
-                _set_state(r, cursor=new_cursor)
+                last = _last_change(batch, new_cursor)
+                _set_state(r, cursor=new_cursor, **({"anchor": last} if last else {}))
                 self._stamp(r, new_cursor)
             cursor = new_cursor
         report.cursor = cursor
+        if not same:
+            self._reset(report, "diverged", cursor=cursor, head=seen_head, anchor=anchor)
+        elif verify:
+            self._verified_head, self._verified_at = seen_head, time.monotonic()
+
+    def _reset(self, report: SyncReport, why: str, **facts: Any) -> None:
+        log.warning(
+            "event=sync_reset reason=%s %s",
+            why,
+            " ".join(f"{k}={json.dumps(v, sort_keys=True)}" for k, v in facts.items()),
+        )
+        report.reset = True
+        self._full_reload(report)
 
     def _fetch(
-        self, c: Connection, cursor: int, r: Connection
+        self, c: Connection, cursor: int, r: Connection | None
     ) -> tuple[dict[str, list[dict[str, Any]]], int]:
         """The next batch_size changes above `cursor` across all tables, in change order.
 
         First the change numbers alone (index-only), to find where the batch ends; then the
         rows up to there, so no row is sent twice. A template or access rule whose user was
         changed later (so its row is in a later batch) and is not yet in the replica (`r`)
-        brings that user's current row along, from the same snapshot.
+        brings that user's current row along, from the same snapshot. With no replica (`r`
+        None: a full reload, whose batches all come from one snapshot) nothing is brought along.
         """
         n = self.batch_size
         tables = (*PULLED, TOMBSTONES)
@@ -328,6 +456,8 @@ class SyncWorker:
             ]
             for t in tables
         }
+        if r is None:
+            return fetched, upto
         wanted = {row["user_id"] for t in (TEMPLATES, ACCESS) for row in fetched[t.name]}
         wanted -= {row["id"] for row in fetched["users"]}
         if wanted:
@@ -372,22 +502,39 @@ class SyncWorker:
         _upsert(r, SEQ, [{"id": 1, "value": value}])
 
     def _full_reload(self, report: SyncReport) -> None:
-        """Replace every synced row in one replica transaction (never seen half done)."""
+        """Replace every synced row in one replica transaction (never seen half done).
+
+        The central state is read first, batch by batch but from one consistent snapshot (one
+        central transaction), into memory; only then is the replica written, in one short
+        transaction with no network round trip inside it, so the door's own writes (events,
+        guest uses) never wait out the busy timeout behind a slow central link.
+        """
+        rows: dict[str, dict[int, dict[str, Any]]] = {t.name: {} for t in PULLED}
+        cursor = 0
+        last: str | None = None
+        with self.central.engine.begin() as c:
+            head = _head(c)
+            while True:
+                batch, new_cursor = self._fetch(c, cursor, None)
+                if not batch:
+                    break
+                for t in PULLED:
+                    for row in batch[t.name]:
+                        rows[t.name][row["id"]] = row
+                last = _last_change(batch, new_cursor) or last
+                cursor = new_cursor
+        cursor = max(cursor, head)
         with self.replica.engine.begin() as r:
             r.exec_driver_sql("PRAGMA defer_foreign_keys=ON")
             for t in reversed(PULLED):
                 r.execute(delete(t))
-            cursor = 0
-            while True:
-                with self.central.engine.begin() as c:
-                    batch, new_cursor = self._fetch(c, cursor, r)
-                if not batch:
-                    break
-                batch["sync_tombstones"] = []  # nothing old is left to delete
-                self._apply(r, batch, report)
-                cursor = new_cursor
-            _set_state(r, cursor=cursor)
+            for t in PULLED:
+                if rows[t.name]:
+                    r.execute(insert(t), list(rows[t.name].values()))
+                    report.pulled[t.name] += len(rows[t.name])
+            _set_state(r, cursor=cursor, anchor=last)
             self._stamp(r, cursor)
+        self._verified_head, self._verified_at = head, time.monotonic()
         report.cursor = cursor
 
     # -- up -----------------------------------------------------------------------------------
@@ -402,9 +549,12 @@ class SyncWorker:
         report.guest_uses_pushed += pushed
 
     def _refresh_guest_totals(self) -> None:
-        """Other doors' uses of every use-limited guest code, as the central database has them
-        now; and this door's pushed uses become confirmed (counted by the central database
-        before this query, so no other door can have missed them from here on)."""
+        """The uses of every use-limited guest code that this replica does not hold, as the
+        central database has them now: other doors' uses, and this door's own uses that the
+        replica no longer has (it was rebuilt: damaged file moved aside, new SD card). The door
+        counts the uses it holds itself (guests.py), so every use is counted exactly once.
+        And this door's pushed uses become confirmed (counted by the central database before
+        this query, so no other door can have missed them from here on)."""
         now = self.clock()
         with self.replica.engine.connect() as r:
             limited = list(
@@ -419,7 +569,7 @@ class SyncWorker:
             )
         counts: dict[int, int] = {}
         if limited:
-            with self.central.engine.connect() as c:
+            with self.central.engine.begin() as c:  # one snapshot for both queries
                 counts = {
                     int(gid): int(n)
                     for gid, n in c.execute(
@@ -431,6 +581,25 @@ class SyncWorker:
                         .group_by(USES.c.guest_code_id)
                     )
                 }
+                mine = list(
+                    c.execute(
+                        select(USES.c.id, USES.c.guest_code_id).where(
+                            USES.c.guest_code_id.in_(limited),
+                            USES.c.device_id == self.device_id,
+                        )
+                    )
+                )
+            if mine:
+                # read after the central query: every use this replica pushed is here by now
+                with self.replica.engine.connect() as r:
+                    held = set(
+                        r.execute(
+                            select(USES.c.id).where(USES.c.id.in_([u for u, _ in mine]))
+                        ).scalars()
+                    )
+                for use_id, gid in mine:
+                    if use_id not in held:
+                        counts[int(gid)] = counts.get(int(gid), 0) + 1
         with self.replica.engine.begin() as r:
             if limited:
                 _upsert(

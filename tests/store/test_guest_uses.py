@@ -142,3 +142,62 @@ def test_a_one_door_code_keeps_its_exact_limit_with_no_network(doors) -> None:
     assert a.worker.run_once().ok
     row = listing(central)
     assert row["uses"] == 2 and row["over_limit"] == 0
+
+
+def _rebuild_replica(site):
+    """What open_local_replica does for a damaged replica (or a new SD card): the door starts
+    again on an empty replica, filled by its first sync round."""
+    from appliance.store.central import open_local_replica
+
+    site.replica.close()
+    path = site.config.replica_path
+    for suffix in ("", "-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    return open_local_replica(site.config)
+
+
+def test_a_rebuilt_replica_still_counts_the_doors_own_earlier_uses(site, hasher) -> None:
+    """The door's uses before its replica was rebuilt are in the central database only; they
+    count (as uses the replica does not hold), exactly once, and a used-up code stays used up."""
+    from sqlalchemy import select
+
+    from appliance.core import Record
+    from appliance.door.recorder import Recorder
+    from appliance.store.guests import ReplicaGuests, create_guest_code
+    from appliance.store.models_policies import GuestUseTotal
+    from appliance.store.sync import SyncWorker
+
+    once = create_guest_code(site.central, hasher, name="Cleaner", doors=["door-1"], max_uses=1)
+    thrice = create_guest_code(site.central, hasher, name="Painter", doors=["door-1"],
+                               max_uses=3)  # fmt: skip
+    assert site.worker.run_once().ok
+    guests = ReplicaGuests(site.replica, hasher, "door-1", synced=True)
+    rec = Recorder(site.config, site.replica, capture_snapshot=lambda: None)
+    for keys in (once.keys, thrice.keys, thrice.keys):
+        check = guests.check_code(keys[2:-1])
+        assert check.ok
+        rec.record(Record("guest_entry", reason="guest_code", alert=True,
+                          detail={"guest_id": check.guest_id}))  # fmt: skip
+    assert site.worker.run_once().ok  # the three uses are in the central database
+    assert guests.check_code(once.keys[2:-1]).reason == "used_up"
+
+    fresh = _rebuild_replica(site)
+    try:
+        worker = SyncWorker(site.config, site.central, fresh)
+        assert worker.run_once().ok
+        guests = ReplicaGuests(fresh, hasher, "door-1", synced=True)
+        assert guests.check_code(once.keys[2:-1]).reason == "used_up"
+        check = guests.check_code(thrice.keys[2:-1])
+        assert check.ok  # 2 of 3 used before the rebuild: one left
+        rec = Recorder(site.config, fresh, capture_snapshot=lambda: None)
+        rec.record(Record("guest_entry", reason="guest_code", alert=True,
+                          detail={"guest_id": check.guest_id}))  # fmt: skip
+        assert guests.check_code(thrice.keys[2:-1]).reason == "used_up"
+        assert worker.run_once().ok  # the new use is pushed: held here, not counted again
+        with fresh.session() as s:
+            totals = select(GuestUseTotal.guest_code_id, GuestUseTotal.others)
+            others = {gid: n for gid, n in s.execute(totals)}
+        assert others == {once.code.id: 1, thrice.code.id: 2}
+        assert guests.check_code(thrice.keys[2:-1]).reason == "used_up"
+    finally:
+        fresh.close()
