@@ -42,6 +42,7 @@ class LockRelay:
         self._timer: threading.Timer | None = None
         self._mutex = threading.Lock()
         self._changed = threading.Condition(self._mutex)
+        self._closed = False
         self._pulse_end: float | None = None  # time.monotonic() the running pulse ends at
         self.pulses: list[tuple[float, float | None]] = []  # (on_at, off_at) on the clock
 
@@ -78,6 +79,8 @@ class LockRelay:
         timer); a device fault drives it off and raises. True if it was off before. `pulse`:
         the timer ends an unlock pulse (waited for by `wait_for_pulse_end`), else a lease."""
         with self._mutex:
+            if self._closed:
+                raise RuntimeError("the relay is closed: nothing may energise it")
             self._cancel_timer()
             was_on = bool(self._device.value)
             try:
@@ -109,7 +112,7 @@ class LockRelay:
         ended its pulse and started the next one (the exit button at the pulse's end) must
         not end the new pulse."""
         with self._mutex:
-            if self._timer is not threading.current_thread():
+            if self._timer is not threading.current_thread() or self._closed:
                 return
             self._timer = None
             was_on = self._off()
@@ -120,6 +123,8 @@ class LockRelay:
 
     def lock(self) -> None:
         with self._mutex:
+            if self._closed:  # locked at close, and the pin is released
+                return
             self._cancel_timer()
             was_on = self._off()
         if was_on:
@@ -147,8 +152,18 @@ class LockRelay:
         self._timer = None
 
     def close(self) -> None:
-        self.lock()
-        self._device.close()
+        """Lock, then release the pin, in one hold of the mutex: an `unlock` from a thread that
+        outlived the door's stop (a loop stuck past its join) cannot land in between and leave
+        the pin driven; after close every unlock or hold is refused."""
+        with self._mutex:
+            if self._closed:
+                return
+            self._closed = True
+            self._cancel_timer()
+            was_on = self._off()
+            self._device.close()
+        if was_on:
+            log.info("event=relay_locked")
 
     def __enter__(self) -> LockRelay:
         return self

@@ -71,3 +71,26 @@ def test_units_treat_a_lock_relay_failure_as_a_failure() -> None:
     relay = [ln for ln in lines if "lock-relay" in ln and not ln.startswith("#")]
     assert len(relay) == 2
     assert all(ln.split("=", 1)[1][0] not in "-+!" for ln in relay)
+
+
+def test_a_closed_relay_refuses_to_energise_and_closes_once() -> None:
+    """A thread that outlived the door's stop (a loop stuck past its join) cannot drive the
+    pin after close: unlock and hold raise, lock and a second close do nothing."""
+    import pytest
+    from gpiozero.pins.mock import MockFactory
+
+    from appliance.hardware.relay import LockRelay
+
+    relay = LockRelay(17, pin_factory=MockFactory())
+    pin = relay.pin
+    relay.unlock(5.0)
+    assert pin.state == 1
+    relay.close()
+    assert pin.state == 0  # de-energised (active high) when it was released
+    for energise in (lambda: relay.unlock(5.0), lambda: relay.hold(2.0)):
+        with pytest.raises(RuntimeError, match="closed"):
+            energise()
+    assert pin.state == 0
+    relay.lock()
+    relay.close()
+    assert relay.pulses[-1][1] is not None
