@@ -26,6 +26,17 @@ log = logging.getLogger(__name__)
 LOGICAL_CHANNELS = ("mailbox", "email", "sms")
 CAPPED_CHANNELS = ("email", "sms")
 BATCH = 200
+# the most pages of BATCH alerts one pass goes through (a backlog behind a dead transport must
+# not starve newer alerts on the transports that work, nor make one pass endless)
+MAX_PAGES = 50
+# after a pass that raised (a full disk, the database gone), the loop waits this long, doubling;
+# at most 10 s, so that an urgent alert queued meanwhile is not held up long
+ERROR_BACKOFF_S = (1.0, 10.0)
+
+
+class RecordOwed(RuntimeError):
+    """Deliveries went out but their 'delivered' record could not be written (full disk);
+    they are not sent again by this process, only their record is retried."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +85,14 @@ class Dispatcher:
         self._twilio_failing_since: datetime | None = None
         self._deadline: float | None = None  # monotonic; set by flush(timeout_s)
         self._uncertain: set[tuple[str, str]] = set()  # failed after DATA during this flush
+        # in memory only (a restart forgets them; see docs/RELIABILITY.md):
+        # sent, but the 'delivered' record failed to write: (work, delivered at, external id)
+        self._unrecorded: dict[tuple[str, str], tuple[_Work, datetime, str]] = {}
+        # numbers (number_key) a delivery already reached on an attempt that failed for others
+        self._reached: dict[tuple[str, str], set[str]] = {}
+        # SMS deliveries Twilio refused for good: they go by the GSM modem
+        self._twilio_refused: set[str] = set()
+        self._errors = 0  # passes in a row that raised (the loop backs off)
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -96,13 +115,15 @@ class Dispatcher:
             out.append("sms")
         return out
 
-    def sms_transport(self, kind: str, first_failure_at: datetime | None, now: datetime) -> str:
-        """twilio while the internet is up and Twilio works; gsm when offline or Twilio kept
-        failing for twilio_failover_s."""
+    def sms_transport(
+        self, kind: str, first_failure_at: datetime | None, now: datetime, alert_id: str = ""
+    ) -> str:
+        """twilio while the internet is up and Twilio works; gsm when offline, Twilio kept
+        failing for twilio_failover_s, or Twilio refused this alert for good."""
         tw, gsm = self._wants("twilio", kind), self._wants("gsm", kind)
         if not gsm:
             return "twilio"
-        if not tw:
+        if not tw or alert_id in self._twilio_refused:
             return "gsm"
         if not self.probe.online:
             return "gsm"
@@ -119,7 +140,8 @@ class Dispatcher:
         a = self.config.alerts
         return now + timedelta(seconds=max(a.backoff_max_s, a.incident_hold_s) + 60)
 
-    def _claim(self, now: datetime, force: bool) -> list[_Work]:
+    def _claim(self, now: datetime, force: bool, page: int = 0) -> tuple[list[_Work], int]:
+        """The work of the page-th BATCH of alerts due; and how many alerts that page had."""
         horizon = self._horizon(now)
         due = or_(
             OutboxAlert.next_attempt_at.is_(None),
@@ -138,11 +160,10 @@ class Dispatcher:
             q = select(OutboxAlert).where(OutboxAlert.state == "pending")
             if not force:
                 q = q.where(due)
-            alerts = s.scalars(
-                q.order_by(OutboxAlert.priority.desc(), OutboxAlert.created_at).limit(BATCH)
-            ).all()
+            order = (OutboxAlert.priority.desc(), OutboxAlert.created_at, OutboxAlert.id)
+            alerts = s.scalars(q.order_by(*order).limit(BATCH).offset(page * BATCH)).all()
             if not alerts:
-                return []
+                return [], 0
             ids = [a.id for a in alerts]
             have: dict[str, dict[str, AlertDelivery]] = {}
             for d in s.scalars(select(AlertDelivery).where(AlertDelivery.alert_id.in_(ids))):
@@ -184,19 +205,45 @@ class Dispatcher:
                     )
                 if all(d.state != "pending" for d in rows.values()):
                     self._settle(a, list(rows.values()), now)
-        return work
+        return work, len(alerts)
 
     def run_once(self, force: bool = False) -> int:
-        """Try every delivery that is due (all pending ones with force); deliveries made."""
+        """Try every delivery that is due (all pending ones with force); deliveries made.
+
+        Raises RecordOwed when a delivery went out but its record could not be written."""
         made = 0
+        self._record_owed()
         # a transport that just failed is not tried again in this pass: one dead SMTP server
         # (each try waiting out its timeout) must not hold up the SMS of every other alert
         down: set[str] = set()
-        for w in self._claim(self.clock(), force):
-            if self._stop.is_set() and self._thread is not None:
+        now = self.clock()
+        for page in range(MAX_PAGES):
+            # page on: a full batch left due behind a transport that is down must not keep
+            # the newer alerts (whose other channels work) from ever being claimed
+            work, seen = self._claim(now, force, page)
+            for w in work:
+                if self._stop.is_set() and self._thread is not None:
+                    return made
+                if (w.alert_id, w.channel) in self._unrecorded:
+                    continue  # it went out: only its record is owed, never a second send
+                made += self._process(w, down)
+            if seen < BATCH:
                 break
-            made += self._process(w, down)
+        if self._unrecorded:
+            raise RecordOwed(f"{len(self._unrecorded)} delivery record(s) could not be written")
         return made
+
+    def _record_owed(self) -> None:
+        """Write the 'delivered' records a failed write left owed (they went out already)."""
+        for key, (w, at, external_id) in list(self._unrecorded.items()):
+            try:
+                self._record(w, "delivered", None, at, external_id=external_id)
+            except Exception as exc:
+                log.warning("event=alert_record_retry_failed alert=%s channel=%s error=%s",
+                            w.alert_id, w.channel, exc)  # fmt: skip
+                return  # the disk is still full: the others would fail alike
+            del self._unrecorded[key]
+            log.info("event=alert_record_written alert=%s channel=%s", w.alert_id, w.channel)
 
     def pending_count(self) -> int:
         with self.db.session() as s:
@@ -225,6 +272,7 @@ class Dispatcher:
             count=w.count,
             user_name=self._user_name(w.user_number),
             photo_jpeg=photo,
+            skip_recipients=frozenset(self._reached.get((w.alert_id, w.channel), ())),
         )
 
     def _user_name(self, number: int | None) -> str | None:
@@ -246,7 +294,10 @@ class Dispatcher:
                 .where(
                     AlertDelivery.channel == channel,
                     AlertDelivery.state == "delivered",
+                    # both sides: a delivery stamped "in the future" (the clock ran ahead,
+                    # then stepped back) is not counted in this hour
                     AlertDelivery.delivered_at >= now - timedelta(hours=1),
+                    AlertDelivery.delivered_at <= now,
                 )
             )
         return sent >= self.config.alerts.hourly_cap
@@ -265,7 +316,15 @@ class Dispatcher:
             return 0
         transport = w.channel
         if w.channel == "sms":
-            transport = self.sms_transport(w.kind, w.first_failure_at, now)
+            transport = self.sms_transport(w.kind, w.first_failure_at, now, w.alert_id)
+        if transport not in self.channels:
+            # a row left pending by a configuration that had this transport: failed, not a
+            # KeyError on every pass that holds up every alert behind it
+            what = transport if w.channel != "sms" else "sms (twilio or gsm)"
+            log.warning("event=alert_failed alert=%s channel=%s via=%s error=not_configured",
+                        w.alert_id, w.channel, transport)  # fmt: skip
+            self._record(w, "failed", f"{what} not configured", now)
+            return 0
         if transport in down:
             return 0  # left due: retried on the next pass
         if self._deadline is not None and (
@@ -279,6 +338,21 @@ class Dispatcher:
         try:
             channel.send(self._message(w))
         except ChannelError as exc:
+            key = (w.alert_id, w.channel)
+            if exc.reached:  # remembered before any write: a full disk must not lose it
+                self._reached.setdefault(key, set()).update(exc.reached)
+            if transport == "twilio" and not exc.transient and self._wants("gsm", w.kind):
+                # refused for good by Twilio (a revoked token, a suspended account, a number
+                # it rejects): the modem carries it instead of the alert failing
+                log.warning("event=alert_failover alert=%s channel=sms from=twilio to=gsm "
+                            "permanent=1 error=%r", w.alert_id, str(exc))  # fmt: skip
+                self._twilio_refused.add(w.alert_id)
+                if self._twilio_failing_since is None:
+                    self._twilio_failing_since = now
+                if "gsm" not in down:
+                    return self._process(w, down)
+                self._failed(w, transport, str(exc), True)
+                return 0
             if exc.transient:
                 down.add(transport)
             self._failed(w, transport, str(exc), exc.transient, uncertain=exc.uncertain)
@@ -292,7 +366,15 @@ class Dispatcher:
         if transport == "twilio":
             self._twilio_failing_since = None
         ref = _external_ref(channel)
-        self._record(w, "delivered", None, self.clock(), external_id=f"{transport}:{ref}")
+        at, external_id = self.clock(), f"{transport}:{ref}"
+        try:
+            self._record(w, "delivered", None, at, external_id=external_id)
+        except Exception:
+            # it went out; only the record failed (a full disk): never send it again, write
+            # the record when the database takes it (run_once raises meanwhile, see _run)
+            log.exception("event=alert_record_failed alert=%s channel=%s via=%s",
+                          w.alert_id, w.channel, transport)  # fmt: skip
+            self._unrecorded[(w.alert_id, w.channel)] = (w, at, external_id)
         log.info("event=alert_delivered alert=%s kind=%s channel=%s via=%s attempt=%d ms=%.0f",
                  w.alert_id, w.kind, w.channel, transport, w.attempts + 1, ms)  # fmt: skip
         return 1
@@ -352,6 +434,8 @@ class Dispatcher:
         with self.db.session() as s:
             d = s.get(AlertDelivery, (w.alert_id, w.channel))
             alert = s.get(OutboxAlert, w.alert_id)
+            if state != "pending":
+                self._forget(w)
             if d is None or alert is None or d.state != "pending":
                 return  # someone else (a flush in another process) settled it already
             d.state = state
@@ -372,6 +456,12 @@ class Dispatcher:
                 s.scalars(select(AlertDelivery).where(AlertDelivery.alert_id == w.alert_id))
             )
             self._settle(alert, rows, now)
+
+    def _forget(self, w: _Work) -> None:
+        """Drop what memory holds about a delivery that is settled now."""
+        self._reached.pop((w.alert_id, w.channel), None)
+        if w.channel == "sms":
+            self._twilio_refused.discard(w.alert_id)
 
     @staticmethod
     def _settle(alert: OutboxAlert, rows: list[AlertDelivery], now: datetime) -> None:
@@ -408,12 +498,25 @@ class Dispatcher:
         while not self._stop.is_set():
             try:
                 made = self.run_once()
+                self._errors = 0
             except Exception:
-                log.exception("event=dispatcher_error")
-                made = 0
+                self._errors += 1
+                delay = self.error_backoff_s(self._errors)
+                log.exception("event=dispatcher_error errors_in_a_row=%d retry_in_s=%.1f",
+                              self._errors, delay)  # fmt: skip
+                # not at the poll interval (a full disk would log and retry twice a second),
+                # and not cut short by notify(): only stop() ends the wait
+                self._stop.wait(delay)
+                continue
             if made == 0:
                 self._wake.wait(interval)
                 self._wake.clear()
+
+    def error_backoff_s(self, errors: int) -> float:
+        """How long the loop waits after `errors` passes in a row raised: doubling from
+        ERROR_BACKOFF_S[0] (at least the poll interval) up to ERROR_BACKOFF_S[1]."""
+        first = max(ERROR_BACKOFF_S[0], self.config.alerts.poll_interval_s)
+        return float(min(ERROR_BACKOFF_S[1], first * 2 ** max(0, errors - 1)))
 
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()

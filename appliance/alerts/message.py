@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -12,12 +13,38 @@ from appliance.core.kinds import EventKind
 class ChannelError(RuntimeError):
     """A channel failed to deliver. transient=False means retrying the same message is futile."""
 
-    def __init__(self, message: str, *, transient: bool = True, uncertain: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        transient: bool = True,
+        uncertain: bool = False,
+        reached: tuple[str, ...] = (),
+    ) -> None:
         super().__init__(message)
         self.transient = transient
         # the failure came after the message was handed over (SMTP: after DATA): it may have
         # arrived, so it is not sent again at once (see Dispatcher._failed)
         self.uncertain = uncertain
+        # the recipients that did get it before the failure (an SMS to several numbers): a
+        # retry of the same delivery skips them (AlertMessage.skip_recipients)
+        self.reached = reached
+
+
+def number_key(number: str) -> str:
+    """A phone number as the recipient lists compare it: '+44 7700-900123' -> '+447700900123'."""
+    number = number.strip()
+    return ("+" if number.startswith("+") else "") + re.sub(r"[^0-9]", "", number)
+
+
+def recipients_failed(failures: list[ChannelError], reached: tuple[str, ...]) -> ChannelError:
+    """One error for the recipients of a send that failed: permanent only if every one of
+    the failures was; `reached` says who got it (a retry skips them)."""
+    transient = any(f.transient for f in failures)
+    text = "; ".join(str(f) for f in failures)
+    if reached:
+        text += f" (reached {len(reached)} other recipient(s))"
+    return ChannelError(text, transient=transient, reached=reached)
 
 
 @dataclass(frozen=True)
@@ -33,6 +60,8 @@ class AlertMessage:
     count: int = 1  # events grouped into this alert (incident grouping)
     user_name: str | None = None  # the enrolled name of user_number, when the door knows it
     photo_jpeg: bytes | None = field(default=None, repr=False)
+    # numbers (number_key) this delivery already reached on an earlier attempt: not again
+    skip_recipients: frozenset[str] = frozenset()
 
     @property
     def title(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -25,6 +26,12 @@ _TEMPLATE_FIELDS = {
     "detail": "",
     "summary": "",
 }
+
+
+# a GSM recipient: what AT+CMGS takes once spaces, dashes and dots are removed (brackets are
+# refused: "+44 (0)7700..." has no one right reading)
+_GSM_NUMBER = re.compile(r"\+?[0-9]{3,20}")
+_GSM_SEPARATORS = re.compile(r"[\s\-.]")
 
 
 def _check_kinds(kinds: list[str] | None, key: str = "kinds") -> list[str] | None:
@@ -119,6 +126,9 @@ class EmailConfig(_ChannelSection, frozen=True, kw_only=True):
     timeout_s: Seconds = 10.0
     subject_template: str = "[Doorward] {title} at {door} {time}"
     body_template: str | None = None
+    # a bigger photo is left out of the email (it stays on the door); 0 = never attached.
+    # A relay that refuses the message as too big (552) gets it again without the photo
+    max_photo_bytes: Annotated[int, Meta(ge=0)] = 1_000_000
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -148,6 +158,23 @@ class GsmConfig(_ChannelSection, frozen=True, kw_only=True):
     timeout_s: Seconds = 20.0
     # longer texts are split into at most this many SMS; the last part is shortened
     max_parts: Annotated[int, Meta(ge=1, le=10)] = 3
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        # AT+CMGS takes digits and one leading +: "+44 7700-900123" is written down as
+        # "+447700900123" here, and anything else is refused now, not at the first alert
+        recipients = []
+        for i, r in enumerate(self.to):
+            assert isinstance(r, Recipient)  # _ChannelSection.__post_init__ made it one
+            number = _GSM_SEPARATORS.sub("", r.to)
+            if not _GSM_NUMBER.fullmatch(number):
+                raise key_error(
+                    f"to[{i}]",
+                    f"{r.to!r} is not a phone number the modem can text "
+                    '(digits with an optional leading +, e.g. "+447700900123")',
+                )
+            recipients.append(r if number == r.to else Recipient(to=number, kinds=r.kinds))
+        force_setattr(self, "to", recipients)
 
 
 class MailboxConfig(Section, frozen=True, kw_only=True):

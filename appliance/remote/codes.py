@@ -34,7 +34,7 @@ TOTP_STEP_S = 30
 TOTP_DIGITS = 6
 TOTP_WINDOW = 1  # steps either side of now (an app's clock a little off, a slow SMS)
 ISSUER = "Doorward"
-_CODE_RE = re.compile(r"^\d{6}$")
+_CODE_RE = re.compile(r"^[0-9]{6}$")  # not \d: it takes Arabic-Indic and fullwidth digits
 _NONCE_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 
@@ -128,13 +128,14 @@ class CodeBook:
         """Accept `code` once; None when accepted, else the reason it was refused."""
         import pyotp
 
-        if not _CODE_RE.match(code or ""):
+        if not isinstance(code, str) or not _CODE_RE.fullmatch(code):
             return "malformed_code"
         totp = pyotp.TOTP(totp_secret(self.hasher, principal.label))
         now_step = int(self.wall_clock() // TOTP_STEP_S)
         matched = None
         for step in range(now_step - TOTP_WINDOW, now_step + TOTP_WINDOW + 1):
-            if hmac.compare_digest(totp.at(step * TOTP_STEP_S), code):
+            # bytes: compare_digest raises TypeError on a non-ASCII str
+            if hmac.compare_digest(totp.at(step * TOTP_STEP_S).encode(), code.encode()):
                 matched = step
         if matched is None:
             return "wrong_code"

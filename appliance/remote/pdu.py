@@ -63,7 +63,8 @@ def _semi_octets(data: bytes) -> str:
 
 
 def _alphabet(dcs: int) -> int:
-    if dcs & 0xC0 == 0x00:  # general data coding
+    """The alphabet a data coding scheme names (3GPP TS 23.038 clause 4)."""
+    if dcs & 0x80 == 0x00:  # 00xx general data coding, 01xx the same marked for deletion
         return (dcs >> 2) & 0x03
     if dcs & 0xF0 == 0xF0:  # data coding / message class
         return 1 if dcs & 0x04 else 0

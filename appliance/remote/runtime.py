@@ -29,9 +29,13 @@ def user_names(db: Database) -> Callable[[int], str | None]:
 
 
 def db_state(db: Database, with_sync: bool) -> Callable[[], dict[str, Any]]:
-    """Alert-queue depth and sync lag, read at most every EXTRA_STATE_TTL_S."""
+    """Alert-queue depth and sync lag, read at most every EXTRA_STATE_TTL_S.
+
+    The depth leaves silent kinds (duress) out: it is published (MQTT state, Home Assistant's
+    "Alerts waiting"), and a 0 -> 1 at a plain-looking grant would tell of the duress code."""
     from sqlalchemy import func, select
 
+    from appliance.publish.discovery import SILENT_KINDS
     from appliance.store.models import OutboxAlert
 
     cache: dict[str, Any] = {}
@@ -43,7 +47,9 @@ def db_state(db: Database, with_sync: bool) -> Callable[[], dict[str, Any]]:
             return cache
         with db.session() as s:
             pending = s.scalar(
-                select(func.count()).select_from(OutboxAlert).where(OutboxAlert.state == "pending")
+                select(func.count())
+                .select_from(OutboxAlert)
+                .where(OutboxAlert.state == "pending", OutboxAlert.kind.not_in(SILENT_KINDS))
             )
         cache["alerts_pending"] = int(pending or 0)
         if with_sync:

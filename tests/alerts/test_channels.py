@@ -154,7 +154,9 @@ def test_gsm_cms_error_for_a_rejected_number_is_permanent() -> None:
 
 
 def test_gsm_missing_modem() -> None:
-    channel = GsmChannel(GsmConfig.convert({"port": "/dev/doorward-no-modem", "to": ["+1"]}))
+    channel = GsmChannel(
+        GsmConfig.convert({"port": "/dev/doorward-no-modem", "to": ["+15550000003"]})
+    )
     with pytest.raises(ChannelError, match="gsm modem missing at /dev/doorward-no-modem"):
         channel.send(_message())
 
@@ -177,3 +179,57 @@ def test_split_sms_short_and_exact() -> None:
     assert " ".join(p[6:] for p in parts).split() == ["word"] * 60
     [one] = split_sms("é" * 400, 1)
     assert len(one) == 160 and one.endswith("...") and one.startswith("e")
+
+
+def test_split_sms_with_ten_parts_keeps_every_part_within_one_sms() -> None:
+    text = " ".join(f"+denied_face: attempt {i}" for i in range(120))
+    parts = split_sms(text, 10)
+    assert len(parts) == 10 and parts[-1].startswith("(10/10) ")
+    assert max(len(p) for p in parts) <= SMS_LIMIT
+
+
+def test_gsm_numbers_are_written_the_modem_way_or_refused_by_key() -> None:
+    to = ["+44 7700 900123", {"to": "+1-555-000-0003", "kinds": ["forced"]}, "07700.900124"]
+    gsm = GsmConfig.convert({"port": "/dev/ttyUSB2", "to": to})
+    assert gsm.recipients("forced") == ["+447700900123", "+15550000003", "07700900124"]
+    for bad in ("+44 (0)7700 900123", "call me", "+1"):
+        with pytest.raises(ConfigError, match=r"alerts\.gsm\.to\[1\].*not a phone number"):
+            parse_config({"alerts": {"gsm": {"port": "/dev/ttyUSB2", "to": ["+15550000003", bad]}}})
+
+
+def test_gsm_skips_numbers_this_delivery_already_reached(modem: SimModem) -> None:
+    channel = GsmChannel(GsmConfig.convert(gsm_section(modem, to=["+1555001", "+1555002"])))
+    channel.send(_message(skip_recipients=frozenset({"+1555001"})))
+    assert [s.number for s in modem.sent] == ["+1555002"]
+
+
+def test_a_photo_too_big_for_the_relay_is_left_out_not_the_email() -> None:
+    """The relay refuses the message as too big (552, a permanent 5xx): the same email goes
+    again without the photo, saying so, instead of the alert's email failing."""
+    import os
+
+    server = SmtpServer(data_size_limit=200_000).start()
+    try:
+        photo = b"\xff\xd8" + os.urandom(400_000) + b"\xff\xd9"
+        with EmailChannel(EmailConfig.convert(email_section(server.port))) as channel:
+            channel.send(_message(photo_jpeg=photo))
+        [msg] = server.sink.messages
+        assert list(msg.iter_attachments()) == [] and msg["X-Doorward-Photo"] == "left out"
+        body = msg.get_body(preferencelist=("plain",)).get_content()
+        assert "Face mismatch" in body and "refused the message as too big" in body
+    finally:
+        server.stop()
+
+
+def test_a_photo_over_max_photo_bytes_is_not_attached(smtp: SmtpServer) -> None:
+    section = email_section(smtp.port, max_photo_bytes=1000)
+    with EmailChannel(EmailConfig.convert(section)) as channel:
+        channel.send(_message(photo_jpeg=b"\xff\xd8" + b"\0" * 2000 + b"\xff\xd9"))
+        channel.send(
+            _message(id="3f0c6a56-2222-4c4c-9c9c-0123456789ab", photo_jpeg=b"\xff\xd8\xff\xd9")
+        )
+    big, small = smtp.sink.messages
+    assert list(big.iter_attachments()) == [] and "max_photo_bytes (1000)" in str(
+        big.get_body(preferencelist=("plain",)).get_content()
+    )
+    assert len(list(small.iter_attachments())) == 1

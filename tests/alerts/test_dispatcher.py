@@ -344,3 +344,269 @@ def test_the_message_names_the_enrolled_user(tmp_path: Path, outbox_db: Database
 
     assert "Kit Harington (user #12)" in subject(named)
     assert "user #99" in subject(unnamed) and "(user #99)" not in subject(unnamed)
+
+
+def test_a_send_whose_record_hits_a_full_disk_is_not_sent_again(tmp_path: Path) -> None:
+    """The email goes out, then the 'delivered' record cannot be written (a real tmpfs full
+    to the last byte): later passes retry only the record, never the send; once the disk
+    has room the record is written and the alert is done, emailed exactly once."""
+    from sqlalchemy import text
+
+    from appliance.alerts.dispatcher import RecordOwed
+    from appliance.store.db import sqlite_url
+    from tests.faults.doubles import fill, free_bytes, small_tmpfs
+
+    port = free_port()
+    with small_tmpfs(tmp_path / "mnt", "4m") as mnt:
+        db = Database.from_url(sqlite_url(mnt / "doorward.db"))
+        db.migrate()
+        try:
+            config = make_config(tmp_path, mailbox={"enabled": False}, email=email_section(port))
+            d = Dispatcher(config, db, probe=StaticProbe(True))
+            alert_id = add_alert(db, tmp_path, kind="forced", photo=False)
+            d.run_once()  # SMTP down: the delivery row is written, a retry scheduled
+            with db.engine.connect() as c:  # an empty WAL: the next commit needs new blocks
+                c.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+            fill(mnt / "filler")
+            assert free_bytes(mnt) == 0
+            server = SmtpServer(port=port).start()
+            try:
+                for _ in range(4):  # forced: past every backoff, as the loop would get there
+                    with pytest.raises(RecordOwed):
+                        d.run_once(force=True)
+                assert server.sink.message_ids() == [f"<{alert_id}@door-t.doorward>"]
+                (mnt / "filler").unlink()
+                d.run_once(force=True)  # the record goes in; nothing is sent
+                assert states(db)[alert_id] == {"alert": "delivered", "email": "delivered"}
+                assert [d.run_once(force=True) for _ in range(2)] == [0, 0]
+                assert len(server.sink.messages) == 1
+            finally:
+                d.stop()
+                server.stop()
+        finally:
+            db.close()
+
+
+def test_the_loop_backs_off_after_a_pass_that_raised(tmp_path: Path, outbox_db: Database) -> None:
+    """A pass that raises (a full disk) is retried after a doubling wait that notify() does
+    not cut short, not at every poll interval (which would log and retry twice a second)."""
+    import threading
+
+    config = make_config(tmp_path)
+    d = Dispatcher(config, outbox_db, channels={})
+    passes = [0]
+
+    class Waits(threading.Event):
+        """The stop event, recording each wait it is asked for instead of waiting."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.asked: list[float | None] = []
+
+        def wait(self, timeout: float | None = None) -> bool:
+            self.asked.append(timeout)
+            return self.is_set()
+
+    def failing_pass(force: bool = False) -> int:
+        passes[0] += 1
+        d.notify()  # the door committing an alert meanwhile
+        if passes[0] == 6:
+            d._stop.set()
+        raise RuntimeError("database or disk is full")
+
+    d._stop = Waits()
+    d.run_once = failing_pass  # type: ignore[method-assign]
+    d._run()
+    assert d._stop.asked == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+    assert [d.error_backoff_s(n) for n in (7, 8, 50)] == [10.0, 10.0, 10.0]
+
+
+def test_sms_reaches_every_valid_twilio_number_despite_an_invalid_one(
+    tmp_path: Path, outbox_db: Database, twilio: TwilioServer
+) -> None:
+    """Twilio refuses one number for good (400, code 21211): the others are still texted,
+    and the delivery is failed (permanent) naming the bad number."""
+    bad, good = "+15550000999", "+15550000002"
+    _twilio_refuses(twilio, {bad: [400]})
+    config = make_config(tmp_path, mailbox={"enabled": False},
+                         twilio=twilio_section(twilio, to=[bad, good]))  # fmt: skip
+    d = Dispatcher(config, outbox_db, probe=StaticProbe(True))
+    alert_id = add_alert(outbox_db, tmp_path, kind="forced")
+    d.run_once(force=True)
+    d.run_once(force=True)
+    assert [p.form["To"] for p in twilio.posts] == [good]
+    assert states(outbox_db)[alert_id] == {"alert": "failed", "sms": "failed"}
+    with outbox_db.session() as s:
+        delivery = s.get(AlertDelivery, (alert_id, "sms"))
+        assert delivery is not None and f"to={bad}" in (delivery.last_error or "")
+
+
+def test_a_retry_after_one_number_failed_skips_the_numbers_already_texted(
+    tmp_path: Path, outbox_db: Database, twilio: TwilioServer
+) -> None:
+    first, flaky = "+15550000002", "+15550000777"
+    _twilio_refuses(twilio, {flaky: [503]})  # once, then it works
+    config = make_config(tmp_path, mailbox={"enabled": False},
+                         twilio=twilio_section(twilio, to=[first, flaky]))  # fmt: skip
+    d = Dispatcher(config, outbox_db, probe=StaticProbe(True))
+    alert_id = add_alert(outbox_db, tmp_path, kind="forced")
+    for _ in range(3):
+        d.run_once(force=True)
+    assert states(outbox_db)[alert_id] == {"alert": "delivered", "sms": "delivered"}
+    assert [p.form["To"] for p in twilio.posts] == [first, flaky]
+
+
+def _twilio_refuses(server: TwilioServer, statuses: dict[str, list[int]]) -> None:
+    """The Twilio-shaped server answers the next statuses for a number, then as usual."""
+    from urllib.parse import parse_qs
+
+    handle = server._handle
+
+    def refusing(h, body):  # type: ignore[no-untyped-def]
+        to = parse_qs(body).get("To", [""])[0]
+        left = statuses.get(to)
+        if left:
+            status = left.pop(0)
+            code = 21211 if status == 400 else 20503
+            return server._json(h, status, {"code": code, "message": "refused", "status": status})
+        return handle(h, body)
+
+    server._handle = refusing  # type: ignore[method-assign]
+
+
+class _RefusingModem(SimModem):
+    """The pty modem, with numbers the network refuses (+CMS ERROR 21) or, once, cannot
+    reach now (+CMS ERROR 500)."""
+
+    refuse: frozenset[str]  # each test sets both
+    busy_once: set[str]
+
+    def _finish_sms(self, number: str, text: str) -> None:
+        if number in self.refuse:
+            self._reply("+CMS ERROR: 21")
+        elif number in self.busy_once:
+            self.busy_once.discard(number)
+            self._reply("+CMS ERROR: 500")
+        else:
+            super()._finish_sms(number, text)
+
+
+def test_gsm_texts_every_number_the_network_takes_and_retries_only_the_others(
+    tmp_path: Path, outbox_db: Database
+) -> None:
+    refused, first, busy = "+15550000001", "+15550000002", "+15550000003"
+    with _RefusingModem() as modem:
+        modem.refuse, modem.busy_once = frozenset({refused}), {busy}
+        config = make_config(tmp_path, mailbox={"enabled": False},
+                             gsm=gsm_section(modem, to=[refused, first, busy]))  # fmt: skip
+        d = Dispatcher(config, outbox_db, probe=StaticProbe(False))
+        alert_id = add_alert(outbox_db, tmp_path, kind="forced")
+        d.run_once(force=True)
+        assert [s.number for s in modem.sent] == [first]  # busy fails now, refused for good
+        assert states(outbox_db)[alert_id]["sms"] == "pending"  # busy may work later
+        d.run_once(force=True)
+        d.run_once(force=True)
+        # the retry: only the refused (again, for good) and the busy number, which gets it
+        assert [s.number for s in modem.sent] == [first, busy]
+        assert states(outbox_db)[alert_id] == {"alert": "failed", "sms": "failed"}
+
+
+def test_a_gsm_number_written_with_spaces_is_texted(
+    tmp_path: Path, outbox_db: Database, modem: SimModem
+) -> None:
+    numbers = ["+44 7700 900123", "+1-555-000-0003"]  # config writes them the modem's way
+    config = make_config(tmp_path, mailbox={"enabled": False}, gsm=gsm_section(modem, to=numbers))
+    d = Dispatcher(config, outbox_db, probe=StaticProbe(False))
+    alert_id = add_alert(outbox_db, tmp_path, kind="forced")
+    d.run_once(force=True)
+    assert [s.number for s in modem.sent] == ["+447700900123", "+15550000003"]
+    assert states(outbox_db)[alert_id] == {"alert": "delivered", "sms": "delivered"}
+
+
+def test_a_pending_delivery_of_a_channel_no_longer_configured_fails_and_blocks_nothing(
+    tmp_path: Path, outbox_db: Database, smtp: SmtpServer
+) -> None:
+    """Email was pending (SMTP down) when the admin removed [alerts.email] and restarted:
+    that delivery is failed ("email not configured") and the alerts behind it go out."""
+    down = Recorder("email", fail=ChannelError("smtp down"))
+    with_email = make_config(tmp_path, email=email_section(smtp.port))
+    old = add_alert(outbox_db, tmp_path)
+    Dispatcher(with_email, outbox_db, channels={"email": down, "mailbox": Recorder("mailbox")},
+               probe=StaticProbe(True)).run_once(force=True)  # fmt: skip
+    assert states(outbox_db)[old]["email"] == "pending"
+    new = add_alert(outbox_db, tmp_path, kind="lockout")
+    d = build_dispatcher(make_config(tmp_path), outbox_db)  # the mailbox only
+    d.run_once(force=True)
+    d.run_once(force=True)
+    s = states(outbox_db)
+    assert s[old] == {"alert": "failed", "mailbox": "delivered", "email": "failed"}
+    assert s[new] == {"alert": "delivered", "mailbox": "delivered"}
+    with outbox_db.session() as session:
+        delivery = session.get(AlertDelivery, (old, "email"))
+        assert delivery is not None and delivery.last_error == "email not configured"
+
+
+def test_twilio_refusing_for_good_falls_over_to_gsm_at_once(
+    tmp_path: Path,
+    outbox_db: Database,
+    twilio: TwilioServer,
+    modem: SimModem,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A revoked Twilio token (401, permanent): the SMS goes by the modem in the same pass,
+    instead of the alert failing while a working modem is configured."""
+    from .support import TOKEN_ENV
+
+    monkeypatch.setenv(TOKEN_ENV, "revoked")
+    config = make_config(tmp_path, twilio=twilio_section(twilio), gsm=gsm_section(modem),
+                         mailbox={"enabled": False}, twilio_failover_s=3600)  # fmt: skip
+    d = build_dispatcher(config, outbox_db)
+    alert_id = add_alert(outbox_db, tmp_path, kind="forced")
+    assert d.run_once() == 1
+    d.stop()
+    assert states(outbox_db)[alert_id] == {"alert": "delivered", "sms": "delivered"}
+    assert [s.number for s in modem.sent] == ["+15550000003"] and twilio.posts == []
+    with outbox_db.session() as s:
+        delivery = s.get(AlertDelivery, (alert_id, "sms"))
+        assert delivery is not None and delivery.external_id == "gsm:1"
+
+
+def test_the_hourly_cap_ignores_deliveries_stamped_in_the_future(
+    tmp_path: Path, outbox_db: Database
+) -> None:
+    """The clock ran 30 days ahead while two alerts went out, then NTP stepped it back:
+    those two are not 'within the last hour' and suppress nothing."""
+    now = [utcnow() + timedelta(days=30)]
+    config = make_config(tmp_path, hourly_cap=2)
+    email = Recorder("email")
+    d = Dispatcher(config, outbox_db, channels={"email": email}, clock=lambda: now[0])
+    for _ in range(2):
+        add_alert(outbox_db, tmp_path, kind="held_open", ts=now[0])
+        d.run_once()
+    assert len(email.sent) == 2
+    now[0] = utcnow() + timedelta(hours=2)  # stepped back, past the incident window
+    alert_id = add_alert(outbox_db, tmp_path, kind="held_open", ts=now[0])
+    d.run_once()
+    assert states(outbox_db)[alert_id] == {"alert": "delivered", "email": "delivered"}
+    assert len(email.sent) == 3
+
+
+def test_a_full_batch_stuck_on_a_dead_transport_does_not_starve_newer_alerts(
+    tmp_path: Path, outbox_db: Database
+) -> None:
+    """SMTP unreachable: each pass tries one email and leaves the rest of the batch due; an
+    alert newer than a whole batch of them still gets its SMS by the modem."""
+    from appliance.alerts import dispatcher as dmod
+
+    config = make_config(tmp_path, email=email_section(1), gsm={"port": "/dev/null",
+                         "to": ["+15550000003"]}, mailbox={"enabled": False},
+                         hourly_cap=100000)  # fmt: skip
+    email, gsm = Recorder("email", fail=ChannelError("smtp unreachable")), Recorder("gsm")
+    d = Dispatcher(config, outbox_db, channels={"email": email, "gsm": gsm},
+                   probe=StaticProbe(False))  # fmt: skip
+    for _ in range(dmod.BATCH + 5):
+        add_alert(outbox_db, tmp_path, kind="held_open", photo=False)
+    d.run_once()
+    new = add_alert(outbox_db, tmp_path, kind="held_open", photo=False)
+    d.run_once()
+    assert states(outbox_db)[new] == {"alert": "pending", "email": "pending", "sms": "delivered"}

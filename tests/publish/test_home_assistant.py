@@ -252,6 +252,38 @@ def test_duress_never_leaves_the_door(tmp_path) -> None:
     assert [t for t, _ in sent] == ["dw/door-t/event/granted"] and "duress" not in sent[0][1]
 
 
+def test_duress_never_leaves_the_door_as_a_jump_of_alerts_waiting(db, monkeypatch) -> None:
+    """The state published over MQTT (HA's "Alerts waiting") is the door's alert-queue depth:
+    a duress alert queued at what HA shows as a plain grant must not move it (0 -> 1 would
+    tell), while any other alert does."""
+    from appliance.alerts.outbox import enqueue_alert
+    from appliance.door.remote import RemoteDoor
+    from appliance.remote import runtime
+    from appliance.store.models import AccessEvent, new_uuid, utcnow
+
+    class Door(FakeDoor):
+        class board:
+            tamper_alarm = False
+
+    monkeypatch.setattr(runtime, "EXTRA_STATE_TTL_S", 0.0)  # read the queue at every state
+    state = RemoteDoor(Door(), extra_state=runtime.db_state(db, False)).status  # as wired
+
+    def queue(kind: str) -> None:  # what the recorder commits
+        with db.session() as s:
+            event = AccessEvent(id=new_uuid(), device_id="door-t", ts=utcnow(), kind=kind,
+                                user_number=12)  # fmt: skip
+            s.add(event)
+            s.flush()
+            enqueue_alert(s, event=event)
+
+    before = state()["alerts_pending"]
+    queue("duress")
+    assert state()["alerts_pending"] == before
+    assert "duress" not in json.dumps(state())
+    queue("forced")
+    assert state()["alerts_pending"] == before + 1
+
+
 def test_access_events_carry_who_how_and_the_distance(tmp_path) -> None:
     from appliance.door import RecordedEvent
 

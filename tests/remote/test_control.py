@@ -69,8 +69,11 @@ def test_the_used_step_survives_a_restart(db, door, wall):
 
 @pytest.mark.parametrize(
     ("code", "reason"),
-    [(None, "code_required"), ("12345", "malformed_code"), ("abcdef", "malformed_code")],
-)
+    [(None, "code_required"), ("12345", "malformed_code"), ("abcdef", "malformed_code"),
+     ("\uff11\uff12\uff13\uff14\uff15\uff16", "malformed_code"),  # fullwidth digits
+     ("\u0661\u0662\u0663\u0664\u0665\u0666", "malformed_code"),  # Arabic-Indic digits
+     ("123456\n", "malformed_code")],
+)  # fmt: skip
 def test_an_unlock_without_a_valid_code_is_refused_and_audited(db, control, door, code, reason):
     ha(db)
     r = control.handle(unlock(code))
@@ -78,6 +81,21 @@ def test_an_unlock_without_a_valid_code_is_refused_and_audited(db, control, door
     kind, why, detail = door.audits[-1]
     assert (kind, why) == ("remote_refused", reason)
     assert detail["by"] == "home-assistant" and detail["source"].startswith("mqtt:")
+
+
+def test_codes_in_other_digits_count_as_failed_codes(db, door, wall):
+    """Unicode digits are refused like a wrong code (audited, and counted towards the block),
+    not an exception out of handle()."""
+    p = ha(db)
+    tclock = FakeClock()
+    throttle = Throttle(limit=10, window_s=60, fail_limit=2, block_s=900, clock=tclock)
+    control = RemoteControl(door, db, CodeBook(db, HASHER, "door-t", wall_clock=wall),
+                            throttle=throttle, clock=tclock)  # fmt: skip
+    for code in ("\uff11" * 6, "\u0663" * 6):
+        assert control.handle(unlock(code)).reason == "malformed_code"
+    good = current_code(HASHER, p.label, wall())
+    assert control.handle(unlock(good)).reason == "rate_limited" and door.unlocks == []
+    assert [a[1] for a in door.audits] == ["malformed_code", "malformed_code", "rate_limited"]
 
 
 def test_a_wrong_code_is_refused(db, control, door, wall):

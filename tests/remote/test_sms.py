@@ -94,6 +94,35 @@ def test_the_owner_number_without_a_code_is_refused(modem, reader, door, owner):
     assert replies_to(modem, OWNER) == ["UNLOCK: refused (code_required)"]
 
 
+def test_a_code_in_arabic_indic_digits_is_refused_and_the_session_goes_on(
+    modem, reader, door, owner, wall
+):
+    modem.deliver(OWNER, "STATUS \u0661\u0662\u0663\u0664\u0665\u0666")  # UCS2
+    modem.deliver(OWNER, f"STATUS {current_code(HASHER, owner.label, wall())}")
+    assert reader.run_once() == 2
+    assert replies_to(modem, OWNER) == [
+        "STATUS: refused (malformed_code)",
+        "STATUS door-t: locked, door closed, lockdown off",
+    ]
+    assert [a[1] for a in door.audits] == ["malformed_code", "status"]
+
+
+def test_the_automatic_deletion_codings_decode_like_their_general_twins():
+    """TS 23.038: DCS 01xxxxxx ('marked for automatic deletion') codes the alphabet like
+    00xxxxxx: 0x48 is UCS2 (not GSM 7-bit), 0x40 GSM 7-bit."""
+    from appliance.remote.pdu import decode_deliver
+    from tests.support.sim_modem import deliver_pdu
+
+    def with_dcs(pdu: str, old: str, new: str) -> str:
+        i = pdu.index("00" + old + "62")  # PID 00, the DCS, then the timestamp (26-12-02...)
+        return pdu[:i] + "00" + new + pdu[i + 4 :]
+
+    ucs2 = deliver_pdu(OWNER, "STATUS \u0661")  # text outside GSM 7-bit: UCS2, DCS 0x08
+    assert decode_deliver(with_dcs(ucs2, "08", "48")).text == "STATUS \u0661"
+    gsm7 = deliver_pdu(OWNER, "STATUS 123456")  # DCS 0x00
+    assert decode_deliver(with_dcs(gsm7, "00", "40")).text == "STATUS 123456"
+
+
 def test_malformed_text_is_ignored_logged_and_unanswered(modem, reader, door, owner, caplog):
     caplog.set_level(logging.WARNING, logger="appliance.remote.sms")
     for text in ("hello door", "UNLOCKK 123456", "OK", '+CMTI: "SM",1', ""):

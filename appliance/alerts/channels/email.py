@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import smtplib
 import ssl
 import time
@@ -12,8 +14,11 @@ from ...config import EmailConfig
 from ..message import AlertMessage, ChannelError
 from ..render import DEFAULT_BODY, fields
 
+log = logging.getLogger(__name__)
+
 # a connection is kept this long after a send, so a backlog drains without reconnecting
 KEEPALIVE_S = 15.0
+TOO_BIG = 552  # SMTP: message size exceeds the fixed maximum (RFC 5321 4.5.3.1.10)
 
 
 def message_id(alert_id: str, device_id: str) -> str:
@@ -34,7 +39,7 @@ class EmailChannel:
         # monotonic time by which a send must be over (the dispatcher's flush --timeout)
         self.deadline: float | None = None
 
-    def build(self, message: AlertMessage) -> EmailMessage:
+    def build(self, message: AlertMessage, note: str | None = None) -> EmailMessage:
         c = self.config
         values = fields(message)
         msg = EmailMessage()
@@ -48,7 +53,11 @@ class EmailChannel:
         msg["Message-ID"] = message_id(message.id, message.device_id)
         msg["X-Doorward-Alert"] = message.id
         msg["X-Doorward-Kind"] = message.kind
-        msg.set_content((c.body_template or DEFAULT_BODY).format(**values))
+        body = (c.body_template or DEFAULT_BODY).format(**values)
+        if note:
+            msg["X-Doorward-Photo"] = "left out"
+            body = f"{body.rstrip()}\n\n{note}\n"
+        msg.set_content(body)
         if message.photo_jpeg:
             msg.add_attachment(
                 message.photo_jpeg,
@@ -142,11 +151,42 @@ class EmailChannel:
         return refused
 
     def send(self, message: AlertMessage) -> None:
+        """The alert with its photo; without it when the photo is over max_photo_bytes, or
+        when the relay refused the message as too big (552: it was not taken, so sending it
+        again smaller cannot make a duplicate)."""
+        c = self.config
+        photo = message.photo_jpeg
+        if photo and len(photo) > c.max_photo_bytes:
+            log.warning("event=email_photo_left_out alert=%s bytes=%d max_photo_bytes=%d",
+                        message.id, len(photo), c.max_photo_bytes)  # fmt: skip
+            note = (
+                f"The photo ({len(photo)} bytes) was left out: it is over "
+                f"alerts.email.max_photo_bytes ({c.max_photo_bytes}); it is on the door."
+            )
+            self._send(self.build(dataclasses.replace(message, photo_jpeg=None), note))
+            return
+        try:
+            self._send(self.build(message))
+        except ChannelError as exc:
+            cause = exc.__cause__
+            too_big = isinstance(cause, smtplib.SMTPResponseException) and (
+                cause.smtp_code == TOO_BIG
+            )
+            if not (photo and too_big):
+                raise
+            log.warning("event=email_photo_left_out alert=%s bytes=%d reason=smtp_552",
+                        message.id, len(photo))  # fmt: skip
+            note = (
+                f"The photo ({len(photo)} bytes) was left out: the mail relay refused the "
+                "message as too big; it is on the door."
+            )
+            self._send(self.build(dataclasses.replace(message, photo_jpeg=None), note))
+
+    def _send(self, msg: EmailMessage) -> None:
         """One transmission at most: a kept connection that turns out dead before DATA is
         replaced by a fresh one; any failure after DATA began is reported as uncertain and
         never resent here (the receiving side may have the message already)."""
         c = self.config
-        msg = self.build(message)
         stage = ["before"]
         try:
             try:

@@ -9,18 +9,25 @@ import time
 import unicodedata
 
 from ...config import GsmConfig
-from ..message import AlertMessage, ChannelError
+from ..message import AlertMessage, ChannelError, number_key, recipients_failed
 from ..render import sms_text
 
 log = logging.getLogger(__name__)
 
 SMS_LIMIT = 160
+# what AT+CMGS takes (config normalises spaces and dashes away, see GsmConfig)
+PHONE_RE = re.compile(r"\+?[0-9]{3,20}")
 CTRL_Z = b"\x1a"
 _FINAL = re.compile(r"^(OK|ERROR|\+CMS ERROR: ?\d+|\+CME ERROR: ?.+)$")
 # characters of the GSM 03.38 extension table cost two septets; replace them deliberately
 _GSM_SAFE = str.maketrans({"[": "(", "]": ")", "{": "(", "}": ")", "\\": "/", "~": "-",
                            "^": "'", "|": "/", "`": "'", "\x1a": " ", "\x1b": " ",
                            "\r": " ", "\n": " "})  # fmt: skip
+
+
+class RecipientRefused(ChannelError):
+    """The modem answered, but refused this number or message (+CMS ERROR, a bad number):
+    the other recipients are still tried."""
 
 
 def gsm_safe(text: str) -> str:
@@ -38,7 +45,8 @@ def split_sms(text: str, max_parts: int) -> list[str]:
     text = " ".join(gsm_safe(text).split())
     if len(text) <= SMS_LIMIT:
         return [text]
-    body = SMS_LIMIT - len("(9/9) ")
+    # the widest prefix these parts can get: "(10/10) " is two characters more than "(9/9) "
+    body = SMS_LIMIT - len(f"({max_parts}/{max_parts}) ")
     chunks: list[str] = []
     rest = text
     while rest:
@@ -175,8 +183,8 @@ class GsmModem:
 
     def send_sms(self, number: str, text: str) -> int:
         """Send one text-mode SMS; the modem's message reference."""
-        if not re.fullmatch(r"\+?[0-9]{3,20}", number):
-            raise ChannelError(f"gsm: bad phone number {number!r}", transient=False)
+        if not PHONE_RE.fullmatch(number):
+            raise RecipientRefused(f"gsm: bad phone number {number!r}", transient=False)
         self._write(f'AT+CMGS="{number}"\r'.encode("ascii"))
 
         def prompt(buf: bytes) -> bytes | None:
@@ -209,7 +217,8 @@ def _modem_error(final: str, what: str) -> ChannelError:
         code = int(m.group(1))
         # 300-340: ME/SIM failures that a retry may fix; 1-127 network rejections of the number
         transient = not (1 <= code <= 127 and code not in (38, 41, 42, 47))
-        return ChannelError(f"gsm {what}: +CMS ERROR {code}", transient=transient)
+        # the modem answered: this number (or this message) failed, not the modem
+        return RecipientRefused(f"gsm {what}: +CMS ERROR {code}", transient=transient)
     return ChannelError(f"gsm {what}: {final}")
 
 
@@ -239,20 +248,38 @@ class GsmChannel:
         numbers = c.recipients(message.kind)
         if not numbers:
             raise ChannelError(f"alerts.gsm has no recipient for {message.kind}", transient=False)
+        todo = [n for n in numbers if number_key(n) not in message.skip_recipients]
         modem = GsmModem(c.port, c.baud, c.timeout_s, self.pin)
         refs: list[int] = []
+        reached: list[str] = []
+        failures: list[ChannelError] = []
+        rssi = 0
         with port_lock(c.port):
             try:
-                modem.open()
-                rssi = modem.check_network()
-                for number in numbers:
-                    for part in parts:
-                        refs.append(modem.send_sms(number, part))
+                if todo:
+                    modem.open()
+                    rssi = modem.check_network()
+                # every number is tried: a number the network refuses must not keep the alert
+                # from the others; a modem that stops answering ends the round (the numbers
+                # not tried are tried again with the delivery)
+                for number in todo:
+                    try:
+                        for part in parts:
+                            refs.append(modem.send_sms(number, part))
+                    except RecipientRefused as exc:
+                        failures.append(exc)
+                        continue
+                    except ChannelError as exc:
+                        failures.append(exc)
+                        break
+                    reached.append(number_key(number))
             finally:
                 modem.close()
         self.last_refs = refs
+        if failures:
+            raise recipients_failed(failures, tuple(reached))
         log.info("event=gsm_sent alert=%s parts=%d recipients=%d rssi=%d refs=%s",
-                 message.id, len(parts), len(numbers), rssi, refs)  # fmt: skip
+                 message.id, len(parts), len(todo), rssi, refs)  # fmt: skip
 
     def close(self) -> None:
         pass

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...config import TwilioConfig
-from ..message import AlertMessage, ChannelError
+from ..message import AlertMessage, ChannelError, number_key, recipients_failed
 from ..render import sms_text
 
 TWILIO_API = "https://api.twilio.com"
@@ -50,8 +50,13 @@ class TwilioChannel:
         if not numbers:
             error = f"alerts.twilio has no recipient for {message.kind}"
             raise ChannelError(error, transient=False)
-        sids = []
+        sids: list[str] = []
+        reached: list[str] = []
+        failures: list[ChannelError] = []
+        # every number is tried: one invalid number must not keep the alert from the others
         for to in numbers:
+            if number_key(to) in message.skip_recipients:
+                continue  # reached by an earlier attempt of this delivery
             kwargs: dict[str, Any] = {"to": to, "body": body}
             if c.messaging_service_sid:
                 kwargs["messaging_service_sid"] = c.messaging_service_sid
@@ -61,15 +66,21 @@ class TwilioChannel:
                 created = self.client.messages.create(**kwargs)
             except TwilioRestException as exc:
                 transient = exc.status >= 500 or exc.status in (408, 429)
-                raise ChannelError(
-                    f"twilio HTTP {exc.status} code={exc.code} to={to}: {exc.msg}",
-                    transient=transient,
-                ) from exc
+                error = f"twilio HTTP {exc.status} code={exc.code} to={to}: {exc.msg}"
+                failures.append(ChannelError(error, transient=transient))
+                if exc.status in (401, 403):
+                    break  # the account, not this number: the next would be refused alike
+                continue
             except Exception as exc:  # requests' Timeout/ConnectionError, TwilioException...
+                # Twilio unreachable: each further number would wait out the same timeout
                 error = f"twilio request failed to={to}: {type(exc).__name__}: {exc}"
-                raise ChannelError(error) from exc
+                failures.append(ChannelError(error))
+                break
             sids.append(str(created.sid))
+            reached.append(number_key(to))
         self.last_sids = sids
+        if failures:
+            raise recipients_failed(failures, tuple(reached))
 
     def close(self) -> None:
         session = getattr(self.client.http_client, "session", None)
