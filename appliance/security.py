@@ -56,7 +56,7 @@ class PinHasher:
         return _PIN_HASHER.hash(self._peppered(pin))
 
     def verify(self, pin_hash: str | None, pin: str) -> bool:
-        if not pin_hash or not pin.isdigit():
+        if not pin_hash or not (pin.isascii() and pin.isdigit()):  # "١٢٣٤".isdigit() too
             return False
         try:
             return _PIN_HASHER.verify(pin_hash, self._peppered(pin))

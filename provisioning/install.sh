@@ -254,9 +254,28 @@ for unit in doorward.service doorward-admin.service; do
 done
 
 # ---- 9. nginx: HTTPS in front of the admin page, HTTP redirected ------------------------
+# nginx refuses a request body longer than the admin page would take: admin.max_upload_mb
+# (default 10) plus 64 KiB of form fields, in KiB, as web_admin.serving.max_body_bytes does
+# for waitress. Read from the config each run: after changing max_upload_mb, run this again.
+max_body_kib() {
+    awk '
+        /^[[:space:]]*\[/ { sect = $0; sub(/#.*/, "", sect); gsub(/[[:space:]]/, "", sect); next }
+        sect == "[admin]" && /^[[:space:]]*max_upload_mb[[:space:]]*=/ {
+            v = $0; sub(/^[^=]*=[[:space:]]*/, "", v); sub(/[[:space:]]*(#.*)?$/, "", v); mb = v
+        }
+        END {
+            if (mb == "") mb = "10"
+            if (mb !~ /^[0-9]+(\.[0-9]+)?$/) { print "bad " mb; exit 1 }
+            k = mb * 1024; kib = int(k); if (kib < k) kib++
+            printf "%dk\n", kib + 64
+        }' "$1"
+}
 if [ "$DO_NGINX" -eq 1 ]; then
+    MAX_BODY=$(max_body_kib "$CONFIG") \
+        || die "admin.max_upload_mb in $CONFIG is not a plain number (${MAX_BODY#bad })"
     install -d -m 0755 "$NGINX/sites-available" "$NGINX/sites-enabled"
     sed -e "s|@HTTP_PORT@|80|g" -e "s|@HTTPS_PORT@|443|g" -e "s|@ADMIN_PORT@|8080|g" \
+        -e "s|@MAX_BODY@|$MAX_BODY|g" \
         -e "s|https://\$host:443|https://\$host|" \
         -e "s|@TLS_CERT@|/etc/doorward/tls/cert.pem|g" \
         -e "s|@TLS_KEY@|/etc/doorward/tls/key.pem|g" \

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import os
 import re
@@ -253,6 +254,21 @@ def pair_delay_s(failures: int, settings: AdminConfig) -> float:
     return float(min(settings.login_lockout_s, 2.0 ** min(over + 1, 30)))
 
 
+def client_key(ip: str) -> str:
+    """The address the login throttles count by: an IPv4 address itself, an IPv6 address's
+    /64 (one home or phone network holds 2^64 addresses, every one of them the client's own;
+    an IPv4-mapped address is its IPv4 address). Anything else (e.g. "-") stays as it is."""
+    try:
+        addr = ipaddress.ip_address((ip or "-").split("%", 1)[0])
+    except ValueError:
+        return (ip or "-")[:64]
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is not None:
+            return str(addr.ipv4_mapped)
+        return str(ipaddress.IPv6Network((addr, 64), strict=False))
+    return str(addr)
+
+
 def attempt_login(
     db: Database,
     settings: AdminConfig,
@@ -260,6 +276,8 @@ def attempt_login(
     password: str,
     ip: str,
     now: datetime | None = None,
+    *,
+    reauth: bool = False,
 ) -> LoginResult:
     """Check a login. Attempts are kept in the database, so every worker shares the throttle.
 
@@ -270,10 +288,16 @@ def attempt_login(
       account, that address waits pair_delay_s (doubling) before its next try.
     The owner signing in from another address is never slowed by either. A throttled attempt
     still costs one password hash, so its answer and timing match a wrong password.
+    Both count by client_key(ip): an IPv6 client's whole /64 is one client.
+    `reauth`: a signed-in account confirming its current password (the password form); the
+    same throttles and accounting, but it is no new login (last_login_at stays).
+    Names and addresses reach the log through %r: a newline in a name forges no log line.
     """
     now = now or utcnow()
     username = (username or "")[:64]
-    ip = (ip or "-")[:64]
+    shown_ip = (ip or "-")[:64]
+    ip = client_key(ip)
+    event = "admin_reauth" if reauth else "admin_login"
     since = now - timedelta(seconds=settings.login_window_s)
     with db.session() as s:
         ip_failures = s.scalar(  # COUNT(*) is never NULL
@@ -303,14 +327,16 @@ def attempt_login(
         verify_password(_DUMMY_HASH, password or "")  # the same cost as a real check
         with db.session() as s:
             s.add(LoginAttempt(ts=now, username=username, ip=ip, success=False))
-        log.warning("event=admin_login_throttled ip=%s username=%s wait_s=%d", ip, username, wait)
+        log.warning(
+            "event=%s_throttled ip=%r username=%r wait_s=%d", event, shown_ip, username, wait
+        )
         return LoginResult(False, reason="throttled", retry_after_s=int(wait) + 1)
     # hash outside the transaction: a slow argon2 must not hold SQLite's write lock
     ok = verify_password(pw_hash, password or "") and active
     with db.session() as s:
         s.add(LoginAttempt(ts=now, username=username, ip=ip, success=ok))
         if account_id is None:
-            log.warning("event=admin_login_failed username=%s ip=%s known=0", username, ip)
+            log.warning("event=%s_failed username=%r ip=%r known=0", event, username, shown_ip)
             return LoginResult(False, reason="bad_credentials")
         if not ok:
             # atomic increment (shown by `doorward admin-user list`); it never locks
@@ -319,13 +345,15 @@ def attempt_login(
                 .where(AdminAccount.id == account_id)
                 .values(failed_logins=AdminAccount.failed_logins + 1)
             )
-            log.warning("event=admin_login_failed username=%s ip=%s known=1", username, ip)
+            log.warning("event=%s_failed username=%r ip=%r known=1", event, username, shown_ip)
             return LoginResult(False, reason="bad_credentials")
-        values: dict[str, object] = {"failed_logins": 0, "locked_until": None, "last_login_at": now}
+        values: dict[str, object] = {"failed_logins": 0, "locked_until": None}
+        if not reauth:
+            values["last_login_at"] = now
         if password_needs_rehash(pw_hash):
             values["password_hash"] = hash_password(password)
         s.execute(update(AdminAccount).where(AdminAccount.id == account_id).values(**values))
-    log.info("event=admin_login username=%s ip=%s", username, ip)
+    log.info("event=%s username=%r ip=%r", event, username, shown_ip)
     return LoginResult(True, account_id=account_id)
 
 

@@ -160,7 +160,7 @@ def photo(name: str, index: int) -> Any:
     photos = dict(_photos(_read_message(_message_path(name))))
     if index not in photos:
         abort(404)
-    return send_file(io.BytesIO(photos[index]), mimetype="image/jpeg", max_age=3600)
+    return send_file(io.BytesIO(photos[index]), mimetype="image/jpeg", max_age=0)
 
 
 @bp.get("/mailbox/<name>")

@@ -14,11 +14,13 @@ from flask import (
     abort,
     flash,
     g,
+    has_request_context,
     redirect,
     render_template,
     request,
     url_for,
 )
+from flask.sessions import SecureCookieSessionInterface
 
 from . import accounts
 from .common import audit, get_config, get_db, require_admin
@@ -48,7 +50,22 @@ def _cookie_secure() -> bool:
 
 
 # fetched by the page's own script every few seconds: they do not count as activity
-POLLED_ENDPOINTS = frozenset({"device.status_json"})
+# (device.html reloads the camera picture every 4 s, as it fetches status.json)
+POLLED_ENDPOINTS = frozenset({"device.status_json", "device.camera_frame"})
+
+# pictures behind the login (snapshots, mailbox alert photos, enrollment photos, the camera):
+# kept by no cache, shared or the browser's own
+PRIVATE_IMAGE_CACHE = "private, no-store"
+
+
+class HttpsAwareSessionInterface(SecureCookieSessionInterface):
+    """The signed flash cookie, Secure whenever the request came over HTTPS.
+
+    Flask writes that cookie after the after_request hooks have run, so _headers cannot add
+    the flag to it; the interface itself has to."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(has_request_context() and request.is_secure) or super().get_cookie_secure(app)
 
 
 def _load() -> Any:
@@ -98,10 +115,14 @@ def _headers(response: Response) -> Response:
             h.setlist("Set-Cookie", [c if "; Secure" in c else c + "; Secure" for c in cookies])
     if response.mimetype in ("text/html", "application/json", "text/csv"):
         h["Cache-Control"] = "no-store"
+    elif (response.mimetype or "").startswith("image/") and request.endpoint != "static":
+        h["Cache-Control"] = PRIVATE_IMAGE_CACHE  # whatever send_file's max_age said
+        h.pop("Expires", None)
     return response
 
 
 def install(app: Flask) -> None:
+    app.session_interface = HttpsAwareSessionInterface()
     app.before_request(_load)
     app.after_request(_headers)
 
@@ -209,13 +230,23 @@ def logout() -> Any:
 @bp.route("/account/password", methods=["GET", "POST"])
 def password() -> Any:
     error = None
+    status = 400
     if request.method == "POST":
         current = request.form.get("current", "")
         new = request.form.get("new", "")
-        acc = accounts.get_account(get_db(), g.account.username)
-        from appliance.security import verify_password
-
-        if not verify_password(acc.password_hash, current):
+        # the login's throttles and accounting: a session's holder (a stolen cookie, a browser
+        # left signed in) cannot use this form to guess the password itself
+        check = accounts.attempt_login(
+            get_db(), get_config().admin, g.account.username, current,
+            request.remote_addr or "-", reauth=True,
+        )  # fmt: skip
+        if check.reason == "throttled":
+            error = (
+                "Too many wrong passwords from this address: wait "
+                f"{check.retry_after_s} s before the next try."
+            )
+            status = 429
+        elif not check.ok:
             error = "The current password is wrong."
         elif new != request.form.get("confirm", ""):
             error = "The new password and its confirmation differ."
@@ -235,7 +266,7 @@ def password() -> Any:
                 resp.delete_cookie(SESSION_COOKIE, path="/")
                 flash("Password changed. Sign in with the new password.", "ok")
                 return resp
-    return render_template("password.html", error=error), 400 if error else 200
+    return render_template("password.html", error=error), status if error else 200
 
 
 @bp.get("/admins")

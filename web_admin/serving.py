@@ -7,6 +7,7 @@ on the loop thread itself (through waitress's trigger), so the loop ends cleanly
 
 from __future__ import annotations
 
+import math
 import threading
 from typing import Any
 
@@ -17,17 +18,42 @@ from typing import Any
 TRUSTED_PROXY = "127.0.0.1"
 TRUSTED_PROXY_HEADERS = frozenset({"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"})
 
+# waitress reads a whole request body (to memory, then a temporary file) before the app runs:
+# the app's own 413 (auth._load) comes only after that, so waitress itself refuses a body
+# longer than admin.max_upload_mb plus this margin as soon as it has read the headers.
+# provisioning/install.sh gives nginx's client_max_body_size the same limit (in KiB).
+BODY_MARGIN = 64 * 1024
+DEFAULT_MAX_UPLOAD_MB = 10.0  # AdminConfig's default, for a server given a bare WSGI app
 
-def waitress_settings(trust_loopback_proxy: bool = True) -> dict[str, Any]:
+
+def max_body_bytes(max_upload_mb: float) -> int:
+    """The longest request body the server reads for a page whose max_upload_mb is this."""
+    return math.ceil(max_upload_mb * 1024) * 1024 + BODY_MARGIN
+
+
+def app_max_upload_mb(app: Any) -> float:
+    """admin.max_upload_mb of a web_admin app (DEFAULT_MAX_UPLOAD_MB for any other WSGI app)."""
+    doorward = getattr(app, "extensions", {}).get("doorward")
+    if doorward is None:
+        return DEFAULT_MAX_UPLOAD_MB
+    return float(doorward["config"].admin.max_upload_mb)
+
+
+def waitress_settings(
+    trust_loopback_proxy: bool = True, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB
+) -> dict[str, Any]:
     """create_server keywords for every server the project starts."""
-    if not trust_loopback_proxy:
-        return {"clear_untrusted_proxy_headers": True}
-    return {
-        "trusted_proxy": TRUSTED_PROXY,
-        "trusted_proxy_count": 1,
-        "trusted_proxy_headers": set(TRUSTED_PROXY_HEADERS),
+    settings: dict[str, Any] = {
         "clear_untrusted_proxy_headers": True,
+        "max_request_body_size": max_body_bytes(max_upload_mb),
     }
+    if trust_loopback_proxy:
+        settings.update(
+            trusted_proxy=TRUSTED_PROXY,
+            trusted_proxy_count=1,
+            trusted_proxy_headers=set(TRUSTED_PROXY_HEADERS),
+        )
+    return settings
 
 
 def create_admin_server(
@@ -35,9 +61,8 @@ def create_admin_server(
 ) -> Any:
     from waitress import create_server
 
-    return create_server(
-        app, host=host, port=port, threads=threads, **waitress_settings(trust_loopback_proxy)
-    )
+    settings = waitress_settings(trust_loopback_proxy, app_max_upload_mb(app))
+    return create_server(app, host=host, port=port, threads=threads, **settings)
 
 
 class AdminServer:

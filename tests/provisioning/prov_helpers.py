@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -39,9 +40,14 @@ def self_signed_cert(out: Path, cn: str = "127.0.0.1") -> tuple[Path, Path]:
 
 
 @contextlib.contextmanager
-def run_nginx(tmp_path: Path, admin_port: int, cert: Path, key: Path) -> Iterator[tuple[int, int]]:
+def run_nginx(
+    tmp_path: Path, admin_port: int, cert: Path, key: Path, max_upload_mb: float = 10.0
+) -> Iterator[tuple[int, int]]:
     """The real provisioning/nginx/doorward.conf, rendered for loopback ports in tmp_path and
-    run by the real nginx in front of `admin_port`; yields (http_port, https_port)."""
+    run by the real nginx in front of `admin_port`; yields (http_port, https_port). The body
+    limit is rendered as install.sh renders it for a config with this admin.max_upload_mb."""
+    from web_admin.serving import max_body_bytes
+
     exe = need_tool("nginx")
     tmp_path.mkdir(parents=True, exist_ok=True)
     http_port, https_port = free_port(), free_port()
@@ -52,6 +58,7 @@ def run_nginx(tmp_path: Path, admin_port: int, cert: Path, key: Path) -> Iterato
         "@ADMIN_PORT@": str(admin_port),
         "@TLS_CERT@": str(cert),
         "@TLS_KEY@": str(key),
+        "@MAX_BODY@": f"{max_body_bytes(max_upload_mb) // 1024}k",
     }.items():
         site = site.replace(k, value)
     # loopback only in tests (clients may still come from 127.0.0.3, 127.0.0.4 ...)
@@ -59,8 +66,12 @@ def run_nginx(tmp_path: Path, admin_port: int, cert: Path, key: Path) -> Iterato
     site = site.replace(f"listen {https_port}", f"listen 127.0.0.1:{https_port}")
     site = "\n".join(line for line in site.splitlines() if "[::]" not in line)
     (tmp_path / "site.conf").write_text(site)
+    # as root (a container) nginx's workers become nobody, who cannot write the temporary files
+    # of request bodies into this test's private tmp_path: they stay root there
+    user = "user root;" if os.geteuid() == 0 else ""
     (tmp_path / "nginx.conf").write_text(
         f"""
+{user}
 daemon off;
 pid {tmp_path}/nginx.pid;
 error_log {tmp_path}/error.log;

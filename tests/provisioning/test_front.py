@@ -81,7 +81,7 @@ def stack(tmp_path: Path) -> Iterator[dict]:
         {
             "device": {"data_dir": str(tmp_path / "var")},
             "hardware": {"pin_factory": "mock"},
-            "admin": {"login_ip_limit": 4, "login_max_failures": 2},
+            "admin": {"login_ip_limit": 4, "login_max_failures": 2, "max_upload_mb": 1},
         }
     )
     db = open_local_replica(config)
@@ -89,7 +89,10 @@ def stack(tmp_path: Path) -> Iterator[dict]:
     app = create_app(config=config, db=db, test_config={"BOOTSTRAP_ADMIN": False})
     srv = AdminServer(app, "127.0.0.1", 0).start()
     try:
-        with run_nginx(tmp_path / "nginx", srv.port, cert, key) as (_, https_port):
+        with run_nginx(tmp_path / "nginx", srv.port, cert, key, config.admin.max_upload_mb) as (
+            _,
+            https_port,
+        ):
             ctx = ssl.create_default_context(cafile=str(cert))
             yield {"db": db, "config": config, "https": https_port, "ctx": ctx, "admin": srv.port}
     finally:
@@ -119,6 +122,39 @@ def test_flood_from_one_address_spares_another_and_cookies_are_secure(stack) -> 
         audit = s.scalars(select(AuditEntry).where(AuditEntry.action == "login")).one()
     assert attempts == {(ATTACKER, False), (OWNER, True)}
     assert audit.ip == OWNER and audit.actor == "admin"
+
+
+def _status_of_headers_only(stack: dict, path: str, length: int) -> int:
+    """The status answered to a POST announcing `length` body bytes, none of them sent."""
+    conn = http.client.HTTPSConnection(
+        "127.0.0.1", stack["https"], timeout=30, context=stack["ctx"]
+    )
+    conn.putrequest("POST", path)
+    conn.putheader("Content-Type", "application/x-www-form-urlencoded")
+    conn.putheader("Content-Length", str(length))
+    conn.endheaders()
+    resp = conn.getresponse()
+    resp.read()
+    conn.close()
+    return resp.status
+
+
+def test_nginx_refuses_bodies_over_the_pages_limit_and_big_sign_in_forms(stack) -> None:
+    """nginx stores a body before proxying it: nobody, signed in or not, makes it store more
+    than the page's own limit, and the sign-in form takes 16 KiB at most."""
+    from web_admin.serving import max_body_bytes
+
+    limit = max_body_bytes(stack["config"].admin.max_upload_mb)
+    assert _status_of_headers_only(stack, "/users/new", limit + 1) == 413
+    assert _status_of_headers_only(stack, "/login?next=/users/", 17 * 1024) == 413
+    # the sign-in form itself passes, and a body within the limit reaches the page
+    owner = Browser(stack["https"], OWNER, stack["ctx"])
+    assert owner.login("admin", PW).status == 302
+    token = re.findall(r'name="csrf_token" value="([^"]+)"', owner.request("GET", "/users/")[1])
+    filler = "x" * (limit - 70 * 1024)
+    resp, _ = owner.request("POST", "/policies/lockdown", {"csrf_token": token[0], "on": "0",
+                                                           "filler": filler})  # fmt: skip
+    assert resp.status == 302, resp.status  # the page's answer, not nginx's 413
 
 
 def test_forwarded_headers_straight_to_waitress_are_ignored(stack) -> None:

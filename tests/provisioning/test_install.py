@@ -135,6 +135,36 @@ def test_install_with_fleet_options(tmp_path):
 
 
 @pytest.mark.parametrize(
+    ("admin_lines", "max_upload_mb"),
+    [("", 10.0), ("max_upload_mb = 3  # photos\n", 3.0), ("max_upload_mb = 2.5\n", 2.5)],
+)
+def test_nginx_body_limit_follows_the_configs_max_upload_mb(tmp_path, admin_lines, max_upload_mb):
+    """The site's client_max_body_size is the admin page's own limit (the one waitress is given,
+    web_admin.serving.max_body_bytes), read from the config; the sign-in form gets 16k."""
+    from appliance.config import AdminConfig
+    from web_admin.serving import app_max_upload_mb, max_body_bytes
+
+    template = (PROV / "doorward.toml.example").read_text()
+    given = tmp_path / "doorward.toml"
+    given.write_text(template.replace("[admin]\n", "[admin]\n" + admin_lines, 1))
+    assert load_config(given).admin.max_upload_mb == max_upload_mb
+    assert app_max_upload_mb(object()) == AdminConfig().max_upload_mb  # a bare WSGI app
+    root = tmp_path / "root"
+    run_install(root, "--config", str(given))
+    site = (root / "etc/nginx/sites-available/doorward").read_text()
+    assert "@" not in site.replace("$request_uri", "")
+    limits = [line.split()[1] for line in site.splitlines() if "client_max_body_size" in line]
+    assert limits == [f"{max_body_bytes(max_upload_mb) // 1024}k;", "16k;"]
+
+
+def test_install_refuses_a_max_upload_mb_it_cannot_read(tmp_path):
+    given = tmp_path / "doorward.toml"
+    given.write_text('[admin]\nmax_upload_mb = "lots"\n')
+    result = run_install(tmp_path / "root", "--config", str(given), check=False)
+    assert result.returncode != 0 and "max_upload_mb" in result.stderr
+
+
+@pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--device-id", "bad id!"], "--device-id"),

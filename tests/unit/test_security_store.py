@@ -25,6 +25,17 @@ def test_bad_pins_are_refused(pin: str) -> None:
         PinHasher("p").hash(pin)
 
 
+@pytest.mark.parametrize("pepper", ["pepper", ""])
+@pytest.mark.parametrize(
+    "pin", ["\u0661\u0662\u0663\u0664", "\uff11\uff12\uff13\uff14", "12\u00b34"]
+)
+def test_verify_refuses_digits_other_than_0_to_9(pepper: str, pin: str) -> None:
+    """Arabic-Indic, full-width and superscript digits pass str.isdigit(): verify answers False
+    for them (never UnicodeEncodeError), with a pepper and without."""
+    hasher = PinHasher(pepper)
+    assert hasher.verify(hasher.hash("1234"), pin) is False
+
+
 def test_admin_password_hash() -> None:
     h = hash_password("correct horse")
     assert h.startswith("$argon2id$v=19$m=19456,t=2,p=1$")  # the issue's floor: m=19 MiB, t=2, p=1

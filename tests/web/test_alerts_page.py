@@ -195,6 +195,7 @@ def test_mailbox_lists_the_eml_with_its_photo(client, admin_config, dispatcher, 
     with client.get(photo_url) as photo:
         assert photo.status_code == 200 and photo.mimetype == "image/jpeg"
         assert photo.data == snapshot  # the very snapshot the door took
+        assert photo.headers["Cache-Control"] == "private, no-store"  # no cache keeps it
 
     message = client.get(f"/mailbox/{alert_id}.eml").text
     assert f"Alert id: {alert_id}" in message and f'src="{photo_url}"' in message

@@ -5,7 +5,9 @@ from __future__ import annotations
 import html
 import re
 from datetime import timedelta
+from types import SimpleNamespace
 
+import numpy as np
 from sqlalchemy import select, update
 
 from appliance.store.models import utcnow
@@ -114,6 +116,31 @@ def test_idle_session_expires(app, db, client) -> None:
         assert s.scalar(select(AdminSession.id_hash)) is None
 
 
+def test_the_device_pages_own_polling_never_keeps_a_session_alive(app, db, client) -> None:
+    """device.html fetches status.json and reloads camera.jpg every few seconds: an unattended
+    tab must still reach the idle timeout; a page the person opens counts as activity."""
+    frame = np.zeros((120, 160, 3), np.uint8)
+    app.extensions["doorward"]["door"] = SimpleNamespace(
+        camera=SimpleNamespace(read=lambda: frame), simulator=None
+    )
+    earlier = utcnow() - timedelta(seconds=60)
+    with db.session() as s:
+        s.execute(update(AdminSession).values(last_seen_at=earlier))
+
+    def last_seen():
+        with db.session() as s:
+            return s.scalars(select(AdminSession.last_seen_at)).one()
+
+    with client.get("/device/camera.jpg?t=123") as r:
+        assert r.status_code == 200
+    assert last_seen() == earlier, "the camera picture's reload touched the session"
+    app.extensions["doorward"]["door"] = None  # status.json of a page served without the door
+    assert client.get("/device/status.json").status_code == 200
+    assert last_seen() == earlier, "status.json touched the session"
+    assert client.get("/events").status_code == 200  # a page opened by the person
+    assert last_seen() > earlier
+
+
 def _from(app, ip: str):
     """A test client whose requests come from `ip`."""
     c = app.test_client()
@@ -172,6 +199,95 @@ def test_failures_from_one_address_are_throttled(app, admin_config, db) -> None:
             s.query(LoginAttempt).filter_by(success=False).count()
             >= admin_config.admin.login_ip_limit
         )
+
+
+def test_the_password_form_is_throttled_like_the_login(app, admin_config, db) -> None:
+    """A session's holder (a stolen cookie, a browser left signed in) cannot guess the
+    current password on /account/password: the login's throttles count its failures."""
+    k = admin_config.admin.login_max_failures
+    c = _from(app, "10.4.4.4")
+    assert login(c).status_code == 302
+    token = csrf_of(c.get("/account/password").text)
+
+    def change(current: str):
+        return c.post("/account/password", data={
+            "csrf_token": token, "current": current, "new": "x", "confirm": "y",
+        })  # fmt: skip
+
+    for i in range(k):
+        r = change(f"guess number {i}")
+        assert r.status_code == 400 and "current password is wrong" in r.text, i
+    # the next try is refused unchecked, even with the right password (nothing is learnt)
+    r = change(ADMIN_PW)
+    assert r.status_code == 429 and "Too many wrong passwords" in r.text
+    assert "confirmation differ" not in r.text and "current password is wrong" not in r.text
+    # ... and that address's next sign-in waits as well; the owner elsewhere does not
+    assert acc_mod.attempt_login(db, admin_config.admin, "admin", ADMIN_PW, "10.4.4.4").reason \
+        == "throttled"  # fmt: skip
+    with db.session() as s:  # counted as failed logins (the refused ones too)
+        assert s.query(LoginAttempt).filter_by(ip="10.4.4.4", success=False).count() == k + 2
+        assert s.scalars(select(AdminAccount.failed_logins).filter_by(username="admin")).one() == k
+    assert login(_from(app, "10.4.4.5")).status_code == 302
+
+
+def test_the_password_form_still_changes_the_password(app, db) -> None:
+    c = _from(app, "10.4.4.6")
+    assert login(c).status_code == 302
+    with db.session() as s:
+        signed_in_at = s.scalars(
+            select(AdminAccount.last_login_at).filter_by(username="admin")
+        ).one()
+    page = c.get("/account/password")
+    r = c.post("/account/password", data={
+        "csrf_token": csrf_of(page.text), "current": ADMIN_PW, "new": "x", "confirm": "y",
+    })  # fmt: skip
+    assert r.status_code == 400 and "confirmation differ" in r.text  # the right one passes
+    new = "another lantern river 9"
+    r = c.post("/account/password", data={
+        "csrf_token": csrf_of(page.text), "current": ADMIN_PW, "new": new, "confirm": new,
+    })  # fmt: skip
+    assert r.status_code == 302
+    with db.session() as s:  # confirming the password is no new sign-in
+        assert s.scalars(select(AdminAccount.last_login_at).filter_by(username="admin")).one() \
+            == signed_in_at  # fmt: skip
+    assert login(_from(app, "10.4.4.6"), "admin", new).status_code == 302
+
+
+def test_one_ipv6_network_is_one_client_for_the_throttles(db, accounts, admin_config) -> None:
+    """Every address of an IPv6 /64 belongs to the same client: rotating through them buys no
+    new budget. Another /64, and IPv4 addresses, are counted apart."""
+    settings = admin_config.admin
+    t0 = utcnow()
+    reasons = [
+        acc_mod.attempt_login(db, settings, "admin", "guess", f"2001:db8:1:2::{h:x}", now=t0).reason
+        for h in range(1, 3 * settings.login_ip_limit)
+    ]
+    assert reasons.count("bad_credentials") == settings.login_max_failures
+    assert set(reasons[settings.login_max_failures :]) == {"throttled"}
+    late = acc_mod.attempt_login(db, settings, "admin", ADMIN_PW, "2001:db8:1:2:ffff::1", now=t0)
+    assert late.reason == "throttled"
+    assert acc_mod.attempt_login(db, settings, "admin", ADMIN_PW, "2001:db8:1:3::1", now=t0).ok
+    assert acc_mod.attempt_login(db, settings, "admin", ADMIN_PW, "10.5.5.5", now=t0).ok
+    assert acc_mod.client_key("2001:DB8:1:2:aaaa:bbbb:cccc:dddd") == "2001:db8:1:2::/64"
+    assert acc_mod.client_key("fe80::1%eth0") == "fe80::/64"
+    assert acc_mod.client_key("::ffff:192.0.2.7") == "192.0.2.7"
+    assert acc_mod.client_key("192.0.2.7") == "192.0.2.7"
+    assert acc_mod.client_key("-") == "-"
+
+
+def test_a_username_cannot_forge_log_lines(app, caplog) -> None:
+    """The name typed at the login reaches the log quoted: its newline starts no line."""
+    import logging
+
+    forged = "x\n2026-01-01 09:00:01 INFO web_admin event=admin_login username=admin"
+    c = app.test_client()
+    with caplog.at_level(logging.INFO, logger="web_admin"):
+        assert login(c, forged, "nope").status_code == 401
+        assert login(c, "admin", "nope either").status_code == 401
+        assert login(c).status_code == 302
+    lines = [r.getMessage() for r in caplog.records if r.name == "web_admin.accounts"]
+    assert len(lines) == 3 and not any("\n" in line or "\r" in line for line in lines), lines
+    assert "username='admin' ip='127.0.0.1'" in lines[-1], lines[-1]
 
 
 def _answer(html: str) -> str:

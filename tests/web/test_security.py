@@ -9,14 +9,16 @@ import time
 import tracemalloc
 import zlib
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from web_admin.auth import SESSION_COOKIE
 from web_admin.uploads import Limits, UploadError, check_image
 
-from .conftest import login
+from .conftest import ADMIN_PW, csrf_of, login
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "web_admin" / "templates"
 
@@ -65,6 +67,47 @@ def test_session_cookie_flags_and_secure_under_https(app) -> None:
     cookies = r.headers.getlist("Set-Cookie")
     assert cookies and all("Secure" in h for h in cookies)
     assert "Strict-Transport-Security" in r.headers
+
+
+def test_flash_cookie_is_secure_under_https(app) -> None:
+    """Flask writes its signed (flash) cookie after the after_request hooks: the session
+    interface itself must mark it Secure behind the TLS front, and only there."""
+    https = {"X-Forwarded-Proto": "https"}
+    for headers, secure in ((https, True), ({}, False)):
+        c = app.test_client()
+        page = c.get("/login", headers=headers)
+        r = c.post("/login", headers=headers, data={
+            "csrf_token": csrf_of(page.text, last=True), "username": "admin",
+            "password": ADMIN_PW,
+        })  # fmt: skip
+        assert r.status_code == 302
+        token = csrf_of(c.get("/users/", headers=headers).text)
+        r = c.post("/policies/lockdown", headers=headers, data={"csrf_token": token, "on": "0"})
+        flash = [h for h in r.headers.getlist("Set-Cookie") if h.startswith("doorward_flash=")]
+        assert len(flash) == 1, r.headers.getlist("Set-Cookie")  # the message is in it
+        assert ("; Secure" in flash[0]) is secure, flash[0]
+        assert "HttpOnly" in flash[0] and "SameSite=Lax" in flash[0]
+
+
+def test_pictures_behind_the_login_are_kept_by_no_cache(app, client, admin_config) -> None:
+    """Snapshots, enrollment photos and the camera picture are `private, no-store` (the
+    mailbox photo: tests/web/test_alerts_page.py); the page's own CSS and script may be cached."""
+    jpeg = b"\xff\xd8\xff\xe0fake"
+    admin_config.snapshot_dir.mkdir(parents=True, exist_ok=True)
+    (admin_config.snapshot_dir / "face.jpg").write_bytes(jpeg)
+    (admin_config.data_dir / "enroll" / "1").mkdir(parents=True)
+    (admin_config.data_dir / "enroll" / "1" / "1.jpg").write_bytes(jpeg)
+    frame = np.zeros((120, 160, 3), np.uint8)
+    app.extensions["doorward"]["door"] = SimpleNamespace(
+        camera=SimpleNamespace(read=lambda: frame), simulator=None
+    )
+    for url in ("/snapshots/face.jpg", "/users/1/photos/1.jpg", "/device/camera.jpg"):
+        with client.get(url) as r:
+            assert r.status_code == 200 and r.mimetype == "image/jpeg", url
+            assert r.headers["Cache-Control"] == "private, no-store", (url, r.headers)
+            assert "Expires" not in r.headers, url
+    with client.get("/static/app.css") as css:
+        assert css.status_code == 200 and "no-store" not in css.headers.get("Cache-Control", "")
 
 
 def test_forwarded_proto_from_elsewhere_is_ignored(app) -> None:
