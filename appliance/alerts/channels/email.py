@@ -159,11 +159,9 @@ class EmailChannel:
         if photo and len(photo) > c.max_photo_bytes:
             log.warning("event=email_photo_left_out alert=%s bytes=%d max_photo_bytes=%d",
                         message.id, len(photo), c.max_photo_bytes)  # fmt: skip
-            note = (
-                f"The photo ({len(photo)} bytes) was left out: it is over "
-                f"alerts.email.max_photo_bytes ({c.max_photo_bytes}); it is on the door."
+            self._send_without_photo(
+                message, f"it is over alerts.email.max_photo_bytes ({c.max_photo_bytes})"
             )
-            self._send(self.build(dataclasses.replace(message, photo_jpeg=None), note))
             return
         try:
             self._send(self.build(message))
@@ -176,11 +174,12 @@ class EmailChannel:
                 raise
             log.warning("event=email_photo_left_out alert=%s bytes=%d reason=smtp_552",
                         message.id, len(photo))  # fmt: skip
-            note = (
-                f"The photo ({len(photo)} bytes) was left out: the mail relay refused the "
-                "message as too big; it is on the door."
-            )
-            self._send(self.build(dataclasses.replace(message, photo_jpeg=None), note))
+            self._send_without_photo(message, "the mail relay refused the message as too big")
+
+    def _send_without_photo(self, message: AlertMessage, why: str) -> None:
+        size = len(message.photo_jpeg or b"")
+        note = f"The photo ({size} bytes) was left out: {why}; it is on the door."
+        self._send(self.build(dataclasses.replace(message, photo_jpeg=None), note))
 
     def _send(self, msg: EmailMessage) -> None:
         """One transmission at most: a kept connection that turns out dead before DATA is
