@@ -5,8 +5,8 @@ as an event (FaceChecked, FaceIdentified); the state machine decides what follow
 time holds the camera. Any exception denies: a broken camera never unlocks.
 
 While the camera is awake and no job runs, a watcher follows the face of the person typing
-their code (`FaceEngine.observe`: no encoder pass, so the keypad's scan thread is not held
-up) and, with liveness on, judges liveness on those frames. The face check then starts from
+their code (`FaceEngine.observe`: no encoder pass, which the unknown user does not need yet)
+and, with liveness on, judges liveness on those frames. The face check then starts from
 that evidence, bound to the user once the code names them (`FaceEngine.verify(watched=...)`),
 instead of waiting at the door for frames that show a live face; and it looks for the face
 first where the watcher last saw it (`verify(near=...)`). The check still decides on frames

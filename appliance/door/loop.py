@@ -106,12 +106,6 @@ class Door:
 
                 face_engine = FaceEngine(config.vision)
             self.face = face_engine
-            # an encoder pass holds the GIL: it waits for a pulse that would end inside it,
-            # so that the pulse ends on time (FaceEngine.add_timing_guard)
-            guard = getattr(face_engine, "add_timing_guard", None)
-            self._unguard: Callable[[], None] = (
-                guard(self.board.relay.wait_for_pulse_end) if guard else (lambda: None)
-            )
             hasher = pin_hasher(config, db)
             self.guests = ReplicaGuests(
                 db, hasher, config.device.id, now=self.now, synced=synced,
@@ -131,7 +125,6 @@ class Door:
             self.budget_file = BudgetFile(config.data_dir, wall_clock)
             self._restore_budget()
         except Exception:
-            getattr(self, "_unguard", lambda: None)()
             self.board.close()
             raise
         self._budget_saved = self._budget_tried = self.controller.budget_changes
@@ -390,7 +383,6 @@ class Door:
             try:
                 self._retry_budget_now()
             finally:
-                self._unguard()
                 self.board.close()  # relay locked first inside
 
     # ---- the simulated door and the admin panel -------------------------------------------

@@ -12,11 +12,6 @@ from gpiozero.pins import Factory
 
 log = logging.getLogger(__name__)
 
-# How much longer than the work's own bound `wait_for_pulse_end` waits for a timer that is
-# late (it is not expected: the timer thread only needs the GIL, which the waiter does not
-# hold).
-PULSE_WAIT_SLACK_S = 1.0
-
 
 class LockRelay:
     """The relay that drives the lock.
@@ -41,9 +36,7 @@ class LockRelay:
         self._clock = clock
         self._timer: threading.Timer | None = None
         self._mutex = threading.Lock()
-        self._changed = threading.Condition(self._mutex)
         self._closed = False
-        self._pulse_end: float | None = None  # time.monotonic() the running pulse ends at
         self.pulses: list[tuple[float, float | None]] = []  # (on_at, off_at) on the clock
 
     @property
@@ -60,24 +53,10 @@ class LockRelay:
         self._energise(seconds, pulse=True)
         log.info("event=relay_unlocked seconds=%.1f", seconds)
 
-    def wait_for_pulse_end(self, within_s: float) -> float:
-        """Called before work that holds the GIL for up to `within_s` (dlib's encoder pass):
-        a pulse due to end within that time is waited out, until its timer has locked the
-        relay, so that the work cannot stretch the pulse (the timer's thread needs the GIL
-        to switch the relay off). Returns the seconds waited (0.0: no pulse ends that soon).
-        A pulse further off, or a hold, is not waited for."""
-        start = time.monotonic()
-        with self._changed:
-            self._changed.wait_for(
-                lambda: self._pulse_end is None or self._pulse_end - time.monotonic() > within_s,
-                timeout=within_s + PULSE_WAIT_SLACK_S,
-            )
-        return time.monotonic() - start
-
     def _energise(self, seconds: float, *, pulse: bool) -> bool:
         """Relay on, with a timer that locks it after `seconds` (replacing any running
         timer); a device fault drives it off and raises. True if it was off before. `pulse`:
-        the timer ends an unlock pulse (waited for by `wait_for_pulse_end`), else a lease."""
+        the timer ends an unlock pulse, else a lease."""
         with self._mutex:
             if self._closed:
                 raise RuntimeError("the relay is closed: nothing may energise it")
@@ -92,9 +71,7 @@ class LockRelay:
                 self.pulses.append((self._clock(), None))
             self._timer = threading.Timer(seconds, self._expire, args=(not pulse,))
             self._timer.daemon = True
-            self._pulse_end = time.monotonic() + seconds if pulse else None
             self._timer.start()
-            self._changed.notify_all()
         return not was_on
 
     def hold(self, lease_s: float) -> None:
@@ -136,8 +113,6 @@ class LockRelay:
         self._safe_off()
         if was_on and self.pulses and self.pulses[-1][1] is None:
             self.pulses[-1] = (self.pulses[-1][0], self._clock())
-        self._pulse_end = None
-        self._changed.notify_all()
         return was_on
 
     def _safe_off(self) -> None:

@@ -198,6 +198,18 @@ def check_stack(config: Config) -> str:
                 model_path(model)
             except ModelError as exc:
                 problems.append(str(exc))
+        if np is not None and not problems:
+            # the encoder file parses as the network it must be, and numpy's BLAS kernels
+            # run on this CPU (a wheel built for a newer core would trap here, not at the door)
+            from appliance.vision.resnet import ResNetEncoder, ResNetFileError
+
+            try:
+                grey = np.full((150, 150, 3), 128, dtype=np.uint8)
+                desc = ResNetEncoder(model_path(ENCODER)).descriptor(grey)
+                if not np.all(np.isfinite(desc)):
+                    problems.append(f"{ENCODER}: the encoder gave a non-finite descriptor")
+            except ResNetFileError as exc:
+                problems.append(f"{ENCODER}: {exc}")
     if config.camera.kind == "picamera2":
         load(
             "picamera2",

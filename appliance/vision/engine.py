@@ -46,14 +46,6 @@ DARK_FACE_PX = 160
 # by the window's edge), the whole frame is searched as before.
 NEAR_FACE_PX = 100
 NEAR_MARGIN = 0.25
-# dlib's encoder holds the GIL for its whole pass (measured: a thread ticking every 2 ms
-# stalled 221 ms across one 185 ms pass on one core here; the HOG detector's worst stall was
-# 14 ms). Before each pass the engine tells its timing guards (the relay's
-# `wait_for_pulse_end`) how long the pass may hold it: PASS_MARGIN times the slowest recent
-# pass, FIRST_PASS_GUESS_S until one was timed.
-FIRST_PASS_GUESS_S = 1.0
-PASS_MARGIN = 1.5
-PASS_SLACK_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -145,38 +137,19 @@ class FaceEngine:
         self.config = config
         self.models = models or shared_models()
         self._encode_lock = threading.Lock()
-        self._guards: list[Callable[[float], object]] = []
-        self._pass_s: float | None = None  # the slowest recent encoder pass, decaying
 
-    def add_timing_guard(self, guard: Callable[[float], object]) -> Callable[[], None]:
-        """`guard(seconds)` runs before every encoder pass, with how long the pass may hold
-        the GIL; it may wait (the relay waits out a pulse that would end inside the pass).
-        Returns the function that removes it."""
-        self._guards.append(guard)
+    def _descriptor(self, image: np.ndarray, shape: Any = None) -> np.ndarray:
+        """One encoder pass under the encode lock. `shape` (dlib's 5 points in `image`): the
+        aligned chip is cut first, as dlib's own encoder cuts it; None: `image` is the chip.
+        The pass runs in numpy's BLAS with the GIL released (appliance/vision/resnet.py),
+        so the keypad's scan thread and the relay's timers run through it."""
+        import dlib
 
-        def remove() -> None:
-            if guard in self._guards:
-                self._guards.remove(guard)
-
-        return remove
-
-    def _descriptor(self, image: np.ndarray, shape: Any = None, num_jitters: int = 0) -> Any:
-        """One call of dlib's encoder (max(1, num_jitters) passes) under the encode lock,
-        after the timing guards. `shape` None: `image` is already the aligned chip."""
-        passes = max(1, num_jitters)
         encoder = self.models.encoder
         with self._encode_lock:
-            hold = passes * (self._pass_s or FIRST_PASS_GUESS_S) * PASS_MARGIN + PASS_SLACK_S
-            for guard in list(self._guards):
-                guard(hold)
-            t0 = time.monotonic()
-            if shape is None:
-                desc = encoder.compute_face_descriptor(image, num_jitters)
-            else:
-                desc = encoder.compute_face_descriptor(image, shape, num_jitters)
-            took = (time.monotonic() - t0) / passes
-            self._pass_s = took if self._pass_s is None else max(took, 0.9 * self._pass_s)
-        return desc
+            if shape is not None:
+                image = np.asarray(dlib.get_face_chip(image, shape, size=150, padding=0.25))
+            return encoder.descriptor(image)
 
     # ---- building blocks ----------------------------------------------------------------------
     def warm_up(self, liveness: bool | None = None) -> None:
@@ -330,12 +303,12 @@ class FaceEngine:
         box = ((top - y0) // k, (right - x0) // k, (bottom - y0) // k, (left - x0) // k)
         return crop, _rect(box)
 
-    def encode(self, image: np.ndarray, face: FaceFound, *, num_jitters: int = 0) -> np.ndarray:
+    def encode(self, image: np.ndarray, face: FaceFound) -> np.ndarray:
         """One encoder pass: 5-point landmarks and the 128-d encoding from the face's crop."""
         crop, rect = self.encoder_input(image, face)
         with self._encode_lock:
             shape = self.models.shape5(crop, rect)
-        return np.asarray(self._descriptor(crop, shape, num_jitters), dtype=np.float64)
+        return np.asarray(self._descriptor(crop, shape), dtype=np.float64)
 
     def landmarks5(self, image: np.ndarray, face: FaceFound) -> np.ndarray:
         """dlib's 5 points (two corners per eye, nose base) in frame coordinates, (5, 2)."""
@@ -376,7 +349,7 @@ class FaceEngine:
         return Sighting(face.box, face.enhanced, time.monotonic())
 
     # ---- public API -------------------------------------------------------------------------
-    def enroll(self, image: np.ndarray, *, name: str = "image", num_jitters: int = 1) -> Enrollment:
+    def enroll(self, image: np.ndarray, *, name: str = "image") -> Enrollment:
         """Exactly one adequate face, else NoFaceError / MultipleFacesError / PoorQualityError."""
         image = check_frame(image, name)
         faces = self.detect(
@@ -392,7 +365,7 @@ class FaceEngine:
         problem = self.quality_problem(face)
         if problem:
             raise PoorQualityError(f"{name}: {problem}")
-        encoding = self.encode(image, face, num_jitters=num_jitters)
+        encoding = self.encode(image, face)
         return Enrollment(encoding=encoding, quality=face.quality, box=face.box)
 
     def verify(

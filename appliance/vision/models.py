@@ -86,12 +86,17 @@ class Models:
 
     @property
     def encoder(self) -> Any:
+        """dlib's face-recognition ResNet, run by numpy (resnet.py) from dlib's model file."""
         if self._encoder is None:
             with _lock:
                 if self._encoder is None:
-                    import dlib
+                    from .resnet import ResNetEncoder, ResNetFileError
 
-                    self._encoder = dlib.face_recognition_model_v1(str(model_path(ENCODER)))
+                    path = model_path(ENCODER)
+                    try:
+                        self._encoder = ResNetEncoder(path)
+                    except ResNetFileError as exc:
+                        raise ModelError(f"dlib model file {path}: {exc}") from exc
                     log.info("event=model_loaded model=resnet_encoder")
         return self._encoder
 

@@ -371,3 +371,18 @@ def test_stack_fails_loudly_on_a_system_copy_and_a_missing_picamera2(make_config
     config = make_config(camera={"kind": "picamera2"})
     r = by_name(run_doctor(config, only=["stack"]))["stack"]
     assert r.status == "fail" and "picamera2" in r.detail and "python3-picamera2" in r.detail
+
+
+def test_stack_runs_the_encoder_and_names_a_damaged_model_file(make_config, monkeypatch, tmp_path):
+    """The stack check parses the encoder's model file and runs one pass (numpy's BLAS on
+    this CPU): a truncated file fails here, by name, not at the first visitor."""
+    import shutil
+
+    from appliance.vision.models import ENCODER, SHAPE_5, models_dir
+
+    real = models_dir()
+    shutil.copy(real / SHAPE_5, tmp_path / SHAPE_5)
+    (tmp_path / ENCODER).write_bytes((real / ENCODER).read_bytes()[:100_000])
+    monkeypatch.setattr("appliance.vision.models.models_dir", lambda: tmp_path)
+    r = by_name(run_doctor(make_config(), only=["stack"]))["stack"]
+    assert r.status == "fail" and ENCODER in r.detail and "ends early" in r.detail
