@@ -52,6 +52,11 @@ class _Work:
     detail: str
     count: int
     snapshot_path: str | None
+    reached: frozenset[str] = frozenset()  # recipients stored as reached (AlertDelivery.reached)
+
+
+def _split(stored: str | None) -> frozenset[str]:
+    return frozenset(x for x in (stored or "").split(",") if x)
 
 
 class Dispatcher:
@@ -88,7 +93,9 @@ class Dispatcher:
         # in memory only (a restart forgets them; see docs/RELIABILITY.md):
         # sent, but the 'delivered' record failed to write: (work, delivered at, external id)
         self._unrecorded: dict[tuple[str, str], tuple[_Work, datetime, str]] = {}
-        # numbers (number_key) a delivery already reached on an attempt that failed for others
+        # numbers (number_key) a delivery already reached on an attempt that failed for others;
+        # written to AlertDelivery.reached with the failed attempt, kept here first (a write
+        # refused by a full disk must not lose them)
         self._reached: dict[tuple[str, str], set[str]] = {}
         # SMS deliveries Twilio refused for good: they go by the GSM modem
         self._twilio_refused: set[str] = set()
@@ -201,6 +208,7 @@ class Dispatcher:
                             a.detail or "",
                             a.count,
                             a.snapshot_path,
+                            _split(d.reached),
                         )  # fmt: skip
                     )
                 if all(d.state != "pending" for d in rows.values()):
@@ -272,7 +280,7 @@ class Dispatcher:
             count=w.count,
             user_name=self._user_name(w.user_number),
             photo_jpeg=photo,
-            skip_recipients=frozenset(self._reached.get((w.alert_id, w.channel), ())),
+            skip_recipients=w.reached | self._reached.get((w.alert_id, w.channel), set()),
         )
 
     def _user_name(self, number: int | None) -> str | None:
@@ -438,6 +446,9 @@ class Dispatcher:
                 self._forget(w)
             if d is None or alert is None or d.state != "pending":
                 return  # someone else (a flush in another process) settled it already
+            reached = self._reached.get((w.alert_id, w.channel))
+            if state == "pending" and reached:
+                d.reached = ",".join(sorted(reached | _split(d.reached)))
             d.state = state
             d.attempts += 1
             if error is not None:

@@ -31,6 +31,9 @@ class AlertDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     # which transport took it and its reference, e.g. "twilio:SM123" or "gsm:17"
     external_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # SMS numbers (number_key, comma-separated) an attempt that failed for other recipients
+    # already reached: a retry, after a restart too, does not text them again
+    reached: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     __table_args__ = (
         Index("ix_alert_deliveries_state_next", "state", "next_attempt_at"),

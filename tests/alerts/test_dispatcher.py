@@ -456,6 +456,28 @@ def test_a_retry_after_one_number_failed_skips_the_numbers_already_texted(
     assert [p.form["To"] for p in twilio.posts] == [first, flaky]
 
 
+def test_a_restart_between_retries_does_not_text_the_numbers_already_reached_again(
+    tmp_path: Path, outbox_db: Database, twilio: TwilioServer
+) -> None:
+    """One number fails (503), the other was texted; the door restarts before the retry:
+    the new dispatcher texts only the one that failed (the reached list is in the row)."""
+    first, flaky = "+15550000002", "+15550000777"
+    _twilio_refuses(twilio, {flaky: [503]})
+    config = make_config(tmp_path, mailbox={"enabled": False},
+                         twilio=twilio_section(twilio, to=[first, flaky]))  # fmt: skip
+    alert_id = add_alert(outbox_db, tmp_path, kind="forced")
+    Dispatcher(config, outbox_db, probe=StaticProbe(True)).run_once(force=True)
+    assert states(outbox_db)[alert_id]["sms"] == "pending"
+    with outbox_db.session() as s:
+        row = s.get(AlertDelivery, (alert_id, "sms"))
+        assert row is not None and row.reached == "+15550000002"
+    restarted = Dispatcher(config, outbox_db, probe=StaticProbe(True))  # nothing in memory
+    for _ in range(2):
+        restarted.run_once(force=True)
+    assert states(outbox_db)[alert_id] == {"alert": "delivered", "sms": "delivered"}
+    assert [p.form["To"] for p in twilio.posts] == [first, flaky]  # first texted once
+
+
 def _twilio_refuses(server: TwilioServer, statuses: dict[str, list[int]]) -> None:
     """The Twilio-shaped server answers the next statuses for a number, then as usual."""
     from urllib.parse import parse_qs
