@@ -88,6 +88,7 @@ class Dispatcher:
         self.probe = probe
         self.rng = rng or random.Random()
         self._twilio_failing_since: datetime | None = None
+        self._twilio_tried_at: datetime | None = None  # the last send handed to Twilio
         self._deadline: float | None = None  # monotonic; set by flush(timeout_s)
         self._uncertain: set[tuple[str, str]] = set()  # failed after DATA during this flush
         # in memory only (a restart forgets them; see docs/RELIABILITY.md):
@@ -126,7 +127,9 @@ class Dispatcher:
         self, kind: str, first_failure_at: datetime | None, now: datetime, alert_id: str = ""
     ) -> str:
         """twilio while the internet is up and Twilio works; gsm when offline, Twilio kept
-        failing for twilio_failover_s, or Twilio refused this alert for good."""
+        failing for twilio_failover_s, or Twilio refused this alert for good. Failed over, a
+        new alert (not yet failed anywhere) tries Twilio again once twilio_retry_s have passed
+        since Twilio was last tried: failover does not last until a restart."""
         tw, gsm = self._wants("twilio", kind), self._wants("gsm", kind)
         if not gsm:
             return "twilio"
@@ -137,6 +140,10 @@ class Dispatcher:
         failover = timedelta(seconds=self.config.alerts.twilio_failover_s)
         since = [t for t in (self._twilio_failing_since, first_failure_at) if t is not None]
         if since and now - min(since) >= failover:
+            tried = self._twilio_tried_at
+            retry = timedelta(seconds=self.config.alerts.twilio_retry_s)
+            if first_failure_at is None and tried is not None and not now - tried < retry:
+                return "twilio"
             return "gsm"
         return "twilio"
 
@@ -340,6 +347,8 @@ class Dispatcher:
         ):
             return 0  # flush --timeout is over, or it may have arrived already: left pending
         channel = self.channels[transport]
+        if transport == "twilio":
+            self._twilio_tried_at = now
         if hasattr(channel, "deadline"):
             channel.deadline = self._deadline
         t0 = time.perf_counter()

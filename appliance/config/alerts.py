@@ -196,6 +196,9 @@ class AlertsConfig(Section, frozen=True, kw_only=True):
     backoff_max_s: Seconds = 300.0
     # SMS moves from Twilio to the GSM modem after Twilio has failed for this long
     twilio_failover_s: Seconds = 120.0
+    # once failed over, a new SMS alert tries Twilio again after this long (the modem
+    # carries it if Twilio still fails)
+    twilio_retry_s: Seconds = 900.0
     # per channel (email, sms) deliveries per rolling hour; duress/forced/tamper bypass it
     hourly_cap: Annotated[int, Meta(ge=1)] = 30
     # events of one burst within this window become one incident

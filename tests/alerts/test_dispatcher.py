@@ -478,6 +478,50 @@ def test_a_restart_between_retries_does_not_text_the_numbers_already_reached_aga
     assert [p.form["To"] for p in twilio.posts] == [first, flaky]  # first texted once
 
 
+def test_failover_to_the_modem_does_not_last_until_a_restart(
+    tmp_path: Path, outbox_db: Database, twilio: TwilioServer, modem: SimModem
+) -> None:
+    """Twilio fails (500) until the dispatcher fails over; new alerts then go by the modem
+    without waiting on Twilio, until twilio_retry_s after Twilio was last tried: the next
+    new alert tries Twilio again, and Twilio working again takes SMS back from the modem."""
+
+    calls: list[str] = []
+    handle = twilio._handle
+    twilio._handle = lambda h, body: calls.append(body) or handle(h, body)  # type: ignore[method-assign]
+    now = [utcnow()]
+    config = make_config(tmp_path, twilio=twilio_section(twilio), gsm=gsm_section(modem),
+                         mailbox={"enabled": False}, twilio_failover_s=60,
+                         twilio_retry_s=900)  # fmt: skip
+    d = Dispatcher(config, outbox_db, clock=lambda: now[0], probe=StaticProbe(True))
+    twilio.mode = "500"
+    a = add_alert(outbox_db, tmp_path, kind="forced")
+    d.run_once(force=True)  # Twilio fails: pending
+    assert len(calls) == 1 and states(outbox_db)[a]["sms"] == "pending"
+    now[0] += timedelta(seconds=61)
+    d.run_once(force=True)  # failing for longer than twilio_failover_s: the modem
+    assert states(outbox_db)[a]["sms"] == "delivered" and len(modem.sent) == 1
+
+    now[0] += timedelta(seconds=100)  # a new alert, well within twilio_retry_s: the modem
+    b = add_alert(outbox_db, tmp_path, kind="forced")
+    d.run_once(force=True)
+    assert states(outbox_db)[b]["sms"] == "delivered" and len(modem.sent) == 2
+    assert len(calls) == 1  # Twilio was not asked
+
+    twilio.mode = "ok"  # Twilio works again; 900 s after it was last tried, a new alert
+    now[0] += timedelta(seconds=800)
+    c = add_alert(outbox_db, tmp_path, kind="forced")
+    d.run_once(force=True)
+    assert states(outbox_db)[c]["sms"] == "delivered" and len(calls) == 2
+    assert len(twilio.posts) == 1 and len(modem.sent) == 2
+    now[0] += timedelta(seconds=5)  # and Twilio carries SMS again from then on
+    e = add_alert(outbox_db, tmp_path, kind="forced")
+    d.run_once(force=True)
+    assert states(outbox_db)[e]["sms"] == "delivered" and len(twilio.posts) == 2
+    with outbox_db.session() as s:
+        row = s.get(AlertDelivery, (e, "sms"))
+        assert row is not None and (row.external_id or "").startswith("twilio:")
+
+
 def _twilio_refuses(server: TwilioServer, statuses: dict[str, list[int]]) -> None:
     """The Twilio-shaped server answers the next statuses for a number, then as usual."""
     from urllib.parse import parse_qs
