@@ -47,10 +47,12 @@ step_start=0
 begin() { step_start=$(date +%s.%N); say "$*"; }
 end() { T[$1]=$(python3 -c "import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 1))" "$step_start" "$(date +%s.%N)"); }
 
-# ---- tools: Debian's mmdebstrap and qemu-user-static ---------------------------------------
+# ---- tools: Debian's mmdebstrap, arch-test and qemu-user-static ---------------------------
 need=()
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 command -v qemu-aarch64-static >/dev/null || need+=(qemu-user-static)
+# mmdebstrap checks a foreign architecture with arch-test (a Recommends, so not pulled in)
+command -v arch-test >/dev/null || need+=(arch-test)
 if [ ${#need[@]} -gt 0 ]; then
     say "installing ${need[*]} from Debian"
     DEBIAN_FRONTEND=noninteractive apt-get update -qq
