@@ -28,9 +28,12 @@ def open_door_db(args: argparse.Namespace) -> Any:
     check_data_dir(config.data_dir)
     db = open_local_replica(config, getattr(args, "replica_path", None), central=central_url(args))
     if db.rebuilt_from is not None:
+        salvaged = db.salvaged or {}
+        copied = ", ".join(f"{n} {t}" for t, n in (salvaged.get("copied") or {}).items() if n)
+        lost = "; unreadable: " + ", ".join(salvaged["errors"]) if salvaged.get("errors") else ""
         print(
             f"doorward: replica was damaged and moved to {db.rebuilt_from}; rebuilding it "
-            "from the central database",
+            f"from the central database (copied from it: {copied or 'nothing'}{lost})",
             file=sys.stderr,
             flush=True,
         )

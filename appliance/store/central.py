@@ -126,6 +126,102 @@ def _move_aside(path: Path) -> Path:
     return aside
 
 
+# What only the door has: rows a rebuild from the central database cannot bring back, with
+# the test that picks them (column, value the row must have; None: IS NULL). Read in rowid
+# order, so a damaged page loses the rows on it and not the rest of the table.
+SALVAGE: tuple[tuple[str, str, str | None], ...] = (
+    ("access_events", "synced_at", None),  # not yet pushed
+    ("outbox", "state", "pending"),  # alerts not yet delivered everywhere
+    ("alert_deliveries", "alert_id", "<pending outbox>"),  # every channel of those alerts
+    ("guest_uses", "synced_at", None),  # guest-code uses not yet pushed
+)
+
+
+def _read_rows(src: sqlite3.Connection, table: str) -> tuple[list[str], list[tuple], str | None]:
+    """Column names and the rows SQLite can still read, in rowid order; and the error that
+    stopped the scan early (None: the whole table was read)."""
+    rows: list[tuple] = []
+    try:
+        cur = src.execute(f'SELECT * FROM "{table}"')  # noqa: S608 (SALVAGE's own names)
+        cols = [d[0] for d in cur.description]
+        while True:
+            batch = cur.fetchmany(500)
+            if not batch:
+                return cols, rows, None
+            rows.extend(batch)
+    except sqlite3.DatabaseError as exc:
+        return (cols if rows else []), rows, str(exc)
+
+
+def salvage_unsynced(aside: Path, db: Database) -> dict[str, Any]:
+    """Copy what only the door had (SALVAGE) from the damaged replica moved to `aside` into
+    the new replica `db`, as far as SQLite can still read it: unsynced events are pushed by
+    the next sync round, pending alerts are delivered. Returns rows copied per table, and
+    the errors met (rows on an unreadable page are lost; the file stays for a look)."""
+    from sqlalchemy import bindparam, inspect, text
+
+    report: dict[str, Any] = {"copied": {}, "errors": {}}
+    try:
+        src = sqlite3.connect(f"file:{aside}?mode=ro", uri=True, timeout=10)
+        src.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+    except sqlite3.DatabaseError as exc:
+        report["errors"]["file"] = str(exc)
+        return report
+    try:
+        known = {t: {c["name"] for c in inspect(db.engine).get_columns(t)} for t, *_ in SALVAGE}
+        pending_alerts: set[Any] = set()
+        with db.engine.begin() as conn:
+            for table, column, want in SALVAGE:
+                cols, found, error = _read_rows(src, table)
+                if error is not None:
+                    report["errors"][table] = error
+                if not cols:
+                    continue
+                if column not in cols:
+                    report["errors"][table] = f"no column {column}"
+                    continue
+                at = cols.index(column)
+                if table == "alert_deliveries":  # delivered ones too: not sent twice
+                    keep = [r for r in found if r[at] in pending_alerts]
+                else:
+                    keep = [r for r in found if r[at] == want]
+                if table == "outbox":
+                    pending_alerts = {r[cols.index("id")] for r in keep}
+                use = [i for i, c in enumerate(cols) if c in known[table]]
+                if not keep or not use:
+                    report["copied"][table] = 0
+                    continue
+                if table == "outbox" and "event_id" in cols:
+                    # an alert whose event was on a lost page keeps no link to it (the
+                    # foreign key's ON DELETE SET NULL)
+                    ev = cols.index("event_id")
+                    have = {
+                        r[0]
+                        for r in conn.execute(
+                            text("SELECT id FROM access_events WHERE id IN :ids").bindparams(
+                                bindparam("ids", expanding=True)
+                            ),
+                            {"ids": [r[ev] for r in keep if r[ev] is not None] or [""]},
+                        )
+                    }
+                    keep = [r[:ev] + (r[ev] if r[ev] in have else None,) + r[ev + 1 :]
+                            for r in keep]  # fmt: skip
+                names = ", ".join(f'"{cols[i]}"' for i in use)
+                marks = ", ".join(f":c{i}" for i in use)
+                # names: SALVAGE's table, columns the new replica has; values bound
+                sql = f'INSERT OR IGNORE INTO "{table}" ({names}) VALUES ({marks})'  # noqa: S608
+                stmt = text(sql)
+                try:
+                    with conn.begin_nested():
+                        result = conn.execute(stmt, [{f"c{i}": r[i] for i in use} for r in keep])
+                    report["copied"][table] = result.rowcount
+                except Exception as exc:  # a row the new schema refuses: this table only
+                    report["errors"][table] = f"not copied: {exc}"[:300]
+    finally:
+        src.close()
+    return report
+
+
 def open_local_replica(
     config: Config,
     path: str | os.PathLike[str] | None = None,
@@ -138,7 +234,8 @@ def open_local_replica(
     one line naming the file and the way out, unless `central` (a central database URL other
     than the replica itself) is given: then the damaged file is moved aside, an empty replica
     is created and the first sync round rebuilds it from the central database. The returned
-    Database then has `rebuilt_from` set to the moved file.
+    Database then has `rebuilt_from` set to the moved file, and `salvaged` to what
+    `salvage_unsynced` could copy from it (unsynced events, pending alerts, guest uses).
     """
     target = Path(replica_path_choice(config, path))
     problem = replica_problem(target)
@@ -153,12 +250,19 @@ def open_local_replica(
         aside = _move_aside(target)
         log.error(
             "event=replica_rebuild path=%s problem=%r moved_to=%s: the replica is rebuilt "
-            "from the central database; events not yet synced are in the moved file",
+            "from the central database; what only the door had is copied from the moved file",
             target, problem, aside,
         )  # fmt: skip
     db = Database.from_url(sqlite_url(target))
     db.migrate()
     db.rebuilt_from = aside
+    if aside is not None:
+        try:
+            db.salvaged = salvage_unsynced(aside, db)
+        except Exception as exc:  # the rebuild goes on: the moved file is still there
+            db.salvaged = {"copied": {}, "errors": {"salvage": f"{type(exc).__name__}: {exc}"}}
+        log.error("event=replica_salvaged moved_to=%s copied=%s errors=%s", aside,
+                  db.salvaged["copied"], db.salvaged["errors"])  # fmt: skip
     return db
 
 

@@ -64,6 +64,7 @@ class Database:
         self.engine = engine
         self.sessions = sessionmaker(engine, expire_on_commit=False)
         self.rebuilt_from: Path | None = None  # a damaged replica moved aside (central.py)
+        self.salvaged: dict[str, Any] | None = None  # what was copied from it (central.py)
 
     @classmethod
     def from_url(cls, url: str, **kw: Any) -> Database:

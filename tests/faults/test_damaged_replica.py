@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from appliance.cli import main
 from appliance.store.central import DamagedReplica, open_local_replica, replica_problem
 
-from .doubles import make_config
+from .doubles import make_config, rows
 
 
 def _good_replica(data_dir: Path) -> Path:
@@ -82,7 +83,7 @@ def test_with_a_central_database_a_damaged_replica_is_rebuilt_from_it(tmp_path: 
     from appliance.store.central import open_central
     from appliance.store.sync import SyncWorker
 
-    from .doubles import add_user, rows
+    from .doubles import add_user
 
     config = make_config(tmp_path / "var")
     central_url = f"sqlite:///{tmp_path / 'central.db'}"
@@ -102,3 +103,100 @@ def test_with_a_central_database_a_damaged_replica_is_rebuilt_from_it(tmp_path: 
         central.close()
     assert rows(path, "SELECT number FROM users") == [(7,)]
     assert replica_problem(path) is None
+
+
+def _corrupt_table(path: Path, table: str) -> None:
+    """Garbage over the root page of `table` (its other pages, and every other table's,
+    stay readable)."""
+    with sqlite3.connect(path) as conn:
+        root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (table,))
+        page_no = root.fetchone()[0]
+        page = conn.execute("PRAGMA page_size").fetchone()[0]
+    data = bytearray(path.read_bytes())
+    start = (page_no - 1) * page
+    data[start : start + page] = os.urandom(page)
+    path.write_bytes(bytes(data))
+
+
+def _door_history(config) -> dict[str, list[str]]:
+    """What only a door has: 40 events not yet pushed (and one already pushed), a pending
+    alert with one channel delivered and one pending, an alert already delivered, a guest
+    use not yet pushed. Returns the ids that must come through a rebuild."""
+    from datetime import timedelta
+
+    from appliance.store.models import AccessEvent, OutboxAlert, utcnow
+    from appliance.store.models_alerts import AlertDelivery
+    from appliance.store.models_policies import GuestUse
+
+    db = open_local_replica(config)
+    now = utcnow()
+    with db.session() as s:
+        events = [AccessEvent(device_id="door-t", kind="denied_face", ts=now) for _ in range(40)]
+        s.add_all(events)
+        s.add(AccessEvent(id="pushed", device_id="door-t", kind="granted", synced_at=now))
+        s.flush()
+        s.add(OutboxAlert(id="pending-alert", event_id=events[0].id, kind="denied_face"))
+        s.add(OutboxAlert(id="done-alert", kind="tamper", state="delivered"))
+        s.flush()
+        s.add(AlertDelivery(alert_id="pending-alert", channel="email", state="delivered",
+                            delivered_at=now))  # fmt: skip
+        s.add(AlertDelivery(alert_id="pending-alert", channel="sms", state="pending",
+                            next_attempt_at=now + timedelta(seconds=5)))  # fmt: skip
+        s.add(GuestUse(id="use-1", guest_code_id=3, device_id="door-t", ts=now))
+        ids = [e.id for e in events]
+    db.close()
+    for suffix in ("-wal", "-shm"):
+        Path(f"{config.replica_path}{suffix}").unlink(missing_ok=True)
+    return {"events": ids}
+
+
+def test_a_rebuild_keeps_what_only_the_door_had(tmp_path: Path) -> None:
+    """A damaged replica (its users table unreadable) rebuilt from the central database: the
+    unsynced events, the pending alert with both its channels' states, and the unsynced guest
+    use are copied into the new replica; what is already central or settled is not."""
+    from appliance.store.central import open_central
+
+    config = make_config(tmp_path / "var")
+    central_url = f"sqlite:///{tmp_path / 'central.db'}"
+    open_central(config, central_url, migrate=True).close()
+    want = _door_history(config)
+    path = config.replica_path
+    _corrupt_table(path, "users")
+    assert replica_problem(path) is not None
+    db = open_local_replica(config, central=central_url)
+    try:
+        assert db.salvaged is not None
+        assert db.salvaged["copied"] == {"access_events": 40, "outbox": 1,
+                                         "alert_deliveries": 2, "guest_uses": 1}  # fmt: skip
+        assert db.salvaged["errors"] == {}
+    finally:
+        db.close()
+    copied = sorted(r[0] for r in rows(path, "SELECT id FROM access_events"))
+    assert copied == sorted(want["events"])
+    assert rows(path, "SELECT id, state FROM outbox") == [("pending-alert", "pending")]
+    assert sorted(rows(path, "SELECT channel, state FROM alert_deliveries")) == [
+        ("email", "delivered"), ("sms", "pending")]  # fmt: skip
+    assert rows(path, "SELECT id, synced_at FROM guest_uses") == [("use-1", None)]
+
+
+def test_a_rebuild_copies_the_readable_rest_when_the_events_table_is_damaged(
+    tmp_path: Path,
+) -> None:
+    """The events table's root page is garbage: its rows are lost (said, by table); the
+    pending alert (no longer linked to its lost event) and the guest use still come through."""
+    config = make_config(tmp_path / "var")
+    central_url = f"sqlite:///{tmp_path / 'central.db'}"
+    from appliance.store.central import open_central
+
+    open_central(config, central_url, migrate=True).close()
+    _door_history(config)
+    _corrupt_table(config.replica_path, "access_events")
+    db = open_local_replica(config, central=central_url)
+    try:
+        assert db.salvaged is not None
+        assert "access_events" in db.salvaged["errors"]
+        assert db.salvaged["copied"]["outbox"] == 1
+        assert db.salvaged["copied"]["guest_uses"] == 1
+    finally:
+        db.close()
+    assert rows(config.replica_path, "SELECT id, event_id FROM outbox") == [("pending-alert", None)]
