@@ -10,8 +10,9 @@ Usage: sudo provisioning/pi-check.sh [--work DIR] [--fresh-root] [--keep]
 
 Builds (or reuses) an arm64 Debian 12 root with mmdebstrap, installs Doorward into a fresh copy of
 it with provisioning/install.sh --root, then, emulated with qemu-user-static:
-  - QEMU_CPU=cortex-a72: enrolls a real photo, `doorward simulate` grants the same person and
-    denies another; `doorward verify` times one face check;
+  - QEMU_CPU=cortex-a72, default config (liveness on): enrolls a frame of a real clip, and
+    `doorward simulate` grants that person on the clip, refuses a still frame of them for
+    liveness, and denies another person's photo; `doorward verify` times one face check;
   - QEMU_CPU=cortex-a72 and cortex-a76: every compiled module of the venv imports;
   - every .so in the venv has 64 KiB-aligned LOAD segments (the Pi 5 kernel's 16 KiB pages).
 Timings go to WORK/timings.json. Exit 0 only if every check passed.
@@ -171,11 +172,40 @@ door cortex-a72 enroll --number 1 --name "Kit Harington" --pin 2468 --photo /var
     >"$WORK/enroll.out" 2>&1 || { cat "$WORK/enroll.out" >&2; die "enroll failed on cortex-a72"; }
 end enroll_a72
 summary() { grep '"event": "summary"' "$1" | tail -1; }
-begin "cortex-a72: simulate 1*2468# with kit2.jpg (same person: must grant)"
-door cortex-a72 simulate --keys '1*2468#' --camera /var/tmp/pi-check/kit2.jpg >"$WORK/grant.out" 2>&1 \
+# the default config has liveness on: the grant is the user's real clip (tests/fixtures/clips,
+# MIT), enrolled from its first frame; a still frame of the same clip must be refused
+cp "$SRC/tests/fixtures/clips/driving_d19.mp4" "$ROOT/var/tmp/pi-check/clip.mp4"
+clean_env QEMU_CPU=cortex-a72 chroot "$ROOT" /opt/doorward/venv/bin/python -c '
+import cv2
+cap = cv2.VideoCapture("/var/tmp/pi-check/clip.mp4")
+step = max(1, round((cap.get(cv2.CAP_PROP_FPS) or 30.0) / 10.0))  # the door camera: 10 fps
+frames, i = [], 0
+while len(frames) <= 20:
+    ok, bgr = cap.read()
+    if not ok:
+        break
+    if i % step == 0:
+        frames.append(bgr)
+    i += 1
+assert len(frames) > 20, "clip too short"
+cv2.imwrite("/var/tmp/pi-check/nia_enroll.png", frames[0])
+cv2.imwrite("/var/tmp/pi-check/nia_still.png", frames[20])
+' >"$WORK/frames.out" 2>&1 || { cat "$WORK/frames.out" >&2; die "could not take frames of the clip"; }
+begin "cortex-a72: enroll user 5 (the clip's first frame)"
+door cortex-a72 enroll --number 5 --name "Nia" --pin 4826 --photo /var/tmp/pi-check/nia_enroll.png \
+    >"$WORK/enroll5.out" 2>&1 || { cat "$WORK/enroll5.out" >&2; die "enroll (clip) failed on cortex-a72"; }
+end enroll_clip_a72
+begin "cortex-a72: simulate 5*4826# with the user's real clip (liveness on: must grant)"
+door cortex-a72 simulate --keys '5*4826#' --camera /var/tmp/pi-check/clip.mp4 >"$WORK/grant.out" 2>&1 \
     || { cat "$WORK/grant.out" >&2; die "simulate (grant) failed"; }
 end simulate_grant_a72
-summary "$WORK/grant.out" | grep -q '"granted": true' || { cat "$WORK/grant.out" >&2; die "kit2.jpg was not granted"; }
+summary "$WORK/grant.out" | grep -q '"granted": true' || { cat "$WORK/grant.out" >&2; die "the real clip was not granted"; }
+begin "cortex-a72: simulate 5*4826# with a still frame of that clip (a photo: must refuse)"
+door cortex-a72 simulate --keys '5*4826#' --camera /var/tmp/pi-check/nia_still.png >"$WORK/still.out" 2>&1 \
+    || { cat "$WORK/still.out" >&2; die "simulate (still photo) failed"; }
+end simulate_still_a72
+summary "$WORK/still.out" | grep -q '"granted": false' || { cat "$WORK/still.out" >&2; die "a still photo was granted"; }
+grep -q '"event": "denied_liveness"' "$WORK/still.out" || die "the still photo was denied, but not for liveness (see $WORK/still.out)"
 begin "cortex-a72: simulate 1*2468# with obama1.jpg (another person: must deny)"
 door cortex-a72 simulate --keys '1*2468#' --camera /var/tmp/pi-check/obama1.jpg >"$WORK/deny.out" 2>&1 \
     || { cat "$WORK/deny.out" >&2; die "simulate (deny) failed"; }
@@ -236,6 +266,6 @@ T[total_s]=$(( $(date +%s) - t_all ))
         "$(tail -1 "$WORK/face_timing.out")" "$(tail -1 "$WORK/face_timing_native.out")"
 } >"$WORK/timings.json"
 cat "$WORK/timings.json"
-say "OK: installed, granted kit2.jpg, denied obama1.jpg on an emulated Cortex-A72; modules import on A72 and A76; .so files 64 KiB-aligned"
+say "OK: installed; on an emulated Cortex-A72 granted the real clip, refused its still frame for liveness, denied obama1.jpg; modules import on A72 and A76; .so files 64 KiB-aligned"
 exit
 }
