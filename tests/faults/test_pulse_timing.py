@@ -22,7 +22,7 @@ from appliance.vision.models import ENCODER, model_path
 PULSE_S = 0.8
 LATE_S = 0.05  # the timer thread's own wake-up, with nothing in its way
 PASSES = 8  # encoder passes run back to back across the pulse's end
-STALL_S = 0.03  # the scan thread's worst gap allowed during face checks (it ticks each 2 ms)
+STALL_S = 0.04  # the scan thread's worst gap allowed during face checks (it ticks each 2 ms)
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +128,7 @@ def worst_gap_s(fn: Callable[[], object]) -> float:
 
 def test_the_keypad_scan_keeps_running_through_face_checks(work) -> None:
     control = worst_gap_s(work["dlib"])
-    assert control > 0.05, f"dlib's encoder let the scan run ({control:.3f} s gap)"
+    assert control > 0.06, f"dlib's encoder let the scan run ({control:.3f} s gap)"
     door = worst_gap_s(work["door"])
     assert door < STALL_S, f"the scan stalled {door * 1000:.1f} ms during face checks"
     print(f"scan_gap door={door * 1000:.1f}ms dlib_encoder={control * 1000:.1f}ms")
