@@ -18,6 +18,7 @@ from gpiozero.pins.mock import MockFactory
 from appliance.hardware.relay import LockRelay
 from appliance.vision.image import load_image
 from appliance.vision.models import ENCODER, model_path
+from tests.support.waiting import eventually
 
 PULSE_S = 0.8
 LATE_S = 0.05  # the timer thread's own wake-up, with nothing in its way
@@ -61,11 +62,11 @@ def took(fn: Callable[[], object]) -> float:
 
 def pulse_with_work_at_its_end(relay: LockRelay, fn: Callable[[], object], call_s: float):
     """Unlock for PULSE_S and start `fn` a third of its length before the pulse's end;
-    (the pulse's length as the relay switched it, when `fn` began, when it returned). A start
-    the shared machine delayed past the pulse's end is tried again (up to three pulses): the
-    scenario needs the work to span the end."""
-    off_at: float | None = None
-    for _ in range(3):
+    (the pulse's length as the relay switched it, when `fn` began, when it returned). A run
+    that did not span the pulse's end (the shared machine delayed the start past it, or the
+    work ran faster than timed) is tried again, up to five pulses: the scenario needs it."""
+    spans = False
+    for _ in range(5):
         relay.unlock(PULSE_S)
         on_at = relay.pulses[-1][0]
         # not a stand-in for an event: the test places the work so that it spans the end
@@ -73,12 +74,14 @@ def pulse_with_work_at_its_end(relay: LockRelay, fn: Callable[[], object], call_
         began = time.monotonic()
         fn()
         returned = time.monotonic()
-        assert relay.locked
+        # work that ended before the pulse's end leaves its timer to come (then: run again)
+        eventually(lambda: relay.locked, 5.0, interval=0.01, what="the pulse's timer locks")
         off_at = relay.pulses[-1][1]
         assert off_at is not None
-        if began - on_at < PULSE_S - 0.01:
+        spans = began - on_at < PULSE_S - 0.01 and returned - on_at > PULSE_S + 0.01
+        if spans:
             break
-    assert off_at is not None
+    assert spans, "the work never ran across the pulse's end"
     return off_at - on_at, began - on_at, returned - on_at
 
 
@@ -94,7 +97,7 @@ def test_face_checks_running_across_a_pulses_end_do_not_stretch_it(work) -> None
         call_s = took(work["door"])
         pulse, began, returned = pulse_with_work_at_its_end(relay, work["door"], call_s)
         assert PULSE_S <= pulse <= PULSE_S + LATE_S, f"pulse {pulse:.3f} s"
-        assert began < PULSE_S and returned >= pulse + call_s / 2  # the passes spanned the end
+        assert began < PULSE_S < returned  # the passes ran across the pulse's end
         print(f"pulse_under_encoder door={pulse:.3f}s dlib_encoder={stretched:.3f}s "
               f"of {PULSE_S}s; {PASSES} passes {call_s:.3f}s")  # fmt: skip
     finally:
