@@ -47,10 +47,14 @@ def test_sync_writes_into_the_replica_named_by_replica(
     assert not (tmp_path / "var" / "doorward.db").exists()
 
 
-def test_first_run_hints_say_what_a_newcomer_must_do_first() -> None:
+def test_first_run_hints_say_what_a_newcomer_must_do_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """On simulated hardware with no users and an empty replay camera, `doorward run` says
     how to enroll and how to show the camera a face (a right code otherwise ends in an
-    intruder alert); with both done it says nothing."""
+    intruder alert); with both done it says nothing. (In a fresh folder: the default data_dir
+    is ./var, and a checkout where `make run` ran has an admin password hint there.)"""
+    monkeypatch.chdir(tmp_path)
     from appliance.cli.main import first_run_hints
     from appliance.config import Config
 
