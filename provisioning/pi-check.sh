@@ -202,23 +202,22 @@ begin "cortex-a72: enroll user 5 (the clip's first frame)"
 door cortex-a72 enroll --number 5 --name "Nia" --pin 4826 --photo /var/tmp/pi-check/nia_enroll.png \
     >"$WORK/enroll5.out" 2>&1 || { cat "$WORK/enroll5.out" >&2; die "enroll (clip) failed on cortex-a72"; }
 end enroll_clip_a72
-begin "cortex-a72: simulate 5*4826# with the user's real clip (liveness on: must grant)"
-door cortex-a72 simulate --keys '5*4826#' --camera /var/tmp/pi-check/clip.mp4 >"$WORK/grant.out" 2>&1 \
-    || { cat "$WORK/grant.out" >&2; die "simulate (grant) failed"; }
-end simulate_grant_a72
-summary "$WORK/grant.out" | grep -q '"granted": true' || { cat "$WORK/grant.out" >&2; die "the real clip was not granted"; }
-begin "cortex-a72: simulate 5*4826# with a still frame of that clip (a photo: must refuse)"
-door cortex-a72 simulate --keys '5*4826#' --camera /var/tmp/pi-check/nia_still.png >"$WORK/still.out" 2>&1 \
-    || { cat "$WORK/still.out" >&2; die "simulate (still photo) failed"; }
-end simulate_still_a72
-summary "$WORK/still.out" | grep -q '"granted": false' || { cat "$WORK/still.out" >&2; die "a still photo was granted"; }
-grep -q '"event": "denied_liveness"' "$WORK/still.out" || die "the still photo was denied, but not for liveness (see $WORK/still.out)"
-begin "cortex-a72: simulate 1*2468# with obama1.jpg (another person: must deny)"
-door cortex-a72 simulate --keys '1*2468#' --camera /var/tmp/pi-check/obama1.jpg >"$WORK/deny.out" 2>&1 \
-    || { cat "$WORK/deny.out" >&2; die "simulate (deny) failed"; }
-end simulate_deny_a72
-summary "$WORK/deny.out" | grep -q '"granted": false' || { cat "$WORK/deny.out" >&2; die "obama1.jpg was not denied"; }
-grep -q '"event": "denied_face"' "$WORK/deny.out" || die "obama1.jpg was denied, but not as a face mismatch (see $WORK/deny.out)"
+# visit NAME KEYS CAMERA GRANTED EVENT: one simulated visit on cortex-a72 (output WORK/NAME.out,
+# timed as simulate_NAME_a72) that must end granted or not (true|false) with an EVENT record
+visit() {
+    local name=$1 keys=$2 camera=$3 granted=$4 event=$5
+    local out="$WORK/$name.out"
+    begin "cortex-a72: simulate $keys with $camera (must end granted=$granted, $event)"
+    door cortex-a72 simulate --keys "$keys" --camera "$camera" >"$out" 2>&1 \
+        || { cat "$out" >&2; die "simulate ($name) failed"; }
+    end "simulate_${name}_a72"
+    summary "$out" | grep -q "\"granted\": $granted" \
+        || { cat "$out" >&2; die "$camera: the visit did not end granted=$granted"; }
+    grep -q "\"event\": \"$event\"" "$out" || die "$camera: no $event record (see $out)"
+}
+visit grant '5*4826#' /var/tmp/pi-check/clip.mp4 true granted          # the user's real clip
+visit still '5*4826#' /var/tmp/pi-check/nia_still.png false denied_liveness  # a photo of them
+visit deny '1*2468#' /var/tmp/pi-check/obama1.jpg false denied_face     # another person
 for who in kit2 obama1; do  # exit 1 is a denial: the JSON line says which
     door cortex-a72 verify --number 1 --image "/var/tmp/pi-check/$who.jpg" >"$WORK/verify_$who.out" 2>&1 || true
     tail -1 "$WORK/verify_$who.out" | grep -q '"decision"' \

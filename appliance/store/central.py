@@ -135,6 +135,12 @@ SALVAGE: tuple[tuple[str, str, str | None], ...] = (
     ("alert_deliveries", "alert_id", "<pending outbox>"),  # every channel of those alerts
     ("guest_uses", "synced_at", None),  # guest-code uses not yet pushed
 )
+_SCAN = {  # the damaged file's tables, whole (filtered in Python: an index may be damaged too)
+    "access_events": "SELECT * FROM access_events",
+    "outbox": "SELECT * FROM outbox",
+    "alert_deliveries": "SELECT * FROM alert_deliveries",
+    "guest_uses": "SELECT * FROM guest_uses",
+}
 
 
 def _read_rows(src: sqlite3.Connection, table: str) -> tuple[list[str], list[tuple], str | None]:
@@ -142,7 +148,7 @@ def _read_rows(src: sqlite3.Connection, table: str) -> tuple[list[str], list[tup
     stopped the scan early (None: the whole table was read)."""
     rows: list[tuple] = []
     try:
-        cur = src.execute(f'SELECT * FROM "{table}"')  # noqa: S608 (SALVAGE's own names)
+        cur = src.execute(_SCAN[table])
         cols = [d[0] for d in cur.description]
         while True:
             batch = cur.fetchmany(500)
@@ -158,7 +164,8 @@ def salvage_unsynced(aside: Path, db: Database) -> dict[str, Any]:
     the new replica `db`, as far as SQLite can still read it: unsynced events are pushed by
     the next sync round, pending alerts are delivered. Returns rows copied per table, and
     the errors met (rows on an unreadable page are lost; the file stays for a look)."""
-    from sqlalchemy import bindparam, inspect, text
+    from sqlalchemy import bindparam, column, insert, inspect, text
+    from sqlalchemy import table as table_clause
 
     report: dict[str, Any] = {"copied": {}, "errors": {}}
     try:
@@ -171,16 +178,16 @@ def salvage_unsynced(aside: Path, db: Database) -> dict[str, Any]:
         known = {t: {c["name"] for c in inspect(db.engine).get_columns(t)} for t, *_ in SALVAGE}
         pending_alerts: set[Any] = set()
         with db.engine.begin() as conn:
-            for table, column, want in SALVAGE:
+            for table, test_col, want in SALVAGE:
                 cols, found, error = _read_rows(src, table)
                 if error is not None:
                     report["errors"][table] = error
                 if not cols:
                     continue
-                if column not in cols:
-                    report["errors"][table] = f"no column {column}"
+                if test_col not in cols:
+                    report["errors"][table] = f"no column {test_col}"
                     continue
-                at = cols.index(column)
+                at = cols.index(test_col)
                 if table == "alert_deliveries":  # delivered ones too: not sent twice
                     keep = [r for r in found if r[at] in pending_alerts]
                 else:
@@ -206,14 +213,12 @@ def salvage_unsynced(aside: Path, db: Database) -> dict[str, Any]:
                     }
                     keep = [r[:ev] + (r[ev] if r[ev] in have else None,) + r[ev + 1 :]
                             for r in keep]  # fmt: skip
-                names = ", ".join(f'"{cols[i]}"' for i in use)
-                marks = ", ".join(f":c{i}" for i in use)
-                # names: SALVAGE's table, columns the new replica has; values bound
-                sql = f'INSERT OR IGNORE INTO "{table}" ({names}) VALUES ({marks})'  # noqa: S608
-                stmt = text(sql)
+                # the stored values as they are (no type conversion: same storage format)
+                target = table_clause(table, *(column(cols[i]) for i in use))
+                stmt = insert(target).prefix_with("OR IGNORE")
                 try:
                     with conn.begin_nested():
-                        result = conn.execute(stmt, [{f"c{i}": r[i] for i in use} for r in keep])
+                        result = conn.execute(stmt, [{cols[i]: r[i] for i in use} for r in keep])
                     report["copied"][table] = result.rowcount
                 except Exception as exc:  # a row the new schema refuses: this table only
                     report["errors"][table] = f"not copied: {exc}"[:300]
