@@ -236,7 +236,7 @@ def face_check_section(ctx: BenchContext) -> tuple[dict[str, Any], str]:
     import numpy as np
 
     from appliance.config import CameraConfig, VisionConfig
-    from appliance.vision.engine import FaceEngine
+    from appliance.vision.engine import FaceEngine, aligned_chip
     from appliance.vision.evaluate import evaluate_door, read_pairs
     from appliance.vision.image import darken, load_image
     from appliance.vision.models import ENCODER, model_path
@@ -279,7 +279,7 @@ def face_check_section(ctx: BenchContext) -> tuple[dict[str, Any], str]:
         crop, rect = engine.encoder_input(frame, face)
         shape = engine.models.shape5(crop, rect)
         t0 = time.perf_counter()
-        chip = np.asarray(dlib.get_face_chip(crop, shape, size=150, padding=0.25))
+        chip = aligned_chip(crop, shape)
         engine.models.encoder.descriptor(chip)
         t1 = time.perf_counter()
         dlib_encoder.compute_face_descriptor(crop, shape, 0)

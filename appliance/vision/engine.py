@@ -24,6 +24,7 @@ from .image import (
 )
 from .liveness import LivenessCheck, LivenessLimits, LivenessVerdict
 from .models import Models, shared_models
+from .resnet import CHIP_SIZE
 
 if TYPE_CHECKING:
     from appliance.config import VisionConfig
@@ -126,6 +127,14 @@ def face_distances(templates: np.ndarray, encoding: np.ndarray) -> np.ndarray:
     return np.sqrt(np.einsum("ij,ij->i", diff, diff))
 
 
+def aligned_chip(image: np.ndarray, shape: Any) -> np.ndarray:
+    """The encoder's input: dlib's aligned 150 x 150 face chip from the 5 points `shape` in
+    `image`, cut as dlib's own encoder cuts it (padding 0.25)."""
+    import dlib
+
+    return np.asarray(dlib.get_face_chip(image, shape, size=CHIP_SIZE, padding=0.25))
+
+
 class FaceEngine:
     """Face enrollment, 1:1 verification at the door and 1:N identification.
 
@@ -143,12 +152,10 @@ class FaceEngine:
         aligned chip is cut first, as dlib's own encoder cuts it; None: `image` is the chip.
         The pass runs in numpy's BLAS with the GIL released (appliance/vision/resnet.py),
         so the keypad's scan thread and the relay's timers run through it."""
-        import dlib
-
         encoder = self.models.encoder
         with self._encode_lock:
             if shape is not None:
-                image = np.asarray(dlib.get_face_chip(image, shape, size=150, padding=0.25))
+                image = aligned_chip(image, shape)
             return encoder.descriptor(image)
 
     # ---- building blocks ----------------------------------------------------------------------
@@ -321,12 +328,10 @@ class FaceEngine:
     def probe(self, image: np.ndarray, face: FaceFound) -> np.ndarray:
         """The encoder's own aligned 150 x 150 face chip: what `encode_probe` turns into the
         same encoding as `encode` (kept while a code is typed, encoded once it is known)."""
-        import dlib
-
         crop, rect = self.encoder_input(image, face)
         with self._encode_lock:
             shape = self.models.shape5(crop, rect)
-        return np.asarray(dlib.get_face_chip(crop, shape, size=150, padding=0.25))
+        return aligned_chip(crop, shape)
 
     def encode_probe(self, chip: np.ndarray) -> np.ndarray:
         return np.asarray(self._descriptor(chip), dtype=np.float64)
