@@ -6,7 +6,9 @@ Sets (tests/fixtures/faces_eval/README.md records sources and licences):
 - ``tune``: tests/fixtures/faces_eval/tune/pairs.csv (openface and face-api.js examples, 46
   photos, 12 people): what the dark-face enhancement of issue #14 was tuned on;
 - ``heldout``: tests/fixtures/faces_eval/heldout/pairs.csv (deepface's unit-test photos and its
-  own pair list, 25 photos, 38 genuine and 262 impostor pairs): never tuned on.
+  own pair list, 25 photos, 38 genuine and 262 impostor pairs): never tuned on;
+- ``heldout2``: tests/fixtures/faces_eval/heldout2/pairs.csv (deepface's further photos, 35
+  photos of 9 people, 66 genuine and 529 impostor pairs): never tuned on.
 
 Each pair is the door's decision on one frame: the template is enrolled from file_x as the
 admin page would (normal light), the probe is file_y, darkened for the dark conditions (gamma
@@ -48,11 +50,15 @@ LABELS = {
 }
 
 
+HELD_OUT = ("heldout", "heldout2")  # the sets never tuned on
+
+
 def set_paths() -> dict[str, Path]:
     return {
         "fixtures": faces_dir() / "pairs.csv",
         "tune": EVAL_DIR / "tune" / "pairs.csv",
         "heldout": EVAL_DIR / "heldout" / "pairs.csv",
+        "heldout2": EVAL_DIR / "heldout2" / "pairs.csv",
     }
 
 
@@ -317,6 +323,7 @@ def accuracy_markdown(figs: dict[str, Any]) -> str:
         "fixtures": "tests/fixtures/faces (tuned on before #14)",
         "tune": "faces_eval/tune (tuned on in #14)",
         "heldout": "**faces_eval/heldout (never tuned on)**",
+        "heldout2": "**faces_eval/heldout2 (never tuned on)**",
     }
     lines = [
         f"Threshold {figs['threshold']} (prototype 0.6). Probe = file_y, darkened as stated "
@@ -347,12 +354,14 @@ def accuracy_markdown(figs: dict[str, Any]) -> str:
 
 
 def target_line(figs: dict[str, Any]) -> str:
-    """Issue #14's dark-face target, judged on the held-out set at 12 % exposure: no more false
-    rejects than the prototype (aiming at <= 1 of 38) and no false accept in any row."""
-    held = figs.get("heldout", {}).get("very_poor_light")
+    """Issue #14's dark-face target, judged at 12 % exposure on the photos never tuned on (the
+    held-out sets together): no more false rejects than the prototype (aiming at <= 1 of 38 on
+    the first set, the one the issue measured) and no false accept in any row."""
+    held = [
+        (s, figs[s]["very_poor_light"]) for s in HELD_OUT if figs.get(s, {}).get("very_poor_light")
+    ]
     if not held:
-        return "Target (held-out set at 12 %): not measured in this run."
-    door, seed = held["door"], held.get("seed")
+        return "Target (held-out sets at 12 %): not measured in this run."
     rows = [
         (s, cond, k, v)
         for s, res in figs.items()
@@ -367,18 +376,29 @@ def target_line(figs: dict[str, Any]) -> str:
         for s, cond, k, v in rows
         if v.get("accepted")
     )
-    ok = fa == 0 and (seed is None or door["false_rejects"] <= seed["false_rejects"])
-    vs = f" against the prototype's {seed['false_rejects']}" if seed else " (prototype not run)"
+    door_fr = sum(r["door"]["false_rejects"] for _, r in held)
+    genuine = sum(r["door"]["genuine"] for _, r in held)
+    no_face = sum(r["door"]["no_face"] for _, r in held)
+    seeds = [r.get("seed") for _, r in held]
+    seed_fr = None if None in seeds else sum(x["false_rejects"] for x in seeds if x)
+    ok = fa == 0 and (seed_fr is None or door_fr <= seed_fr)
+    vs = f" against the prototype's {seed_fr}" if seed_fr is not None else " (prototype not run)"
+    per_set = ", ".join(
+        f"{s} {r['door']['false_rejects']}/{r['door']['genuine']}"
+        + (f" (prototype {r['seed']['false_rejects']})" if r.get("seed") else "")
+        for s, r in held
+    )
     return (
-        f"Target (held-out set at 12 %: false rejects no more than the prototype's, aiming at "
-        f"<= 1 of 38, and 0 false accepts everywhere): **{'met' if ok else 'NOT met'}**, "
-        f"{door['false_rejects']}/{door['genuine']} false rejects ({door['no_face']} no face)"
-        f"{vs}; {fa} false accepts over all rows" + (f" ({named})." if named else ".")
+        f"Target (held-out sets at 12 %: false rejects no more than the prototype's, aiming at "
+        f"<= 1 of 38 on heldout, and 0 false accepts everywhere): "
+        f"**{'met' if ok else 'NOT met'}**, "
+        f"{door_fr}/{genuine} false rejects ({no_face} no face){vs} ({per_set}); "
+        f"{fa} false accepts over all rows" + (f" ({named})." if named else ".")
     )
 
 
 def face_accuracy_section(ctx: BenchContext) -> tuple[dict[str, Any], str]:
-    figs = run(ctx.vision, ["fixtures", "tune", "heldout"], log=ctx.log)
+    figs = run(ctx.vision, ["fixtures", "tune", *HELD_OUT], log=ctx.log)
     return {"face_accuracy": figs}, accuracy_markdown(figs)
 
 
