@@ -271,7 +271,7 @@ def face_check_section(ctx: BenchContext) -> tuple[dict[str, Any], str]:
 
     dlib_encoder = dlib.face_recognition_model_v1(str(model_path(ENCODER)))
 
-    def bare_encoder_ms(frame: Any) -> tuple[float, float, float]:
+    def encoder_passes_ms(frame: Any) -> tuple[float, float, float]:
         """One encoder pass on the crop the face check encodes, in ms: the door's network
         (numpy, appliance/vision/resnet.py: chip cut + network, landmarks done beforehand),
         dlib's own run of the same model file (what the prototype's face_recognition calls),
@@ -324,7 +324,7 @@ def face_check_section(ctx: BenchContext) -> tuple[dict[str, Any], str]:
                 ms, ok = check_ms_of(frame, templates[e], seen)
                 per_typed.append(ms)
                 n_typed_matched += ok
-                ours, theirs, whole = bare_encoder_ms(frame)
+                ours, theirs, whole = encoder_passes_ms(frame)
                 enc.append(ours)
                 dlib_enc.append(theirs)
                 encode.append(whole)

@@ -379,8 +379,11 @@ def target_line(figs: dict[str, Any]) -> str:
     door_fr = sum(r["door"]["false_rejects"] for _, r in held)
     genuine = sum(r["door"]["genuine"] for _, r in held)
     no_face = sum(r["door"]["no_face"] for _, r in held)
-    seeds = [r.get("seed") for _, r in held]
-    seed_fr = None if None in seeds else sum(x["false_rejects"] for x in seeds if x)
+    seed_fr = (
+        sum(r["seed"]["false_rejects"] for _, r in held)
+        if all(r.get("seed") for _, r in held)
+        else None
+    )
     ok = fa == 0 and (seed_fr is None or door_fr <= seed_fr)
     vs = f" against the prototype's {seed_fr}" if seed_fr is not None else " (prototype not run)"
     per_set = ", ".join(
