@@ -38,6 +38,11 @@ class FakeSmtp:
         self._thread.start()
         return self
 
+    @property
+    def accepted(self) -> int:
+        """Connections taken so far (each then waits for a byte that never comes)."""
+        return len(self._held)
+
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(5)
@@ -133,6 +138,11 @@ class BlackHole:
             except OSError:
                 return
             self._held.append(conn)
+
+    @property
+    def accepted(self) -> int:
+        """Connections taken so far (each then waits for a byte that never comes)."""
+        return len(self._held)
 
     def stop(self) -> None:
         self._stop.set()

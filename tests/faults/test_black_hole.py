@@ -76,6 +76,8 @@ def test_sigterm_with_a_black_holed_central_exits_well_inside_timeoutstopsec(
             return "doorward: door" in log.read_text()
 
         eventually(started, 120, what="doorward run starts")
+        # the signal must find a sync round blocked in the black hole, not before it began
+        eventually(lambda: hole.accepted > 0, 60, what="the sync round connecting")
         t0 = time.monotonic()
         child.send_signal(signal.SIGTERM)
         try:

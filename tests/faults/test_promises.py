@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+import typing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from appliance.config import ConfigError, parse_config
+from appliance.config import Config, ConfigError, parse_config
+from appliance.config.base import Delay, Seconds, _section_type
 from appliance.core import AccessController, CheckFace, KeyPressed, Policy, Record, Signal
 from appliance.core.events import Feedback
 from appliance.enroll import EnrollError, check_pin_change, validate_user_fields
@@ -163,10 +166,50 @@ def test_durations_must_be_finite(key: str, value: float) -> None:
     assert key in str(err.value) and "finite" in str(err.value)
 
 
-def test_durations_have_a_sane_maximum() -> None:
-    """A duration of a year (a typo of units) is refused, naming the key."""
-    with pytest.raises(ConfigError, match="access.lockout_s"):
-        parse_config({"access": {"lockout_s": 365 * 86400.0}})
+def _duration_keys(cls: type, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every duration key of the config (fields typed Seconds or Delay, in nested sections
+    too), found from the structs themselves so that a new duration is covered unasked."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    keys: list[tuple[str, ...]] = []
+    for name in cls.__struct_fields__:
+        typ = hints[name]
+        sub = _section_type(typ)
+        if sub is not None:
+            keys += _duration_keys(sub, (*prefix, name))
+        elif any(t in (Seconds, Delay) for t in (typ, *typing.get_args(typ))):
+            keys.append((*prefix, name))
+    return keys
+
+
+def _nested(key: tuple[str, ...], value: float) -> dict[str, Any]:
+    data: Any = value
+    for part in reversed(key):
+        data = {part: data}
+    return data
+
+
+DURATION_KEYS = _duration_keys(Config)
+
+
+def test_every_duration_key_is_found() -> None:
+    """The walk below sees the durations of every section, nested ones included."""
+    found = {".".join(k) for k in DURATION_KEYS}
+    assert {"access.lockout_s", "alerts.email.timeout_s", "remote.block_s"} <= found
+    assert len(found) >= 30
+
+
+@pytest.mark.parametrize("key", DURATION_KEYS, ids=".".join)
+def test_durations_are_at_most_30_days(key: tuple[str, ...]) -> None:
+    """30 days is accepted for every duration; a second more is refused, naming the key (a
+    year typed for a day, or ms for s, would otherwise hold a lockout or a session for it)."""
+    name = ".".join(key)
+    try:
+        parse_config(_nested(key, 30 * 86400.0))
+    except ConfigError as err:  # a nested section may miss its required keys: not this one
+        assert name not in str(err)
+    with pytest.raises(ConfigError) as err:
+        parse_config(_nested(key, 30 * 86400.0 + 1))
+    assert name in str(err.value)
 
 
 def test_the_keypad_takes_the_longest_code_enrollment_accepts(tmp_path: Path) -> None:

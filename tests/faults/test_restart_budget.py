@@ -221,10 +221,13 @@ def test_kill_9_during_a_pulse_restarts_locked_with_the_grant_recorded(tmp_path:
     assert main(["--config", str(cfg), "lock-relay"]) == 0
     db = open_local_replica(config)
     factory = MockFactory()
+    pin = factory.pin(config.hardware.pins.relay)
+    pin.function = "output"
+    pin.state = True  # a real GPIO line keeps the level the killed process left on it
     door = Door(config, db, factory=factory, camera=DummyCamera(), face_engine=NoFace())
     try:
         assert door.board.relay.locked
-        assert factory.pin(config.hardware.pins.relay).state is False
+        assert pin.state is False
     finally:
         door.close()
         db.close()
@@ -292,6 +295,37 @@ def test_a_budget_save_the_full_disk_refused_is_made_once_space_returns(tmp_path
         try:
             assert door.controller.state is State.LOCKED_OUT
             assert door.controller.lockout_remaining > door.controller.policy.lockout_s - 5
+        finally:
+            door.close()
+            db.close()
+
+
+def test_a_budget_save_the_full_disk_refused_is_made_at_close(tmp_path: Path) -> None:
+    """The same refused save, with the door stopped (the service's stop, a watchdog restart)
+    before a loop turn retried it: close makes it, so the restart still finds the lockout."""
+    from .doubles import fill, free_bytes, small_tmpfs
+
+    with small_tmpfs(tmp_path / "mnt", "4m") as mnt:
+        config = make_config(mnt / "var", health={"storage_reserve_mb": 0, "storage_floor_mb": 0})
+        db = open_local_replica(config)
+        add_user(db, pin_hasher(config), 1, "1234")
+        wall, mono = FakeClock(1_700_000_000.0), FakeClock(100.0)
+        door = _door(config, db, wall, mono)
+        budget = config.data_dir / "budget.json"
+        try:
+            fill(mnt / "filler")
+            assert free_bytes(mnt) == 0
+            for _ in range(5):
+                _type(door, "1*0000#")
+            assert door.controller.state is State.LOCKED_OUT
+            assert not budget.exists()  # the disk refused it
+            os.remove(mnt / "filler")  # space returns; no loop turn before the stop
+        finally:
+            door.close()
+        assert json.loads(budget.read_text())["lockout_until"] > wall.t
+        door = _door(config, db, wall, FakeClock(3.0))
+        try:
+            assert door.controller.state is State.LOCKED_OUT
         finally:
             door.close()
             db.close()
