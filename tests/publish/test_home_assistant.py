@@ -227,29 +227,75 @@ class CapturingPublisher:
         pass
 
 
-def test_duress_never_leaves_the_door(tmp_path) -> None:
+def _snapshot(data_dir, name: str) -> str:
+    """A snapshot file as the door stores it; its path relative to the data dir."""
+    rel = f"snapshots/2026/11/25/{name}.jpg"
+    (data_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+    (data_dir / rel).write_bytes(b"\xff\xd8\xff\xe0" + name.encode() + b"\xff\xd9")
+    return rel
+
+
+def _what_leaves(data_dir, events) -> list[tuple[str, bytes | str]]:
+    """Everything a connected door's Home Assistant bridge publishes for these events, and
+    then at a reconnect (which sends the latest snapshot again)."""
+    pub = CapturingPublisher()
+    pub.connected.set()
+    ha = HomeAssistant(pub, device_id="door-t", name="Front door", data_dir=data_dir,  # type: ignore[arg-type]
+                       state_fn=lambda: {"locked": True})  # fmt: skip
+    for event in events:
+        ha.on_event(event)
+    ha._on_connected()  # the broker came back
+    return pub.sent
+
+
+@pytest.mark.parametrize("grant_snapshot", [True, False], ids=["grant-photo", "no-grant-photo"])
+def test_duress_never_leaves_the_door(tmp_path, grant_snapshot) -> None:
+    """The duress event (with its snapshot) publishes nothing, not even its photo, and the
+    grant after a duress code publishes exactly what the same grant after a normal code does:
+    same topics, same payloads, same order, also at a reconnect."""
     from appliance.door import RecordedEvent
     from appliance.publish.discovery import scrub
 
-    duress = RecordedEvent("1", "duress", "t", 7, None, None, None, "a1", {})
-    grant = RecordedEvent("2", "granted", "t", 7, 0.3, "match", None, None, {"duress": True})
+    duress_photo = _snapshot(tmp_path, "duress")
+    grant_photo = _snapshot(tmp_path, "grant") if grant_snapshot else None
+    duress = RecordedEvent("1", "duress", "t1", 7, None, None, duress_photo, "a1", {})
+    grant = RecordedEvent("2", "granted", "t2", 7, 0.3, "match", grant_photo, None,
+                          {"duress": True})  # fmt: skip
+    plain = RecordedEvent("2", "granted", "t2", 7, 0.3, "match", grant_photo, None, {})
     assert scrub(duress.as_dict()) is None
-    assert "duress" not in json.dumps(scrub(grant.as_dict()))
-    pub = CapturingPublisher()
-    ha = HomeAssistant(pub, device_id="door-t", name="Front door", data_dir=tmp_path,  # type: ignore[arg-type]
-                       state_fn=lambda: {"locked": True})  # fmt: skip
-    ha.on_event(duress)
-    ha.on_event(grant)
-    text = " ".join(f"{t} {p!r}" for t, p in pub.sent)
+    assert scrub(grant.as_dict()) == scrub(plain.as_dict())
+
+    snapshot_topic = f"{CapturingPublisher().base}/snapshot"
+    # the duress event alone: nothing at all, and a reconnect sends no photo of it
+    assert _what_leaves(tmp_path, [duress]) == _what_leaves(tmp_path, [])
+    assert all(t != snapshot_topic for t, _ in _what_leaves(tmp_path, [duress]))
+
+    sent = _what_leaves(tmp_path, [duress, grant])
+    assert sent == _what_leaves(tmp_path, [plain])
+    photos = [p for t, p in sent if t == snapshot_topic]
+    duress_bytes = (tmp_path / duress_photo).read_bytes()
+    assert duress_bytes not in photos
+    if grant_photo:  # the grant's own photo goes out, as for any grant (and again at reconnect)
+        assert photos == [(tmp_path / grant_photo).read_bytes()] * 2
+    else:
+        assert photos == []
+    text = " ".join(f"{t} {p!r}" for t, p in sent)
     assert "duress" not in text
-    access = [json.loads(p) for t, p in pub.sent if t.endswith("/ha/access")]
+    access = [json.loads(p) for t, p in sent if t.endswith("/ha/access")]
     assert [a["event_type"] for a in access] == ["granted"]
-    raw = MqttPublisher(MqttConfig(enabled=True, topic_prefix="dw"), "door-t")
-    sent: list = []
-    raw._client.publish = lambda topic, payload, **kw: sent.append((topic, payload))  # type: ignore[method-assign]
-    raw.publish_event(duress)
-    raw.publish_event(grant)
-    assert [t for t, _ in sent] == ["dw/door-t/event/granted"] and "duress" not in sent[0][1]
+
+    def raw_events(events) -> list:
+        raw = MqttPublisher(MqttConfig(enabled=True, topic_prefix="dw"), "door-t")
+        out: list = []
+        raw._client.publish = lambda topic, payload, **kw: out.append((topic, payload))  # type: ignore[method-assign]
+        for event in events:
+            raw.publish_event(event)
+        return out
+
+    raw_sent = raw_events([duress, grant])
+    assert [t for t, _ in raw_sent] == ["dw/door-t/event/granted"]
+    assert "duress" not in raw_sent[0][1]
+    assert raw_sent == raw_events([plain])
 
 
 def test_duress_never_leaves_the_door_as_a_jump_of_alerts_waiting(db, monkeypatch) -> None:
