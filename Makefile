@@ -21,7 +21,7 @@ venv: $(STAMP)
 
 # make run CAMERA=photo.jpg: the replay camera shows that photo (or video, or folder)
 run: $(STAMP)
-	$(VENV)/bin/doorward run $(if $(CAMERA),--camera "$(CAMERA)")
+	exec $(VENV)/bin/doorward run $(if $(CAMERA),--camera "$(CAMERA)")
 
 test: $(STAMP)
 	@command -v chromium >/dev/null && mariadb-admin --protocol=tcp -h 127.0.0.1 -u root ping >/dev/null 2>&1 \

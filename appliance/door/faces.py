@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 WATCH_MAX_AGE_S = 10.0  # evidence older than this is started afresh (a slow or second visitor)
 WATCH_JOIN_S = 2.0  # a check waits at most this long for the watcher's frame in hand
 SIGHTING_MAX_AGE_S = 2.0  # where a face was longer ago than this is no hint where it is now
+CLOSE_JOIN_S = 5.0  # at the door's stop: how long the watcher and running face jobs may take
 
 
 class Watcher:
@@ -63,6 +64,10 @@ class Watcher:
 
     def is_alive(self) -> bool:
         return self._thread.is_alive()
+
+    @property
+    def thread(self) -> threading.Thread:
+        return self._thread
 
     def take(self) -> dict[str, Any]:
         """Stop watching and hand over the evidence as `verify` keyword arguments: the
@@ -129,6 +134,8 @@ class FaceJobs:
         self._watch_mutex = threading.Lock()
         self._watcher: Watcher | None = None
         self._awake = False
+        self._closed = False
+        self._jobs: set[threading.Thread] = set()  # face jobs running on their own threads
 
     # ---- watching while the code is typed ---------------------------------------------------
     def _live(self) -> bool:
@@ -144,6 +151,8 @@ class FaceJobs:
         """The camera is awake (motion, a key): follow the face (and judge liveness) until a
         job needs the camera."""
         with self._watch_mutex:
+            if self._closed:
+                return
             self._awake = True
             if not self._watches() or (self._watcher is not None and self._watcher.is_alive()):
                 return
@@ -166,6 +175,28 @@ class FaceJobs:
         if watcher is not None:
             with self._read_lock:
                 watcher.stopped.set()
+
+    def close(self, timeout: float = CLOSE_JOIN_S) -> list[str]:
+        """At the door's stop: stop watching, start nothing more, and wait (at most `timeout`
+        in all) for the watcher and the running face jobs to end. A thread still inside dlib
+        when the interpreter finalises is unwound through dlib's C++ frames, which aborts the
+        process (SIGABRT after the relay was locked: systemd would see a crash). Returns the
+        names of the threads that outlived the wait (logged)."""
+        with self._watch_mutex:
+            self._closed = True
+            self._awake = False
+            watcher, self._watcher = self._watcher, None
+            threads = list(self._jobs)
+        if watcher is not None:
+            watcher.stopped.set()
+            threads.insert(0, watcher.thread)
+        deadline = time.monotonic() + timeout
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        left = [t.name for t in threads if t.is_alive()]
+        if left:
+            log.error("event=face_threads_outlived_stop threads=%s", ",".join(left))
+        return left
 
     def _take_watched(self) -> dict[str, Any]:
         with self._watch_mutex:
@@ -206,8 +237,20 @@ class FaceJobs:
     def _run(self, job: Callable[[], None], name: str) -> None:
         if self.inline:
             job()
-        else:
-            threading.Thread(target=job, name=name, daemon=True).start()
+            return
+        t = threading.Thread(target=self._job, args=(job,), name=name, daemon=True)
+        with self._watch_mutex:
+            if self._closed:  # the door is stopping: no new job (its loop has ended)
+                return
+            self._jobs.add(t)
+        t.start()
+
+    def _job(self, job: Callable[[], None]) -> None:
+        try:
+            job()
+        finally:
+            with self._watch_mutex:
+                self._jobs.discard(threading.current_thread())
 
     def identify(self, cmd: IdentifyFace) -> FaceIdentified:
         """1:N over every template: is the person lingering at the door anyone we know?"""

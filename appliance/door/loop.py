@@ -377,7 +377,7 @@ class Door:
             if left:
                 log.error("event=held_lost_at_stop count=%d", left)
             self.recorder.close()
-            self.faces.stop_watching()
+            self.faces.close()  # waits for the watcher and face jobs (none left in dlib)
             self.camera.close()
         finally:
             try:

@@ -1,6 +1,6 @@
 """Every command in the README's ```sh blocks works as written: `make` targets exist (a dry run),
 and the `doorward` commands run for real, in order, from a folder laid out like the repository
-(`.venv` and `tests/` linked), with none of the door's environment variables set."""
+(`.venv`, `tests/` and `docs/` linked), with none of the door's environment variables set."""
 
 from __future__ import annotations
 
@@ -55,6 +55,7 @@ def _scratch(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     work.mkdir()
     (work / ".venv").symlink_to(REPO / ".venv")
     (work / "tests").symlink_to(REPO / "tests")
+    (work / "docs").symlink_to(REPO / "docs")  # docs/examples (the holiday calendar)
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOORWARD_")}
     return work, env
 
