@@ -11,7 +11,7 @@ from appliance.store.db import Database, sqlite_url
 from tests.support.loopback import SmtpServer, TwilioServer
 from tests.support.sim_modem import SimModem
 
-from .support import TOKEN_ENV
+from .support import serve_twilio
 
 
 @pytest.fixture
@@ -31,11 +31,7 @@ def smtp() -> Iterator[SmtpServer]:
 
 @pytest.fixture
 def twilio(monkeypatch: pytest.MonkeyPatch) -> Iterator[TwilioServer]:
-    server = TwilioServer(token="test-token").start()
-    monkeypatch.setenv(TOKEN_ENV, server.token)
-    yield server
-    server.mode = "ok"
-    server.stop()
+    yield from serve_twilio(monkeypatch)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,18 @@ from tests.support.loopback import TwilioServer
 from tests.support.sim_modem import SimModem
 
 TOKEN_ENV = "DOORWARD_TEST_TWILIO_TOKEN"
+
+
+def serve_twilio(monkeypatch: Any) -> Iterator[TwilioServer]:
+    """The Twilio-shaped server on loopback, its auth token in TOKEN_ENV: for a fixture to
+    `yield from`."""
+    server = TwilioServer(token="test-token").start()
+    monkeypatch.setenv(TOKEN_ENV, server.token)
+    try:
+        yield server
+    finally:
+        server.mode = "ok"
+        server.stop()
 
 
 def jpeg_bytes(seed: int = 0) -> bytes:

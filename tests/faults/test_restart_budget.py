@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from gpiozero.pins.mock import MockFactory
 
 from appliance.core import CheckFace, KeyPressed, State, Tick
@@ -263,9 +264,14 @@ def test_the_offline_code_suspension_survives_a_restart(tmp_path: Path) -> None:
         db.close()
 
 
-def test_a_budget_save_the_full_disk_refused_is_made_once_space_returns(tmp_path: Path) -> None:
+@pytest.mark.parametrize("made_by", ["loop", "close"])
+def test_a_budget_save_the_full_disk_refused_is_made_once_space_returns(
+    tmp_path: Path, made_by: str
+) -> None:
     """Promise 1's fault under promise 3: the lockout is written when the card has room
-    again (retried on the loop's turns), so a restart after that still finds it."""
+    again, retried on the loop's turns ("loop"), or by close when the door is stopped (the
+    service's stop, a watchdog restart) before a turn retried it ("close"); a restart after
+    that still finds it."""
     from .doubles import fill, free_bytes, small_tmpfs
 
     with small_tmpfs(tmp_path / "mnt", "4m") as mnt:
@@ -283,49 +289,19 @@ def test_a_budget_save_the_full_disk_refused_is_made_once_space_returns(tmp_path
             assert door.controller.state is State.LOCKED_OUT
             assert not budget.exists()  # the disk refused it
             os.remove(mnt / "filler")  # space returns
-            for _ in range(20):  # 2 s of idle loop turns inside the lockout
-                mono.t += 0.1
-                wall.t += 0.1
-                door.handle(Tick())
-            assert budget.exists()
-            assert json.loads(budget.read_text())["lockout_until"] > wall.t
+            if made_by == "loop":
+                for _ in range(20):  # 2 s of idle loop turns inside the lockout
+                    mono.t += 0.1
+                    wall.t += 0.1
+                    door.handle(Tick())
+                assert budget.exists()
         finally:
             door.close()
+        assert json.loads(budget.read_text())["lockout_until"] > wall.t
         door = _door(config, db, wall, FakeClock(3.0))  # the watchdog's restart
         try:
             assert door.controller.state is State.LOCKED_OUT
             assert door.controller.lockout_remaining > door.controller.policy.lockout_s - 5
-        finally:
-            door.close()
-            db.close()
-
-
-def test_a_budget_save_the_full_disk_refused_is_made_at_close(tmp_path: Path) -> None:
-    """The same refused save, with the door stopped (the service's stop, a watchdog restart)
-    before a loop turn retried it: close makes it, so the restart still finds the lockout."""
-    from .doubles import fill, free_bytes, small_tmpfs
-
-    with small_tmpfs(tmp_path / "mnt", "4m") as mnt:
-        config = make_config(mnt / "var", health={"storage_reserve_mb": 0, "storage_floor_mb": 0})
-        db = open_local_replica(config)
-        add_user(db, pin_hasher(config), 1, "1234")
-        wall, mono = FakeClock(1_700_000_000.0), FakeClock(100.0)
-        door = _door(config, db, wall, mono)
-        budget = config.data_dir / "budget.json"
-        try:
-            fill(mnt / "filler")
-            assert free_bytes(mnt) == 0
-            for _ in range(5):
-                _type(door, "1*0000#")
-            assert door.controller.state is State.LOCKED_OUT
-            assert not budget.exists()  # the disk refused it
-            os.remove(mnt / "filler")  # space returns; no loop turn before the stop
-        finally:
-            door.close()
-        assert json.loads(budget.read_text())["lockout_until"] > wall.t
-        door = _door(config, db, wall, FakeClock(3.0))
-        try:
-            assert door.controller.state is State.LOCKED_OUT
         finally:
             door.close()
             db.close()

@@ -16,7 +16,7 @@ from appliance.alerts.dispatcher import Dispatcher
 from appliance.alerts.probe import StaticProbe
 from appliance.store.db import Database, sqlite_url
 from appliance.store.models_alerts import AlertDelivery
-from tests.alerts.support import TOKEN_ENV, add_alert, make_config, twilio_section
+from tests.alerts.support import add_alert, make_config, serve_twilio, twilio_section
 from tests.alerts.test_dispatcher import _twilio_refuses, states
 from tests.support.loopback import TwilioServer
 
@@ -25,11 +25,7 @@ from .doubles import fill, free_bytes
 
 @pytest.fixture
 def twilio(monkeypatch: pytest.MonkeyPatch) -> Iterator[TwilioServer]:
-    server = TwilioServer(token="test-token").start()
-    monkeypatch.setenv(TOKEN_ENV, server.token)
-    yield server
-    server.mode = "ok"
-    server.stop()
+    yield from serve_twilio(monkeypatch)
 
 
 def test_numbers_reached_when_a_full_disk_refused_their_record_are_not_texted_again(
