@@ -243,7 +243,7 @@ class FaceJobs:
             if self._closed:  # the door is stopping: no new job (its loop has ended)
                 return
             self._jobs.add(t)
-        t.start()
+            t.start()  # under the mutex: close never finds a job it cannot join yet
 
     def _job(self, job: Callable[[], None]) -> None:
         try:

@@ -25,10 +25,11 @@ REPO = Path(__file__).resolve().parents[2]
 # runs the detector's three passes, so the watcher is almost always inside dlib.
 DRIVER = textwrap.dedent(
     """
-    import sys, time
+    import sys
     from appliance.config import Config
     from appliance.door import Door
     from appliance.store.central import open_local_replica
+    from tests.support.waiting import eventually
 
     config = Config.convert({
         "device": {"data_dir": sys.argv[1]},
@@ -42,14 +43,8 @@ DRIVER = textwrap.dedent(
     door = Door(config, db)
     door.start()
     door.press_keys("1")  # a key wakes the camera: the watcher follows the doorstep
-    end = time.monotonic() + 60
-    while time.monotonic() < end:
-        w = door.faces.watching
-        if w is not None and w.frames >= 2:
-            break
-        time.sleep(0.01)
-    else:
-        sys.exit("the watcher never judged a frame")
+    watching = lambda: (w := door.faces.watching) is not None and w.frames >= 2
+    eventually(watching, 60, interval=0.01, what="the watcher judging frames")
     door.close()
     db.close()
     print("closed", flush=True)
