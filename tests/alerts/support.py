@@ -10,11 +10,13 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+from sqlalchemy import select
 
 from appliance.alerts.outbox import enqueue_alert
 from appliance.config import Config, parse_config
 from appliance.store.db import Database
 from appliance.store.models import AccessEvent, OutboxAlert, new_uuid, utcnow
+from appliance.store.models_alerts import AlertDelivery
 from tests.support.loopback import TwilioServer
 from tests.support.sim_modem import SimModem
 
@@ -110,3 +112,31 @@ def add_alert(
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() == "true"
+
+
+def states(outbox_db: Database) -> dict[str, dict[str, str]]:
+    with outbox_db.session() as s:
+        out: dict[str, dict[str, str]] = {}
+        for a in s.scalars(select(OutboxAlert)):
+            out[a.id] = {"alert": a.state}
+        for d in s.scalars(select(AlertDelivery)):
+            out[d.alert_id][d.channel] = d.state
+        return out
+
+
+def twilio_refuses(server: TwilioServer, statuses: dict[str, list[int]]) -> None:
+    """The Twilio-shaped server answers the next statuses for a number, then as usual."""
+    from urllib.parse import parse_qs
+
+    handle = server._handle
+
+    def refusing(h, body):  # type: ignore[no-untyped-def]
+        to = parse_qs(body).get("To", [""])[0]
+        left = statuses.get(to)
+        if left:
+            status = left.pop(0)
+            code = 21211 if status == 400 else 20503
+            return server._json(h, status, {"code": code, "message": "refused", "status": status})
+        return handle(h, body)
+
+    server._handle = refusing  # type: ignore[method-assign]

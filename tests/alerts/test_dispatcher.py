@@ -7,7 +7,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
 from appliance.alerts.dispatcher import Dispatcher, build_dispatcher
 from appliance.alerts.message import AlertMessage, ChannelError
@@ -19,17 +18,15 @@ from tests.support.loopback import SmtpServer, TwilioServer
 from tests.support.sim_modem import SimModem
 from tests.support.waiting import eventually, free_port
 
-from .support import add_alert, email_section, gsm_section, make_config, twilio_section
-
-
-def states(outbox_db: Database) -> dict[str, dict[str, str]]:
-    with outbox_db.session() as s:
-        out: dict[str, dict[str, str]] = {}
-        for a in s.scalars(select(OutboxAlert)):
-            out[a.id] = {"alert": a.state}
-        for d in s.scalars(select(AlertDelivery)):
-            out[d.alert_id][d.channel] = d.state
-        return out
+from .support import (
+    add_alert,
+    email_section,
+    gsm_section,
+    make_config,
+    states,
+    twilio_refuses,
+    twilio_section,
+)
 
 
 class Recorder:
@@ -427,7 +424,7 @@ def test_sms_reaches_every_valid_twilio_number_despite_an_invalid_one(
     """Twilio refuses one number for good (400, code 21211): the others are still texted,
     and the delivery is failed (permanent) naming the bad number."""
     bad, good = "+15550000999", "+15550000002"
-    _twilio_refuses(twilio, {bad: [400]})
+    twilio_refuses(twilio, {bad: [400]})
     config = make_config(tmp_path, mailbox={"enabled": False},
                          twilio=twilio_section(twilio, to=[bad, good]))  # fmt: skip
     d = Dispatcher(config, outbox_db, probe=StaticProbe(True))
@@ -445,7 +442,7 @@ def test_a_retry_after_one_number_failed_skips_the_numbers_already_texted(
     tmp_path: Path, outbox_db: Database, twilio: TwilioServer
 ) -> None:
     first, flaky = "+15550000002", "+15550000777"
-    _twilio_refuses(twilio, {flaky: [503]})  # once, then it works
+    twilio_refuses(twilio, {flaky: [503]})  # once, then it works
     config = make_config(tmp_path, mailbox={"enabled": False},
                          twilio=twilio_section(twilio, to=[first, flaky]))  # fmt: skip
     d = Dispatcher(config, outbox_db, probe=StaticProbe(True))
@@ -462,7 +459,7 @@ def test_a_restart_between_retries_does_not_text_the_numbers_already_reached_aga
     """One number fails (503), the other was texted; the door restarts before the retry:
     the new dispatcher texts only the one that failed (the reached list is in the row)."""
     first, flaky = "+15550000002", "+15550000777"
-    _twilio_refuses(twilio, {flaky: [503]})
+    twilio_refuses(twilio, {flaky: [503]})
     config = make_config(tmp_path, mailbox={"enabled": False},
                          twilio=twilio_section(twilio, to=[first, flaky]))  # fmt: skip
     alert_id = add_alert(outbox_db, tmp_path, kind="forced")
@@ -520,24 +517,6 @@ def test_failover_to_the_modem_does_not_last_until_a_restart(
     with outbox_db.session() as s:
         row = s.get(AlertDelivery, (e, "sms"))
         assert row is not None and (row.external_id or "").startswith("twilio:")
-
-
-def _twilio_refuses(server: TwilioServer, statuses: dict[str, list[int]]) -> None:
-    """The Twilio-shaped server answers the next statuses for a number, then as usual."""
-    from urllib.parse import parse_qs
-
-    handle = server._handle
-
-    def refusing(h, body):  # type: ignore[no-untyped-def]
-        to = parse_qs(body).get("To", [""])[0]
-        left = statuses.get(to)
-        if left:
-            status = left.pop(0)
-            code = 21211 if status == 400 else 20503
-            return server._json(h, status, {"code": code, "message": "refused", "status": status})
-        return handle(h, body)
-
-    server._handle = refusing  # type: ignore[method-assign]
 
 
 class _RefusingModem(SimModem):

@@ -16,8 +16,14 @@ from appliance.alerts.dispatcher import Dispatcher
 from appliance.alerts.probe import StaticProbe
 from appliance.store.db import Database, sqlite_url
 from appliance.store.models_alerts import AlertDelivery
-from tests.alerts.support import add_alert, make_config, serve_twilio, twilio_section
-from tests.alerts.test_dispatcher import _twilio_refuses, states
+from tests.alerts.support import (
+    add_alert,
+    make_config,
+    serve_twilio,
+    states,
+    twilio_refuses,
+    twilio_section,
+)
 from tests.support.loopback import TwilioServer
 
 from .doubles import fill, free_bytes
@@ -47,7 +53,7 @@ def test_numbers_reached_when_a_full_disk_refused_their_record_are_not_texted_ag
         d.run_once(force=True)  # Twilio down: the delivery row is written, a retry scheduled
         assert states(db)[alert_id]["sms"] == "pending" and twilio.posts == []
         twilio.mode = "ok"
-        _twilio_refuses(twilio, {flaky: [503]})  # once, then it works
+        twilio_refuses(twilio, {flaky: [503]})  # once, then it works
 
         with db.engine.connect() as c:  # an empty WAL: the next commit needs new blocks
             c.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
